@@ -1,0 +1,1 @@
+"""The technology behind each port."""

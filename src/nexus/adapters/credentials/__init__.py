@@ -1,0 +1,1 @@
+"""Credential files on disk and the OAuth token endpoint."""

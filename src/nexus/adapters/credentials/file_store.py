@@ -1,0 +1,166 @@
+"""Credential files: ``<dir>/<name>.credentials.json``, one per domain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import AsyncFileLock
+
+from nexus.application.ports import CredentialEntry, StoredCredential
+from nexus.domain.credentials import (
+    CredentialFile,
+    CredentialFileInvalid,
+    OAuthTokens,
+    merge_oauth,
+    parse_credential_file,
+)
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".credentials.json"
+LOCK_TIMEOUT_S = 30.0
+
+
+class FileCredentialStore:
+    """Credential files in one directory, re-read whenever they change on disk.
+
+    Names come from validated Host headers, and each path is still checked to sit directly in
+    the directory, so no header can reach a file outside it. Writes go to a temporary file that
+    replaces the original in one ``rename``, so readers never see half a file.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self._directory = Path(directory).absolute()
+        # path -> (stat signature, parsed file or the reason it is unusable)
+        self._cache: dict[str, tuple[tuple[int, int, int], CredentialFile | CredentialFileInvalid]] = {}
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    def path_for(self, name: str) -> Path:
+        path = self._directory / f"{name}{SUFFIX}"
+        if path.parent != self._directory or name in {"", ".", ".."} or "/" in name or "\\" in name:
+            raise CredentialFileInvalid(f"refusing credential name {name!r}")
+        return path
+
+    async def find(self, names: Sequence[str]) -> StoredCredential | None:
+        for name in names:
+            path = self.path_for(name)
+            credential = self._cached(path)
+            if credential is not None:
+                return StoredCredential(location=str(path), name=name, credential=credential)
+        return None
+
+    def _cached(self, path: Path) -> CredentialFile | None:
+        key = str(path)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            self._cache.pop(key, None)
+            return None
+        signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        hit = self._cache.get(key)
+        if hit is None or hit[0] != signature:
+            hit = (signature, self._parse(path))
+            self._cache[key] = hit
+        if isinstance(hit[1], CredentialFileInvalid):
+            raise hit[1]
+        return hit[1]
+
+    @staticmethod
+    def _parse(path: Path) -> CredentialFile | CredentialFileInvalid:
+        try:
+            return parse_credential_file(path.read_bytes())
+        except CredentialFileInvalid as exc:
+            return CredentialFileInvalid(f"{path.name}: {exc}")
+        except OSError as exc:
+            return CredentialFileInvalid(f"{path.name}: cannot be read ({exc.strerror})")
+
+    @asynccontextmanager
+    async def exclusive(self, location: str) -> AsyncIterator[None]:
+        path = Path(location)
+        lock = AsyncFileLock(path.with_name(f".{path.name}.lock"), timeout=LOCK_TIMEOUT_S, preserve_lock_file=True)
+        async with lock:
+            yield
+
+    async def reload(self, location: str) -> StoredCredential:
+        path = Path(location)
+        self._cache.pop(location, None)
+        credential = self._cached(path)
+        if credential is None:
+            raise CredentialFileInvalid(f"{path.name} has disappeared")
+        return StoredCredential(location=location, name=path.name.removesuffix(SUFFIX), credential=credential)
+
+    async def save_oauth(self, location: str, tokens: OAuthTokens) -> StoredCredential:
+        # fsync can take milliseconds: keep it off the event loop.
+        await asyncio.to_thread(_merge_tokens_into_file, Path(location), tokens)
+        return await self.reload(location)
+
+    async def update_document(
+        self, name: str, change: Callable[[dict[str, Any] | None], dict[str, Any]]
+    ) -> StoredCredential:
+        """Rewrite a record (or create it) under the lock; ``change`` gets None when absent.
+
+        The result must be a valid credential: nothing unusable is ever written.
+        """
+        path = self.path_for(name)
+        async with self.exclusive(str(path)):
+            try:
+                current: dict[str, Any] | None = json.loads(path.read_bytes())
+            except FileNotFoundError:
+                current = None
+            document = change(current)
+            parse_credential_file(json.dumps(document).encode())
+            await asyncio.to_thread(write_json_atomically, path, document)
+        return await self.reload(str(path))
+
+    async def list_all(self) -> list[CredentialEntry]:
+        entries = []
+        for path in sorted(self._directory.glob(f"*{SUFFIX}")):
+            name = path.name.removesuffix(SUFFIX)
+            parsed = self._parse(path)
+            if isinstance(parsed, CredentialFileInvalid):
+                entries.append(CredentialEntry(name=name, credential=None, problem=str(parsed)))
+            else:
+                entries.append(CredentialEntry(name=name, credential=parsed))
+        return entries
+
+
+def _merge_tokens_into_file(path: Path, tokens: OAuthTokens) -> None:
+    write_json_atomically(path, merge_oauth(json.loads(path.read_bytes()), tokens))
+
+
+def write_json_atomically(path: Path, document: object) -> None:
+    """Replace ``path`` with ``document`` in one rename, durable, readable by its owner only
+    (or with the mode the file already had)."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o600
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

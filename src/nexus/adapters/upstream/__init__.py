@@ -1,0 +1,1 @@
+"""The HTTP client that talks to Anthropic."""

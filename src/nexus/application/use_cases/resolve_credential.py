@@ -1,0 +1,58 @@
+"""Choose the credential a request goes upstream with."""
+
+from __future__ import annotations
+
+import logging
+
+from nexus.application.ports import CredentialStore
+from nexus.application.use_cases.keep_oauth_fresh import KeepOAuthFresh
+from nexus.domain.credentials import CredentialFileInvalid, secrets_match
+from nexus.domain.errors import AuthenticationFailed
+from nexus.domain.host import RequestHost
+from nexus.domain.upstream_auth import ClientAuth, UpstreamAuth, default_auth
+
+log = logging.getLogger(__name__)
+
+
+class ResolveCredential:
+    """Pick the upstream credential for a request.
+
+    Priority: the domain's credential file, then the client's own ``authorization`` /
+    ``x-api-key``, then the default key (``CLAUDE_API_KEY``). A domain file with a
+    ``client_api_key`` admits only clients presenting that key; a malformed file locks its
+    domain out (401) rather than silently falling through to weaker credentials.
+    """
+
+    def __init__(self, *, store: CredentialStore, keep_fresh: KeepOAuthFresh, default_api_key: str | None) -> None:
+        self._store = store
+        self._keep_fresh = keep_fresh
+        self._default_api_key = default_api_key or None
+
+    async def execute(self, host: RequestHost, client: ClientAuth) -> UpstreamAuth:
+        try:
+            stored = await self._store.find(host.credential_names)
+        except CredentialFileInvalid as exc:
+            log.error("Credential file for %s is unusable: %s", host.domain, exc)
+            raise AuthenticationFailed(f"The credential file for {host.domain} is invalid; see the proxy log") from None
+        if stored is None:
+            if client.present:
+                return client.as_upstream(account_id=host.domain)
+            if self._default_api_key:
+                return default_auth(self._default_api_key, account_id=host.domain)
+            raise AuthenticationFailed(
+                f"No credential for {host.domain}: send an API key, or configure "
+                f"{host.domain}.credentials.json or CLAUDE_API_KEY on the proxy"
+            )
+        credential = stored.credential
+        if credential.client_api_key and not (
+            secrets_match(client.bearer, credential.client_api_key)
+            or secrets_match(client.api_key, credential.client_api_key)
+        ):
+            raise AuthenticationFailed(f"Invalid or missing client API key for {host.domain}")
+        account_id = credential.account_id or host.domain
+        if credential.type == "api_key":
+            return UpstreamAuth(
+                kind="api_key", secret=credential.api_key or "", source="domain_file", account_id=account_id
+            )
+        tokens = await self._keep_fresh.execute(stored)
+        return UpstreamAuth(kind="oauth", secret=tokens.access_token, source="domain_file", account_id=account_id)

@@ -1,0 +1,101 @@
+"""Credential files and the rules for choosing and refreshing what goes upstream.
+
+The file format is the original claude-nexus one, kept exactly so existing
+``<host>.credentials.json`` files work unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any, Literal
+
+import msgspec
+
+OAUTH_BETA = "oauth-2025-04-20"
+OAUTH_ACCESS_TOKEN_PREFIX = "sk-ant-oat"  # noqa: S105 -- a prefix, not a secret
+REFRESH_MARGIN_MS = 60_000
+DEFAULT_SCOPES = ("org:create_api_key", "user:profile", "user:inference")
+
+
+class CredentialFileInvalid(Exception):
+    """A credential file that cannot be used; the message never quotes its content."""
+
+
+class OAuthTokens(msgspec.Struct, rename="camel", omit_defaults=True):
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: int | None = None
+    scopes: list[str] = msgspec.field(default_factory=list)
+    is_max: bool | None = None
+
+    def needs_refresh(self, now_ms: int) -> bool:
+        """Due one minute before expiry, so no request is sent with a token about to lapse."""
+        return self.expires_at is not None and now_ms >= self.expires_at - REFRESH_MARGIN_MS
+
+    def is_expired(self, now_ms: int) -> bool:
+        return self.expires_at is not None and now_ms >= self.expires_at
+
+
+class CredentialFile(msgspec.Struct, kw_only=True):
+    type: Literal["api_key", "oauth"]
+    account_id: str | None = msgspec.field(default=None, name="accountId")
+    api_key: str | None = None
+    oauth: OAuthTokens | None = None
+    client_api_key: str | None = None
+    slack: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.type == "api_key" and not self.api_key:
+            raise ValueError("type is api_key but api_key is missing or empty")
+        if self.type == "oauth" and (self.oauth is None or not self.oauth.access_token):
+            raise ValueError("type is oauth but oauth.accessToken is missing or empty")
+
+
+def parse_credential_file(data: bytes) -> CredentialFile:
+    """Decode and validate a credential file; errors name the field, never a value."""
+    try:
+        return msgspec.json.decode(data, type=CredentialFile)
+    except msgspec.ValidationError as exc:
+        raise CredentialFileInvalid(str(exc)) from None
+    except msgspec.DecodeError:
+        raise CredentialFileInvalid("not valid JSON") from None
+
+
+class RefreshedTokens(msgspec.Struct):
+    """The token endpoint's answer, as much of it as the proxy uses."""
+
+    access_token: str
+    expires_in: int
+    refresh_token: str | None = None
+    scope: str | None = None
+
+
+def apply_refresh(previous: OAuthTokens, answer: RefreshedTokens, now_ms: int) -> OAuthTokens:
+    """New tokens after a refresh; a response without a refresh token keeps the old one."""
+    return OAuthTokens(
+        access_token=answer.access_token,
+        refresh_token=answer.refresh_token or previous.refresh_token,
+        expires_at=now_ms + answer.expires_in * 1000,
+        scopes=answer.scope.split() if answer.scope else (previous.scopes or list(DEFAULT_SCOPES)),
+        is_max=previous.is_max,
+    )
+
+
+def merge_oauth(document: dict[str, Any], tokens: OAuthTokens) -> dict[str, Any]:
+    """The file's JSON with fresh tokens: every other key (accountId, client_api_key, slack,
+    and anything unknown) survives untouched."""
+    merged = dict(document)
+    merged["oauth"] = {**(document.get("oauth") or {}), **msgspec.to_builtins(tokens)}
+    return merged
+
+
+def secrets_match(presented: str | None, expected: str) -> bool:
+    """Constant-time comparison; hashing first makes the time independent of length too."""
+    if presented is None:
+        return False
+    return hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), hashlib.sha256(expected.encode()).digest())
+
+
+def is_oauth_token(secret: str) -> bool:
+    return secret.startswith(OAUTH_ACCESS_TOKEN_PREFIX)

@@ -1,0 +1,1 @@
+"""The ``claude-nexus-proxy`` command."""

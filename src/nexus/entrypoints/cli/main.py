@@ -1,0 +1,51 @@
+"""``claude-nexus-proxy``: serves by default; subcommands manage the installation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from dotenv import load_dotenv
+
+from nexus import __version__
+from nexus.entrypoints.cli.credentials import credentials
+from nexus.entrypoints.logs import configure_logging
+from nexus.entrypoints.serve import serve
+from nexus.entrypoints.settings import SettingsError, load_settings
+
+
+def load_environment(env_file: Path | None) -> None:
+    """Real environment variables win over ``--env-file``, which wins over ``./.env``."""
+    if env_file is not None:
+        load_dotenv(env_file, override=False)
+    local = Path.cwd() / ".env"
+    if local.is_file():
+        load_dotenv(local, override=False)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-p", "--port", type=int, help="Port to listen on (env PORT; default 3000).")
+@click.option("-H", "--host", help="Address to listen on (env HOST; default 0.0.0.0).")
+@click.option(
+    "-e",
+    "--env-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read environment variables from FILE (a .env in the working directory is read too).",
+)
+@click.version_option(__version__, "-v", "--version", prog_name="claude-nexus-proxy")
+@click.pass_context
+def main(ctx: click.Context, port: int | None, host: str | None, env_file: Path | None) -> None:
+    """claude-nexus: a transparent proxy for the Anthropic API. With no command, it serves."""
+    load_environment(env_file)
+    try:
+        settings = load_settings(os.environ, port=port, host=host)
+    except SettingsError as exc:
+        raise click.UsageError(f"invalid setting {exc}") from None
+    configure_logging(settings.log_level)
+    ctx.obj = settings
+    if ctx.invoked_subcommand is None:
+        serve(settings)
+
+
+main.add_command(credentials)

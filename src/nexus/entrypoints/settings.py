@@ -1,0 +1,90 @@
+"""One typed settings object, read from the environment (after ``.env`` / ``--env-file``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+
+DEFAULT_OAUTH_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"  # Claude Code's public PKCE client
+
+
+class SettingsError(Exception):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    """Every setting, named as its environment variable in lower case.
+
+    The README's configuration table documents each one; keep the two in step.
+    """
+
+    port: int = 3000
+    host: str = "0.0.0.0"  # noqa: S104 -- a proxy for a team listens on every interface by default
+    claude_api_base_url: str = "https://api.anthropic.com"
+    claude_api_timeout: int = 600_000
+    claude_api_key: str | None = None
+    credentials_dir: str = "credentials"
+    trust_proxy_headers: bool = False
+    max_request_size: int = 32 * 1024 * 1024
+    claude_oauth_token_url: str = "https://platform.claude.com/v1/oauth/token"  # noqa: S105 -- a URL
+    claude_oauth_client_id: str = DEFAULT_OAUTH_CLIENT_ID
+    upstream_max_connections: int = 512
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError("must be a TCP port (0-65535) - at `$.port`")
+        for name in ("claude_api_timeout", "max_request_size", "upstream_max_connections"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"must be positive - at `$.{name}`")
+        if not self.claude_api_base_url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL - at `$.claude_api_base_url`")
+
+    def __repr__(self) -> str:
+        # Settings get logged and shown in tracebacks: never with a secret in them.
+        shown = {name: getattr(self, name) for name in self.__struct_fields__}
+        if self.claude_api_key:
+            shown["claude_api_key"] = "********"
+        return "Settings(" + ", ".join(f"{name}={value!r}" for name, value in shown.items()) + ")"
+
+    @property
+    def upstream_timeout_s(self) -> float:
+        return self.claude_api_timeout / 1000
+
+
+_BOOLEAN_FIELDS = frozenset(
+    field.name
+    for field in msgspec.inspect.type_info(Settings).fields  # type: ignore[attr-defined]
+    if isinstance(field.type, msgspec.inspect.BoolType)
+)
+_BOOLEAN_WORDS = {"yes": "true", "on": "true", "no": "false", "off": "false"}
+
+
+def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
+    """Build settings from environment variables; ``overrides`` (CLI flags) win.
+
+    An empty variable counts as unset, so ``CLAUDE_API_KEY=`` in a ``.env`` disables the key.
+    """
+    values: dict[str, Any] = {}
+    for name in Settings.__struct_fields__:
+        raw = environ.get(name.upper())
+        if raw is not None and raw.strip() != "":
+            values[name] = raw.strip()
+    if "log_level" in values:
+        values["log_level"] = values["log_level"].upper()
+    for name in _BOOLEAN_FIELDS & values.keys():
+        values[name] = _BOOLEAN_WORDS.get(values[name].lower(), values[name])
+    values.update({name: value for name, value in overrides.items() if value is not None})
+    try:
+        return msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_name_variable(str(exc))) from None
+
+
+def _name_variable(message: str) -> str:
+    text, _, location = message.partition(" - at `$.")
+    if not location:
+        return message
+    return f"{location.rstrip('`').upper()}: {text}"
