@@ -3,11 +3,22 @@
 `FakeAnthropic` serves an aiohttp application from a background thread. Each response is a pure
 function of the request (method, raw path, raw query, body and the ``x-fake-scenario`` header):
 the same request sent directly and through a proxy gets a byte-identical body and the same
-``request-id``; only the ``Date`` header that aiohttp adds differs. Requests choose what the fake
-does with ``x-fake-scenario``:
+``request-id``; only the ``Date`` header that aiohttp adds differs.
 
-``text`` (default), ``tool_use``, ``thinking``, ``unknown_event``, ``echo``, ``mid_stream_error``,
-``disconnect``, ``error:<status>``, ``slow:<ms>``, ``stall:<ms>``.
+Requests pick the behaviour with the ``x-fake-scenario`` header (default ``text``):
+
+- ``text``: one text block quoting the last user message, streamed word by word.
+- ``tool_use``: a text block, then a ``Read`` tool_use block streamed as input_json_delta fragments.
+- ``thinking``: a thinking block (thinking_delta chunks, one signature_delta), then a text block.
+- ``unknown_event``: ``text`` with an ``event: future_event`` in the middle of the stream.
+- ``mid_stream_error``: a 200 stream that breaks off with ``event: error`` (overloaded_error);
+  without ``stream`` a plain 529.
+- ``disconnect``: a 200 stream whose TCP connection is aborted mid-block; without ``stream`` the
+  connection is dropped before any response.
+- ``slow:<ms>``: ``text``, sleeping <ms> before each event (or once, without ``stream``).
+- ``stall:<ms>``: ``text``, with <ms> of silence after the response headers.
+- ``error:<status>``: the API's JSON error for that status (any /v1 endpoint).
+- ``echo``: a JSON description of the request as received (any /v1 endpoint).
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -260,6 +271,7 @@ class _Exchange:
 
 
 _EXCHANGE = web.RequestKey("fake_anthropic_exchange", _Exchange)
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # ---------------------------------------------------------------------------------------------
 # Message generation: one description of a reply, rendered as JSON or as SSE events
@@ -387,9 +399,7 @@ def _reply_blocks(kind: str, payload: Mapping[str, Any], seed: bytes) -> tuple[t
     answer = _text_block(_echo_text(payload))
     if kind == "tool_use":
         intro = _text_block("I'll read the config file first.")
-        tool = _tool_use_block(
-            _make_id("toolu_01", seed, "tool_use"), "Read", {"file_path": "/srv/app/config.toml"}
-        )
+        tool = _tool_use_block(_make_id("toolu_01", seed, "tool_use"), "Read", {"file_path": "/srv/app/config.toml"})
         return (intro, tool), "tool_use"
     if kind == "thinking":
         signature = base64.b64encode(b"\x12" + _sha256(seed, b"signature") * 3).decode()
@@ -447,7 +457,7 @@ def _message_json(reply: _Reply) -> dict[str, Any]:
 
 def _stream_events(reply: _Reply) -> list[bytes]:
     """The SSE events of the streamed form of `reply`, one bytes object per event."""
-    start = {
+    start: dict[str, Any] = {
         "model": reply.model,
         "id": reply.message_id,
         "type": "message",
@@ -459,7 +469,9 @@ def _stream_events(reply: _Reply) -> list[bytes]:
     }
     events = [_sse("message_start", {"type": "message_start", "message": start})]
     for index, block in enumerate(reply.blocks):
-        events.append(_sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": block.start}))
+        events.append(
+            _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": block.start})
+        )
         if index == 0:
             events.append(_PING)
         events.extend(
@@ -468,7 +480,9 @@ def _stream_events(reply: _Reply) -> list[bytes]:
         )
         events.append(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
     delta = {"stop_reason": reply.stop_reason, "stop_sequence": None}
-    events.append(_sse("message_delta", {"type": "message_delta", "delta": delta, "usage": reply.usage.as_delta_usage()}))
+    events.append(
+        _sse("message_delta", {"type": "message_delta", "delta": delta, "usage": reply.usage.as_delta_usage()})
+    )
     events.append(_sse("message_stop", {"type": "message_stop"}))
     return events
 
@@ -667,8 +681,9 @@ class _Batch:
             if self.canceled:
                 result: dict[str, Any] = {"type": "canceled"}
             else:
-                params = entry.get("params") if isinstance(entry.get("params"), dict) else {}
-                result = {"type": "succeeded", "message": _message_json(_generate(params, "text"))}
+                params = entry.get("params")
+                reply = _generate(params if isinstance(params, dict) else {}, "text")
+                result = {"type": "succeeded", "message": _message_json(reply)}
             lines.append(_dumps({"custom_id": entry.get("custom_id"), "result": result}) + b"\n")
         return b"".join(lines)
 
@@ -713,8 +728,10 @@ class FakeAnthropic:
     """An api.anthropic.com look-alike on 127.0.0.1:<ephemeral>, run in a background thread.
 
     Use as ``with FakeAnthropic() as fake:`` (or ``start()``/``stop()``) and point clients at
-    ``fake.url``. ``api_keys``, ``oauth_tokens`` (access token -> expiry, unix seconds) and
-    ``refresh_tokens`` (refresh token -> access token it issued) may be changed while running.
+    ``fake.url``. ``api_keys``, ``oauth_tokens`` (access token -> expiry in unix seconds,
+    ``float("inf")`` for never) and ``refresh_tokens`` (refresh token -> the access token it last
+    issued) may be changed while running. Tests inspect ``requests``, ``last_request``,
+    ``token_requests`` and ``cancelled_streams``, and can block on ``wait_for(predicate)``.
     """
 
     def __init__(
@@ -745,7 +762,6 @@ class FakeAnthropic:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
-        self._startup_error: BaseException | None = None
         self._port: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -755,15 +771,15 @@ class FakeAnthropic:
         if self._thread is not None:
             raise RuntimeError("FakeAnthropic is already running")
         ready = threading.Event()
-        self._startup_error = None
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="fake-anthropic", daemon=True)
+        failures: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(ready, failures), name="fake-anthropic", daemon=True)
         self._thread.start()
         if not ready.wait(timeout=5):
             raise RuntimeError("FakeAnthropic did not start within 5 s")
-        if self._startup_error is not None:
+        if failures:
             self._thread.join()
             self._thread = None
-            raise RuntimeError("FakeAnthropic failed to start") from self._startup_error
+            raise RuntimeError("FakeAnthropic failed to start") from failures[0]
         return self
 
     def stop(self) -> None:
@@ -784,11 +800,11 @@ class FakeAnthropic:
     ) -> None:
         self.stop()
 
-    def _run(self, ready: threading.Event) -> None:
+    def _run(self, ready: threading.Event, failures: list[BaseException]) -> None:
         try:
             asyncio.run(self._serve(ready))
         except BaseException as error:
-            self._startup_error = error
+            failures.append(error)  # start() re-raises it when it happens before `ready`
         finally:
             ready.set()
 
@@ -851,7 +867,7 @@ class FakeAnthropic:
 
     @property
     def cancelled_streams(self) -> list[RecordedRequest]:
-        """Requests whose SSE stream was cut short because the client went away."""
+        """Requests whose SSE stream was cut short because the client went away (or stop() ran)."""
         with self._changed:
             return list(self._recordings.cancelled_streams)
 
@@ -910,9 +926,7 @@ class FakeAnthropic:
         return _Exchange(recorded, _make_id("req_011C", seed, "request", 20), _Scenario.parse(raw_scenario), oauth)
 
     @web.middleware
-    async def _middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
+    async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
         recorded = await _record(request)
         self._append(lambda r: r.requests, recorded)
         exchange = self._exchange_for(recorded)
@@ -922,15 +936,12 @@ class FakeAnthropic:
         except _ApiError as error:
             return self._error_response(exchange, error)
 
-    async def _dispatch(
-        self, request: web.Request, handler: Callable[[web.Request], Any], exchange: _Exchange
-    ) -> web.StreamResponse:
+    async def _dispatch(self, request: web.Request, handler: _Handler, exchange: _Exchange) -> web.StreamResponse:
         # Unknown paths and wrong methods answer like the API does, not with aiohttp's text page.
         if request.match_info.http_exception is not None:
             raise _ApiError(404)
         if request.path.startswith("/v1/oauth/"):
-            response: web.StreamResponse = await handler(request)
-            return response
+            return await handler(request)
         if self.require_auth:
             self._authenticate(exchange.request)
         scenario = exchange.scenario
@@ -940,8 +951,7 @@ class FakeAnthropic:
             raise _ApiError(scenario.argument)
         if scenario.name == "echo":
             return self._json_response(exchange, self._echo_body(exchange.request))
-        response = await handler(request)
-        return response
+        return await handler(request)
 
     def _authenticate(self, request: RecordedRequest) -> None:
         api_key, bearer = request.header("x-api-key"), request.bearer_token
@@ -1087,8 +1097,8 @@ class FakeAnthropic:
     async def _create_batch(self, request: web.Request) -> web.Response:
         exchange = request[_EXCHANGE]
         entries = _json_object(exchange.request.body).get("requests")
-        if not isinstance(entries, list) or not entries:
-            raise _ApiError(400, "requests: Field required")
+        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+            raise _ApiError(400, "requests: Input should be a non-empty list of objects")
         batch_id = _make_id("msgbatch_01", exchange.request.body + self._next_serial(), "batch")
         batch = self._batches[batch_id] = _Batch(batch_id, entries)
         return self._json_response(exchange, batch.to_json(self.url))

@@ -1,0 +1,52 @@
+# claude-nexus: every target installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.synced
+# Use the machine's Python; never download one.
+export UV_PYTHON_DOWNLOADS := never
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-unit test-integration lint fmt clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the locked dependencies
+
+run: $(STAMP) ## Run the proxy on port 3000 (PORT, HOST and the rest from the environment or .env)
+	$(BIN)/claude-nexus-proxy
+
+test: $(STAMP) ## Run the whole test suite
+	$(BIN)/pytest
+
+test-unit: $(STAMP) ## Run the unit tests only
+	$(BIN)/pytest tests/unit
+
+test-integration: $(STAMP) ## Run the integration tests only
+	$(BIN)/pytest tests/integration tests/support_tests
+
+lint: $(STAMP) ## ruff, the strict type checker and the layer contract
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: $(STAMP) ## Format and auto-fix
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+clean: ## Remove the virtualenvs and caches
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -1,0 +1,46 @@
+import pytest
+
+from nexus.entrypoints.settings import Settings, SettingsError, load_settings
+
+
+def test_defaults_match_the_original() -> None:
+    settings = load_settings({})
+    assert (settings.port, settings.host, settings.claude_api_timeout) == (3000, "0.0.0.0", 600_000)
+    assert settings.claude_api_base_url == "https://api.anthropic.com"
+    assert settings.credentials_dir == "credentials"
+    assert settings.max_request_size == 32 * 1024 * 1024
+    assert settings.claude_oauth_token_url == "https://platform.claude.com/v1/oauth/token"
+    assert not settings.trust_proxy_headers
+
+
+def test_environment_values_are_converted_and_flags_win() -> None:
+    environ = {"PORT": "4000", "TRUST_PROXY_HEADERS": "yes", "CLAUDE_API_TIMEOUT": "1500", "LOG_LEVEL": "debug"}
+    settings = load_settings(environ, port=5000, host=None)
+    assert settings.port == 5000
+    assert settings.trust_proxy_headers
+    assert settings.upstream_timeout_s == 1.5
+    assert settings.log_level == "DEBUG"
+
+
+def test_an_empty_variable_counts_as_unset() -> None:
+    assert load_settings({"CLAUDE_API_KEY": "", "PORT": " "}).claude_api_key is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"PORT": "abc"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"MAX_REQUEST_SIZE": "0"}, "MAX_REQUEST_SIZE"),
+        ({"CLAUDE_API_BASE_URL": "api.anthropic.com"}, "CLAUDE_API_BASE_URL"),
+        ({"TRUST_PROXY_HEADERS": "maybe"}, "TRUST_PROXY_HEADERS"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ],
+)
+def test_bad_values_name_their_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{variable}: "):
+        load_settings(environ)
+
+
+def test_the_api_key_never_shows_in_a_repr() -> None:
+    assert "sk-ant-api03-secret" not in repr(Settings(claude_api_key="sk-ant-api03-secret"))
