@@ -74,12 +74,18 @@ async def test_saving_tokens_is_atomic_keeps_other_fields_and_the_file_mode(tmp_
         "expiresAt": 42,
         "isMax": True,
     }
-    assert (document["accountId"], document["client_api_key"], document["slack"]) == ("acc_1", "cnp_live_k", {"channel": "#ops"})
+    assert (document["accountId"], document["client_api_key"], document["slack"]) == (
+        "acc_1",
+        "cnp_live_k",
+        {"channel": "#ops"},
+    )
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.stat().st_ino != inode_before, "replaced by rename, not rewritten in place"
     assert saved.credential.oauth is not None
     assert saved.credential.oauth.access_token == "sk-ant-oat01-new"
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["team.example.credentials.json"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
+        "team.example.credentials.json"
+    ]
 
 
 async def test_update_document_refuses_to_write_an_unusable_record(tmp_path: Path) -> None:
@@ -94,4 +100,7 @@ async def test_listing_shows_good_and_bad_files(tmp_path: Path) -> None:
     write(tmp_path, "a.example", {"type": "api_key", "api_key": "sk-a"})
     (tmp_path / "b.example.credentials.json").write_text("{")
     entries = await FileCredentialStore(tmp_path).list_all()
-    assert [(entry.name, entry.credential is not None) for entry in entries] == [("a.example", True), ("b.example", False)]
+    assert [(entry.name, entry.credential is not None) for entry in entries] == [
+        ("a.example", True),
+        ("b.example", False),
+    ]

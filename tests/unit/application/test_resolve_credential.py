@@ -50,14 +50,21 @@ async def test_no_credential_at_all_is_a_401() -> None:
 
 
 @pytest.mark.parametrize(
-    "client", [ClientAuth(bearer="cnp_live_right"), ClientAuth(api_key="cnp_live_right"), ClientAuth(bearer="x", api_key="cnp_live_right")]
+    "client",
+    [
+        ClientAuth(bearer="cnp_live_right"),
+        ClientAuth(api_key="cnp_live_right"),
+        ClientAuth(bearer="x", api_key="cnp_live_right"),
+    ],
 )
 async def test_a_client_key_admits_clients_presenting_it_either_way(client: ClientAuth) -> None:
     sut = make({"team.example": {**API_KEY_FILE, "client_api_key": "cnp_live_right"}})
     assert (await sut.execute(parse_host("team.example"), client)).secret == "sk-ant-api03-file"
 
 
-@pytest.mark.parametrize("client", [ClientAuth(), ClientAuth(bearer="cnp_live_wrong"), ClientAuth(api_key="sk-ant-api03")])
+@pytest.mark.parametrize(
+    "client", [ClientAuth(), ClientAuth(bearer="cnp_live_wrong"), ClientAuth(api_key="sk-ant-api03")]
+)
 async def test_a_client_key_refuses_everyone_else(client: ClientAuth) -> None:
     sut = make({"team.example": {**API_KEY_FILE, "client_api_key": "cnp_live_right"}}, default_api_key="sk-default")
     with pytest.raises(AuthenticationFailed, match="client API key"):

@@ -75,7 +75,13 @@ def test_merge_keeps_every_other_field() -> None:
         "oauth": {"accessToken": "old", "isMax": True, "extra": "kept"},
     }
     merged = merge_oauth(document, OAuthTokens(access_token="new", refresh_token="r", expires_at=9))
-    assert merged["oauth"] == {"accessToken": "new", "refreshToken": "r", "expiresAt": 9, "isMax": True, "extra": "kept"}
+    assert merged["oauth"] == {
+        "accessToken": "new",
+        "refreshToken": "r",
+        "expiresAt": 9,
+        "isMax": True,
+        "extra": "kept",
+    }
     assert {key: merged[key] for key in ("type", "accountId", "client_api_key", "slack", "custom")} == {
         key: document[key] for key in ("type", "accountId", "client_api_key", "slack", "custom")
     }

@@ -17,8 +17,8 @@ def _headers() -> dict[str, str]:
 
 
 @head("/", include_in_schema=False)
-async def root_head() -> Response[bytes]:
-    return Response(content=b"", status_code=200, headers=_headers(), media_type="text/plain")
+async def root_head() -> Response[None]:
+    return Response(content=None, status_code=200, headers=_headers(), media_type="text/plain")
 
 
 @get("/", include_in_schema=False)

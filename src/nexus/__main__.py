@@ -1,0 +1,5 @@
+"""``python -m nexus`` is ``claude-nexus-proxy``."""
+
+from nexus.entrypoints.cli.main import main
+
+main()

@@ -1,0 +1,78 @@
+"""The ``claude-nexus-proxy`` command run as users run it: a separate process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+COMMAND = [sys.executable, "-m", "nexus"]
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """Run a CLI command to completion, with only the given settings in its environment."""
+    return subprocess.run(
+        [*COMMAND, *args], cwd=cwd, env=_environment(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ProxyProcess:
+    """``claude-nexus-proxy -p PORT`` in the background, stopped with SIGTERM."""
+
+    def __init__(self, *, cwd: Path, env: dict[str, str], args: tuple[str, ...] = ()) -> None:
+        self.port = free_port()
+        self._process = subprocess.Popen(
+            [*COMMAND, "-H", "127.0.0.1", "-p", str(self.port), *args],
+            cwd=cwd,
+            env=_environment(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 20) -> ProxyProcess:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"proxy exited early:\n{self.stop()}")
+            try:
+                httpx.get(f"{self.url}/api/hello", timeout=0.5)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError(f"proxy not ready in {timeout}s:\n{self.stop()}")
+
+    def stop(self) -> str:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        out, _ = self._process.communicate()
+        self.output += out or ""
+        return self.output
+
+
+def _environment(extra: dict[str, str] | None) -> dict[str, str]:
+    # Start from a clean slate so a developer's own settings cannot leak into a test.
+    base = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT"}}
+    return {**base, **(extra or {})}
