@@ -7,6 +7,9 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
+# Real Claude Code, for the end-to-end tests (a native binary from the npm registry).
+CLAUDE_CODE_VERSION := 2.1.330
+CLAUDE_CODE := $(TOOLS)/claude-code/node_modules/.bin/claude
 # Use the machine's Python; never download one.
 export UV_PYTHON_DOWNLOADS := never
 
@@ -26,16 +29,19 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 
 install: $(STAMP) ## Create .venv and install the locked dependencies
 
+$(CLAUDE_CODE):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/claude-code "@anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)"
+
 run: $(STAMP) ## Run the proxy on port 3000 (PORT, HOST and the rest from the environment or .env)
 	$(BIN)/claude-nexus-proxy
 
-test: $(STAMP) ## Run the whole test suite
+test: $(STAMP) $(CLAUDE_CODE) ## Run the whole test suite (installs Claude Code for the end-to-end tests)
 	$(BIN)/pytest
 
 test-unit: $(STAMP) ## Run the unit tests only
 	$(BIN)/pytest tests/unit
 
-test-integration: $(STAMP) ## Run the integration tests only
+test-integration: $(STAMP) $(CLAUDE_CODE) ## Run the integration tests only
 	$(BIN)/pytest tests/integration tests/support_tests
 
 lint: $(STAMP) ## ruff, the strict type checker and the layer contract
