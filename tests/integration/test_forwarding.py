@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import anthropic
 import httpx
@@ -159,8 +160,12 @@ def test_file_uploads_stream_through_unchanged(fake: FakeAnthropic, proxy: Runni
     ],
 )
 def test_upstream_errors_reach_the_client_unchanged(
-    fake: FakeAnthropic, proxy: RunningProxy, status: int, error_class: type[anthropic.APIStatusError]
+    fake: FakeAnthropic,
+    start_proxy: Callable[..., RunningProxy],
+    status: int,
+    error_class: type[anthropic.APIStatusError],
 ) -> None:
+    proxy = start_proxy(UPSTREAM_MAX_RETRIES="0")  # retries are tested on their own
     caught = []
     for base_url in (fake.url, proxy.url):
         with pytest.raises(error_class) as error:

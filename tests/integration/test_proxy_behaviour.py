@@ -83,7 +83,7 @@ def test_an_unreachable_upstream_is_502(start_proxy: Callable[..., RunningProxy]
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    proxy = start_proxy(CLAUDE_API_BASE_URL=f"http://127.0.0.1:{port}")
+    proxy = start_proxy(CLAUDE_API_BASE_URL=f"http://127.0.0.1:{port}", UPSTREAM_MAX_RETRIES="0")
     response = httpx.post(f"{proxy.url}/v1/messages", json=MESSAGES_BODY, headers=API_HEADERS)
     assert "unreachable" in assert_anthropic_error(response, 502, "api_error")
     with pytest.raises(anthropic.InternalServerError) as caught:

@@ -20,9 +20,10 @@ class ProxyError(Exception):
     status: int = 500
     error_type: str = "api_error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after_s = retry_after_s
 
 
 class InvalidRequest(ProxyError):
@@ -48,6 +49,13 @@ class NotFound(ProxyError):
 class UpstreamUnavailable(ProxyError):
     status = 502
     error_type = "api_error"
+
+
+class UpstreamCircuitOpen(ProxyError):
+    """Upstream failed repeatedly; the proxy answers at once until a probe succeeds."""
+
+    status = 503
+    error_type = "overloaded_error"
 
 
 class UpstreamTimeout(ProxyError):

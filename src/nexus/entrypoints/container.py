@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+import os
+from urllib.parse import urlsplit
+
 import httpx
 from dependency_injector import containers, providers
 
+from nexus import __version__
 from nexus.adapters.credentials.file_store import FileCredentialStore
 from nexus.adapters.credentials.oauth_refresher import HttpxTokenRefresher
 from nexus.adapters.system import SystemClock, Uuid4Ids
+from nexus.adapters.telemetry.observers import build_observer, telemetry_lifetime
+from nexus.adapters.telemetry.otel import build_telemetry, telemetry_configured
 from nexus.adapters.upstream.aiohttp_transport import open_aiohttp_transport
+from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_breaker
 from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
+from nexus.application.retrying_upstream import RetryingUpstream
+from nexus.application.use_cases.check_health import CheckHealth
 from nexus.application.use_cases.forward_request import ForwardRequest
 from nexus.application.use_cases.keep_oauth_fresh import KeepOAuthFresh
 from nexus.application.use_cases.resolve_credential import ResolveCredential
+from nexus.domain.retry_policy import RetryPolicy
+from nexus.entrypoints.lifecycle import Lifecycle
 from nexus.entrypoints.settings import Settings
 
 OAUTH_HTTP_TIMEOUT_S = 30.0
+
+
+def _telemetry_if_configured() -> object:
+    return build_telemetry(service_version=__version__) if telemetry_configured(os.environ) else None
+
+
+def _host_of(url: str) -> str:
+    return urlsplit(url).hostname or url
 
 
 class Container(containers.DeclarativeContainer):
@@ -25,17 +44,33 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(Uuid4Ids)
+    lifecycle = providers.Singleton(Lifecycle)
 
+    # Upstream: retries around a circuit breaker around the httpx client (ADR 0002, 0005).
     upstream_transport = providers.Resource(
         open_aiohttp_transport, max_connections=settings.provided.upstream_max_connections
     )
-    upstream = providers.Singleton(
+    http_upstream = providers.Singleton(
         HttpxUpstreamClient,
         transport=upstream_transport,
         base_url=settings.provided.claude_api_base_url,
         timeout_s=settings.provided.upstream_timeout_s,
     )
+    breaker = providers.Singleton(
+        new_breaker,
+        name=settings.provided.claude_api_base_url,
+        fail_max=settings.provided.circuit_breaker_failures,
+        reset_timeout_s=settings.provided.circuit_breaker_reset_seconds,
+    )
+    guarded_upstream = providers.Singleton(BreakerUpstreamClient, inner=http_upstream, breaker=breaker)
+    retry_policy = providers.Singleton(
+        RetryPolicy,
+        max_retries=settings.provided.upstream_max_retries,
+        budget_s=settings.provided.upstream_retry_budget_seconds,
+    )
+    upstream = providers.Singleton(RetryingUpstream, inner=guarded_upstream, policy=retry_policy, clock=clock)
 
+    # Credentials.
     oauth_http = providers.Resource(httpx.AsyncClient, timeout=OAUTH_HTTP_TIMEOUT_S)
     token_refresher = providers.Singleton(
         HttpxTokenRefresher,
@@ -54,6 +89,17 @@ class Container(containers.DeclarativeContainer):
         default_api_key=settings.provided.claude_api_key,
     )
     forward_request = providers.Singleton(ForwardRequest, resolve_credential=resolve_credential, upstream=upstream)
+
+    # Observability.
+    telemetry = providers.Singleton(_telemetry_if_configured)
+    telemetry_flush = providers.Resource(telemetry_lifetime, telemetry=telemetry)
+    exchange_observer = providers.Singleton(
+        build_observer,
+        telemetry=telemetry,
+        debug=settings.provided.debug,
+        upstream_host=providers.Callable(_host_of, settings.provided.claude_api_base_url),
+    )
+    check_health = providers.Factory(CheckHealth, probes=providers.List(guarded_upstream, credential_store))
 
 
 def build_container(settings: Settings) -> Container:

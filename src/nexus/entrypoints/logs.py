@@ -1,13 +1,24 @@
-"""Process-wide logging set-up."""
+"""Process-wide logging: JSON lines (or text) carrying the id of the exchange being served."""
 
 from __future__ import annotations
 
 import logging
+import sys
+from typing import Literal
+
+from pythonjsonlogger.json import JsonFormatter
 
 from nexus.entrypoints.http.asgi_io import AbortResponse
+from nexus.entrypoints.request_context import request_id_var
 
 # Per-request chatter from client libraries would cost a log line on every proxied request.
-_QUIET = ("httpx", "httpcore", "aiohttp.access", "aiohttp.client", "filelock")
+_QUIET = ("httpx", "httpcore", "aiohttp.access", "aiohttp.client", "filelock", "urllib3")
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
 
 
 class _DropDeliberateAborts(logging.Filter):
@@ -24,8 +35,22 @@ class _DropDeliberateAborts(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+def configure_logging(level: str, log_format: Literal["json", "text"] = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RequestIdFilter())
+    if log_format == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(levelname)s %(name)s %(message)s %(request_id)s",
+                rename_fields={"levelname": "level", "name": "logger"},
+                timestamp=True,
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.error").addFilter(_DropDeliberateAborts())

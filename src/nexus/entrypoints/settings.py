@@ -31,14 +31,32 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     claude_oauth_token_url: str = "https://platform.claude.com/v1/oauth/token"  # noqa: S105 -- a URL
     claude_oauth_client_id: str = DEFAULT_OAUTH_CLIENT_ID
     upstream_max_connections: int = 512
+    upstream_max_retries: int = 2
+    upstream_retry_budget_seconds: float = 20.0
+    circuit_breaker_failures: int = 5
+    circuit_breaker_reset_seconds: float = 30.0
+    shutdown_drain_seconds: float = 30.0
+    workers: int = 1
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    debug: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError("must be a TCP port (0-65535) - at `$.port`")
-        for name in ("claude_api_timeout", "max_request_size", "upstream_max_connections"):
+        for name in (
+            "claude_api_timeout",
+            "max_request_size",
+            "upstream_max_connections",
+            "circuit_breaker_failures",
+            "circuit_breaker_reset_seconds",
+            "workers",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"must be positive - at `$.{name}`")
+        for name in ("upstream_max_retries", "upstream_retry_budget_seconds", "shutdown_drain_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"must not be negative - at `$.{name}`")
         if not self.claude_api_base_url.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL - at `$.claude_api_base_url`")
 
@@ -74,6 +92,8 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
             values[name] = raw.strip()
     if "log_level" in values:
         values["log_level"] = values["log_level"].upper()
+    if "log_format" in values:
+        values["log_format"] = values["log_format"].lower()
     for name in _BOOLEAN_FIELDS & values.keys():
         values[name] = _BOOLEAN_WORDS.get(values[name].lower(), values[name])
     values.update({name: value for name, value in overrides.items() if value is not None})

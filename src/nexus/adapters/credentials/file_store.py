@@ -15,6 +15,7 @@ from typing import Any
 from filelock import AsyncFileLock
 
 from nexus.application.ports import CredentialEntry, StoredCredential
+from nexus.application.ports.health import ProbeResult
 from nexus.domain.credentials import (
     CredentialFile,
     CredentialFileInvalid,
@@ -122,6 +123,23 @@ class FileCredentialStore:
             parse_credential_file(json.dumps(document).encode())
             await asyncio.to_thread(write_json_atomically, path, document)
         return await self.reload(str(path))
+
+    @property
+    def probe_name(self) -> str:
+        return "credentials"
+
+    async def probe(self) -> ProbeResult:
+        """Healthy when the directory can be read (or does not exist: then only client keys
+        and ``CLAUDE_API_KEY`` are used); names the files that cannot be used."""
+        detail: dict[str, object] = {"directory": str(self._directory)}
+        if not self._directory.exists():
+            return ProbeResult(healthy=True, detail={**detail, "files": 0, "note": "directory does not exist"})
+        try:
+            entries = await self.list_all()
+        except OSError as exc:
+            return ProbeResult(healthy=False, detail={**detail, "error": exc.strerror or str(exc)})
+        invalid = [entry.name for entry in entries if entry.credential is None]
+        return ProbeResult(healthy=True, detail={**detail, "files": len(entries), "invalid": invalid})
 
     async def list_all(self) -> list[CredentialEntry]:
         entries = []

@@ -1,6 +1,7 @@
 """Ports: the Protocols adapters implement."""
 
 from nexus.application.ports.credential_store import CredentialEntry, CredentialStore, StoredCredential
+from nexus.application.ports.observer import ExchangeObserver, FanOut
 from nexus.application.ports.system import Clock, IdGenerator
 from nexus.application.ports.token_refresher import TokenRefresher, TokenRefreshFailed
 from nexus.application.ports.upstream import UpstreamClient, UpstreamRequest, UpstreamResponse
@@ -9,6 +10,8 @@ __all__ = [
     "Clock",
     "CredentialEntry",
     "CredentialStore",
+    "ExchangeObserver",
+    "FanOut",
     "IdGenerator",
     "StoredCredential",
     "TokenRefreshFailed",

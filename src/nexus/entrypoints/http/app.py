@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from typing import Any
 
-from litestar import Litestar, asgi
+from litestar import Litestar, Response, asgi
 from litestar.exceptions import HTTPException
+from litestar.plugins import PluginProtocol
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
+from nexus.adapters.telemetry.otel import Telemetry
 from nexus.entrypoints.container import Container, build_container
 from nexus.entrypoints.http.container_plugin import ContainerPlugin, resolve
 from nexus.entrypoints.http.errors import http_exception_handler, unexpected_exception_handler
+from nexus.entrypoints.http.health import HealthController
 from nexus.entrypoints.http.proxy_endpoint import ProxyEndpoint
 from nexus.entrypoints.http.side_calls import SIDE_CALL_HANDLERS
-from nexus.entrypoints.settings import Settings
+from nexus.entrypoints.logs import configure_logging
+from nexus.entrypoints.settings import Settings, load_settings
 
 
 class _ProxyRoute:
@@ -27,6 +34,8 @@ class _ProxyRoute:
         self.endpoint = ProxyEndpoint(
             forward=await resolve(self._container.forward_request),
             ids=await resolve(self._container.ids),
+            clock=await resolve(self._container.clock),
+            observer=await resolve(self._container.exchange_observer),
             max_request_size=self._settings.max_request_size,
             trust_proxy_headers=self._settings.trust_proxy_headers,
         )
@@ -40,14 +49,48 @@ class _ProxyRoute:
         return proxy_v1
 
 
+async def _add_request_id(response: Response[Any]) -> Response[Any]:
+    """Every response carries ``x-request-id``; the proxy route sets its own."""
+    response.headers.setdefault("x-request-id", str(uuid.uuid4()))
+    return response
+
+
 def create_app(settings: Settings, container: Container | None = None) -> Litestar:
     """A fresh app with its own container (resources never outlive one app's lifespan)."""
     container = container or build_container(settings)
     proxy = _ProxyRoute(container, settings)
+    plugins: list[PluginProtocol] = [
+        ContainerPlugin(
+            container,
+            dependencies={"check_health": container.check_health, "lifecycle": container.lifecycle},
+            on_startup=[proxy.start],
+        )
+    ]
+    telemetry: Telemetry | None = container.telemetry()  # type: ignore[assignment]
+    if telemetry is not None:
+        # Litestar's middleware traces its own routes; the proxy route traces itself (ADR 0001).
+        plugins.append(
+            OpenTelemetryPlugin(
+                OpenTelemetryConfig(
+                    tracer_provider=telemetry.tracer_provider,
+                    meter_provider=telemetry.meter_provider,
+                    exclude=["^/v1"],
+                    exclude_spans=["receive", "send"],
+                )
+            )
+        )
     return Litestar(
-        route_handlers=[proxy.handler(), *SIDE_CALL_HANDLERS],
-        plugins=[ContainerPlugin(container, on_startup=[proxy.start])],
+        route_handlers=[proxy.handler(), HealthController, *SIDE_CALL_HANDLERS],
+        plugins=plugins,
+        after_request=_add_request_id,
         exception_handlers={HTTPException: http_exception_handler, Exception: unexpected_exception_handler},
         openapi_config=None,
         logging_config=None,
     )
+
+
+def app_from_environment() -> Litestar:
+    """The factory each worker process calls (``--workers N``): settings from its environment."""
+    settings = load_settings(os.environ)
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

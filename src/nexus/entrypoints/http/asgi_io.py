@@ -21,21 +21,25 @@ class AbortResponse(Exception):
     client sees a truncated body (as upstream's) rather than a clean end."""
 
 
-async def send_json(send: Any, status: int, body: bytes, request_id: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", JSON),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id),
-            ],
-        }
-    )
+async def send_json(
+    send: Any, status: int, body: bytes, request_id: bytes, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [
+        (b"content-type", JSON),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id),
+    ]
+    if extra_headers:
+        headers.extend(extra_headers)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def proxy_error_body(error: ProxyError, request_id: bytes) -> bytes:
+    return error_body(error.error_type, error.message, request_id.decode())
 
 
 async def send_proxy_error(send: Any, error: ProxyError, request_id: bytes) -> None:
     """The proxy's own error, in Anthropic's format, carrying the exchange id."""
-    await send_json(send, error.status, error_body(error.error_type, error.message, request_id.decode()), request_id)
+    extra = [(b"retry-after", str(error.retry_after_s).encode())] if error.retry_after_s is not None else None
+    await send_json(send, error.status, proxy_error_body(error, request_id), request_id, extra)

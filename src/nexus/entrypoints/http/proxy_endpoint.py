@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
-from nexus.application.ports import IdGenerator, UpstreamResponse
+from nexus.application.exchange import Exchange
+from nexus.application.ports import Clock, ExchangeObserver, IdGenerator
 from nexus.application.use_cases.forward_request import ForwardRequest
 from nexus.domain.errors import InvalidRequest, ProxyError, RequestTooLarge
 from nexus.domain.headers import client_response_headers, header_value
 from nexus.domain.host import parse_host
 from nexus.domain.proxy_request import JSON_BODY_PATHS, ProxyRequest, inspect_json_body
 from nexus.entrypoints.http.asgi_io import AbortResponse, ClientGone, Message, Scope, send_proxy_error
+from nexus.entrypoints.request_context import request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -21,55 +23,80 @@ log = logging.getLogger(__name__)
 class ProxyEndpoint:
     """Forward a request upstream and relay the answer byte for byte, chunk by chunk.
 
-    Bodies of ``/v1/messages`` and ``count_tokens`` are read whole (they are validated and,
-    later, recorded) within ``max_request_size``; other bodies (files, batches) stream through
-    unread. A client that disconnects cancels the upstream request at once.
+    Bodies of ``/v1/messages`` and ``count_tokens`` are read whole (they are validated and
+    recorded) within ``max_request_size``; other bodies (files, batches) stream through
+    unread. A client that disconnects cancels the upstream request at once. Once the client
+    has its answer, the finished ``Exchange`` goes to the observer.
     """
 
     def __init__(
-        self, *, forward: ForwardRequest, ids: IdGenerator, max_request_size: int, trust_proxy_headers: bool
+        self,
+        *,
+        forward: ForwardRequest,
+        ids: IdGenerator,
+        clock: Clock,
+        observer: ExchangeObserver,
+        max_request_size: int,
+        trust_proxy_headers: bool,
     ) -> None:
         self._forward = forward
         self._ids = ids
+        self._clock = clock
+        self._observer = observer
         self._max_request_size = max_request_size
         self._host_header = b"x-forwarded-host" if trust_proxy_headers else b"host"
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         request_id = self._ids.new_id()
-        rid = request_id.encode()
+        request_id_var.set(request_id)
+        exchange = _Tracker(request_id=request_id, scope=scope, clock=self._clock)
+        try:
+            await self._serve(scope, receive, send, exchange)
+        finally:
+            self._observer.observe(exchange.finish())
+
+    async def _serve(self, scope: Scope, receive: Any, send: Any, tracker: _Tracker) -> None:
         body_done = asyncio.Event()
         try:
-            request, body_stream = await self._read_request(scope, receive, request_id, body_done)
+            request, body_stream = await self._read_request(scope, receive, tracker, body_done)
         except ClientGone:
+            tracker.record.outcome = "client_cancelled"
             return
         except ProxyError as exc:
-            await send_proxy_error(send, exc, rid)
+            tracker.reject(exc)
+            await send_proxy_error(send, exc, tracker.rid)
             return
-        await _CancelOnDisconnect(receive, body_done).run(self._exchange(request, body_stream, send, rid))
+        guard = _CancelOnDisconnect(receive, body_done)
+        await guard.run(self._exchange(request, body_stream, send, tracker))
+        if guard.disconnected:
+            tracker.record.outcome = "client_cancelled"
 
     async def _read_request(
-        self, scope: Scope, receive: Any, request_id: str, body_done: asyncio.Event
+        self, scope: Scope, receive: Any, tracker: _Tracker, body_done: asyncio.Event
     ) -> tuple[ProxyRequest, AsyncIterator[bytes] | None]:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         host = parse_host(_first_value(header_value(headers, self._host_header)))
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        path = raw_path.decode("latin-1")
+        tracker.record.domain = host.domain
+        path = tracker.record.path
         body: bytes | None = None
         stream: AsyncIterator[bytes] | None = None
         summary = None
         if path in JSON_BODY_PATHS and scope["method"] == "POST":
             body = await _read_body(receive, headers, self._max_request_size)
+            tracker.record.request_body = body
             body_done.set()
             summary = inspect_json_body(path, body)
+            tracker.record.requested_model = summary.model
+            tracker.record.stream = summary.stream
         elif _has_body(headers):
             stream = _stream_body(receive, body_done)
         else:
             body_done.set()
         request = ProxyRequest(
-            request_id=request_id,
+            request_id=tracker.record.request_id,
             method=scope["method"],
             path=path,
-            query_string=scope.get("query_string", b""),
+            query_string=tracker.record.query_string,
             headers=headers,
             host=host,
             body=body,
@@ -78,33 +105,82 @@ class ProxyEndpoint:
         return request, stream
 
     async def _exchange(
-        self, request: ProxyRequest, body_stream: AsyncIterator[bytes] | None, send: Any, rid: bytes
+        self, request: ProxyRequest, body_stream: AsyncIterator[bytes] | None, send: Any, tracker: _Tracker
     ) -> None:
+        tracker.upstream_started()
         try:
-            response = await self._forward.execute(request, body_stream)
+            forwarded = await self._forward.execute(request, body_stream)
         except ProxyError as exc:
             if exc.status >= 500:
                 log.warning("%s %s failed before upstream answered: %s", request.method, request.path, exc.message)
-            await send_proxy_error(send, exc, rid)
+            tracker.reject(exc)
+            await send_proxy_error(send, exc, tracker.rid)
             return
+        tracker.record.account_id = forwarded.account_id
+        response = forwarded.response
         try:
-            await _relay(response, send, rid)
+            await _relay(response, send, tracker)
         finally:
             await response.aclose()
 
 
-async def _relay(response: UpstreamResponse, send: Any, rid: bytes) -> None:
+class _Tracker:
+    """The exchange record being filled in while the request is served."""
+
+    def __init__(self, *, request_id: str, scope: Scope, clock: Clock) -> None:
+        self._clock = clock
+        self._started = clock.monotonic()
+        self.rid = request_id.encode()
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        self.record = Exchange(
+            request_id=request_id,
+            method=scope["method"],
+            path=raw_path.decode("latin-1"),
+            query_string=scope.get("query_string", b""),
+            domain=None,
+            request_headers=scope["headers"],
+            started_at_ms=clock.now_ms(),
+        )
+
+    def elapsed(self) -> float:
+        return self._clock.monotonic() - self._started
+
+    def upstream_started(self) -> None:
+        self.record.upstream_started_s = self.elapsed()
+
+    def reject(self, error: ProxyError) -> None:
+        self.record.status = error.status
+        self.record.outcome = "rejected"
+        self.record.error = f"{error.error_type}: {error.message}"
+
+    def finish(self) -> Exchange:
+        self.record.duration_s = self.elapsed()
+        return self.record
+
+
+async def _relay(response: Any, send: Any, tracker: _Tracker) -> None:
+    record = tracker.record
+    record.status = response.status
+    record.response_headers = response.headers
+    if response.status >= 400:
+        record.outcome = "upstream_error"
     await send(
         {
             "type": "http.response.start",
             "status": response.status,
-            "headers": client_response_headers(response.headers, rid),
+            "headers": client_response_headers(response.headers, tracker.rid),
         }
     )
+    chunks = record.response_chunks
     try:
         async for chunk in response.iter_raw():
+            if not chunks:
+                record.first_byte_s = tracker.elapsed()
+            chunks.append(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except ProxyError as exc:
+        record.outcome = "truncated"
+        record.error = f"{exc.error_type}: {exc.message}"
         log.warning("Upstream broke off mid-response (%s); dropping the client connection", exc.message)
         raise AbortResponse(exc.message) from None
     await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -121,9 +197,9 @@ class _CancelOnDisconnect:
         self._receive = receive
         self._body_done = body_done
         self._finished = False
-        self._disconnected = False
+        self.disconnected = False
 
-    async def run(self, exchange: Any) -> None:
+    async def run(self, exchange: Coroutine[Any, Any, None]) -> None:
         task = asyncio.current_task()
         assert task is not None
         listener = asyncio.create_task(self._listen(task))
@@ -131,7 +207,7 @@ class _CancelOnDisconnect:
             await exchange
             self._finished = True
         except asyncio.CancelledError:
-            if not self._disconnected:
+            if not self.disconnected:
                 raise
             task.uncancel()
             log.info("Client disconnected; upstream request cancelled")
@@ -145,7 +221,7 @@ class _CancelOnDisconnect:
             if message["type"] == "http.disconnect":
                 # Once the response is complete the server reports a disconnect too: not ours.
                 if not self._finished:
-                    self._disconnected = True
+                    self.disconnected = True
                     task.cancel()
                 return
 

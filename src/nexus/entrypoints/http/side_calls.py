@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from litestar import Response, get, head, post, route
 from litestar.enums import HttpMethod
 
@@ -12,13 +10,9 @@ from nexus import __version__
 _OK = {"status": "ok"}
 
 
-def _headers() -> dict[str, str]:
-    return {"x-request-id": str(uuid.uuid4())}
-
-
 @head("/", include_in_schema=False)
 async def root_head() -> Response[None]:
-    return Response(content=None, status_code=200, headers=_headers(), media_type="text/plain")
+    return Response(content=None, status_code=200, media_type="text/plain")
 
 
 @get("/", include_in_schema=False)
@@ -31,20 +25,19 @@ async def root() -> Response[dict[str, object]]:
             "proxy": "/v1/* is forwarded to the Anthropic API",
             "endpoints": {"messages": "/v1/messages", "hello": "/api/hello"},
         },
-        headers=_headers(),
     )
 
 
 @route("/api/hello", http_method=[HttpMethod.GET, HttpMethod.HEAD], include_in_schema=False)
 async def hello() -> Response[dict[str, str]]:
     """Claude Code's connection warm-up."""
-    return Response(_OK, status_code=200, headers=_headers())
+    return Response(_OK, status_code=200)
 
 
 @post(["/api/event_logging", "/api/event_logging/{rest:path}"], status_code=200, include_in_schema=False)
 async def event_logging() -> Response[dict[str, str]]:
     """Claude Code's telemetry: accepted and dropped, so it never reaches Anthropic through us."""
-    return Response(_OK, status_code=200, headers=_headers())
+    return Response(_OK, status_code=200)
 
 
 SIDE_CALL_HANDLERS = [root_head, root, hello, event_logging]

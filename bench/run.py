@@ -1,0 +1,227 @@
+"""Loopback load benchmark of claude-nexus, in one go (``make bench``).
+
+1. wrk against nginx (a fixed-response upstream), directly and through the proxy:
+   {1 KB, 200 KB Claude Code-sized body} x {non-streaming, streaming} x {c=1, c=32}.
+2. Time to first byte of streams at c=1, directly and through the proxy, against an asyncio
+   upstream that sends the first event at once and the rest 20 ms later.
+3. The proxy's RSS with 1,000 streams open at once (that upstream holds them open).
+
+It prints tables and the goals, and writes everything to a JSON file (bench/results/latest.json).
+Every process it starts is stopped again, also on Ctrl-C or an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import loads
+import payloads
+import report
+import upstreams
+
+BENCH_DIR = Path(__file__).resolve().parent
+SCENARIOS = ("wrk", "ttfb", "rss")
+
+
+def parse_args() -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description="Loopback load benchmark of claude-nexus (make bench).")
+    parser.add_argument("--duration", type=int, default=int(env("BENCH_DURATION", "5")), help="seconds per wrk run (BENCH_DURATION, 5)")
+    parser.add_argument("--warmup", type=int, default=int(env("BENCH_WARMUP", "1")), help="seconds of warm-up before each wrk run (BENCH_WARMUP, 1; 0 skips)")
+    parser.add_argument("--scenarios", default=env("BENCH_SCENARIOS", ",".join(SCENARIOS)), help="comma-separated subset of wrk,ttfb,rss (BENCH_SCENARIOS)")
+    parser.add_argument("--bodies", default=env("BENCH_BODIES", "1kb,200kb"), help="wrk bodies: 1kb,200kb (BENCH_BODIES)")
+    parser.add_argument("--concurrency", default=env("BENCH_CONCURRENCY", "1,32"), help="wrk connection counts (BENCH_CONCURRENCY, 1,32)")
+    parser.add_argument("--ttfb-requests", type=int, default=int(env("BENCH_TTFB_REQUESTS", "300")), help="streams per target for time to first byte (BENCH_TTFB_REQUESTS, 300)")
+    parser.add_argument("--streams", type=int, default=int(env("BENCH_STREAMS", "1000")), help="concurrent open streams for the RSS test (BENCH_STREAMS, 1000)")
+    parser.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "1")), help="proxy worker processes (BENCH_WORKERS, 1)")
+    parser.add_argument("--output", type=Path, default=Path(env("BENCH_OUTPUT", str(BENCH_DIR / "results" / "latest.json"))), help="JSON results file (BENCH_OUTPUT)")
+    args = parser.parse_args()  # fmt: skip
+    args.scenarios = _choices(args.scenarios, SCENARIOS, parser)
+    args.bodies = _choices(args.bodies, ("1kb", "200kb"), parser)
+    args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    return args
+
+
+def _choices(text: str, allowed: tuple[str, ...], parser: argparse.ArgumentParser) -> list[str]:
+    chosen = [item.strip().lower() for item in text.split(",") if item.strip()]
+    unknown = set(chosen) - set(allowed)
+    if unknown:
+        parser.error(f"unknown {', '.join(sorted(unknown))}; choose from {', '.join(allowed)}")
+    return [item for item in allowed if item in chosen]
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def raise_open_files_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+
+
+def _sigterm_exits() -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def machine() -> dict[str, Any]:
+    def version(argv: list[str]) -> str | None:
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)  # noqa: S603
+        except OSError:
+            return None
+        return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr).strip() else None
+
+    git = ["git", "-C", str(BENCH_DIR.parent)]
+    revision = version([*git, "rev-parse", "--short", "HEAD"])
+    dirty = version([*git, "status", "--porcelain", "--", "src"])
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_start": os.getloadavg()[0],
+        "nginx": version(["nginx", "-v"]),
+        "wrk": version(["wrk", "--version"]),
+        "revision": None if revision is None else revision + ("-dirty" if dirty else ""),
+    }
+
+
+@contextlib.contextmanager
+def running(start: Callable[[], upstreams.Service]) -> Iterator[upstreams.Service]:
+    service = start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+# --- the scenarios --------------------------------------------------------------------------
+
+
+def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any]) -> None:
+    bodies: dict[tuple[str, bool], Path] = {}
+    for stream in (False, True):
+        for name, make in (("1kb", payloads.small_body), ("200kb", payloads.claude_code_body)):
+            path = workdir / f"{name}-{'stream' if stream else 'json'}.json"
+            path.write_bytes(make(stream=stream))
+            bodies[name, stream] = path
+    with running(lambda: upstreams.start_nginx(workdir)) as nginx:
+        with running(lambda: upstreams.start_proxy(workdir, nginx.port, workers=args.workers)) as proxy:
+            results["rss"]["idle_mb"] = round(upstreams.tree_rss_mb(proxy.pid), 1)
+            say(f"nginx on :{nginx.port}, proxy on :{proxy.port} (idle RSS {results['rss']['idle_mb']} MB)")
+            say("\n" + report.RUN_HEADER)
+            for body in args.bodies:
+                for stream in (False, True):
+                    path = loads.STREAM_PATH if stream else loads.MESSAGES_PATH
+                    for concurrency in args.concurrency:
+                        for target, port in (("direct", nginx.port), ("proxy", proxy.port)):
+                            file = bodies[body, stream]
+                            if args.warmup > 0:
+                                loads.run_wrk(port, path, file, concurrency=concurrency, duration=args.warmup)
+                            run = {"target": target, "body": body, "stream": stream, "concurrency": concurrency}
+                            run |= loads.run_wrk(port, path, file, concurrency=concurrency, duration=args.duration)
+                            results["runs"].append(run)
+                            report.add_deltas(results["runs"])
+                            say(report.run_line(run))
+            results["rss"]["after_wrk_mb"] = round(upstreams.tree_rss_mb(proxy.pid), 1)
+
+
+def stream_tests(args: argparse.Namespace, workdir: Path, results: dict[str, Any]) -> None:
+    hold_timeout = 120.0
+    extra_env = {}
+    # The upstream connection pool must hold every open stream, or the rest queue in the proxy.
+    pool = int(os.environ.get("UPSTREAM_MAX_CONNECTIONS", "512"))
+    if "rss" in args.scenarios and pool < args.streams + 16:
+        extra_env["UPSTREAM_MAX_CONNECTIONS"] = str(args.streams + 64)
+    body = payloads.small_body(stream=True)
+    start_upstream = lambda: upstreams.start_sse_upstream(workdir, delay_ms=20, hold_timeout=hold_timeout)  # noqa: E731
+    with running(start_upstream) as upstream:
+        start_proxy = lambda: upstreams.start_proxy(workdir, upstream.port, workers=args.workers, extra_env=extra_env)  # noqa: E731
+        with running(start_proxy) as proxy:
+            idle = round(upstreams.tree_rss_mb(proxy.pid), 1)
+            say(f"\nasyncio SSE upstream on :{upstream.port}, proxy on :{proxy.port} {extra_env or ''}")
+            if "ttfb" in args.scenarios:
+                say(f"time to first byte: {args.ttfb_requests} streams each, direct and through the proxy ...")
+                targets = {"direct": upstream.port, "proxy": proxy.port}
+                ttfb = asyncio.run(loads.measure_ttfb(targets, body, count=args.ttfb_requests, warmup=20))
+                direct, through = ttfb["direct"]["ttfb_p50_ms"], ttfb["proxy"]["ttfb_p50_ms"]
+                ttfb["added_p50_ms"] = None if direct is None or through is None else round(through - direct, 3)
+                ttfb["requests"] = args.ttfb_requests
+                ttfb["upstream_delay_ms"] = 20
+                results["ttfb"] = ttfb
+            if "rss" in args.scenarios:
+                say(f"RSS: opening {args.streams} concurrent streams through the proxy ...")
+                streams = asyncio.run(
+                    loads.hold_streams(
+                        proxy.port, upstream.port, body, count=args.streams,
+                        rss=lambda: upstreams.tree_rss_mb(proxy.pid), timeout=60,
+                    )
+                )  # fmt: skip
+                streams["rss_idle_mb"] = idle
+                streams["proxy_env"] = extra_env
+                results["rss"]["streams"] = streams
+
+
+def main() -> int:
+    args = parse_args()
+    _sigterm_exits()
+    raise_open_files_limit()
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "settings": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "scenarios": args.scenarios,
+            "workers": args.workers,
+            "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        },
+        "runs": [],
+        "ttfb": None,
+        "rss": {},
+        "goals": [],
+    }
+    say(f"claude-nexus load benchmark: {', '.join(args.scenarios)}; {args.duration} s per wrk run")
+    failed = None
+    with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
+        workdir = Path(tmp)
+        try:
+            if "wrk" in args.scenarios:
+                wrk_matrix(args, workdir, results)
+            if {"ttfb", "rss"} & set(args.scenarios):
+                stream_tests(args, workdir, results)
+        except KeyboardInterrupt:
+            say("\ninterrupted; processes stopped, partial results follow")
+            failed = "interrupted"
+        except (upstreams.StartupError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            say(f"\nbenchmark failed: {exc}")
+            failed = str(exc)
+    results["machine"]["loadavg_end"] = os.getloadavg()[0]
+    if failed:
+        results["error"] = failed
+    results["goals"] = report.goals(results)
+    say(report.render(results))
+    report.write(results, args.output)
+    say(f"\nresults written to {args.output}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""OpenTelemetry and logs for finished exchanges."""

@@ -1,0 +1,154 @@
+"""Facts about a response that accounting and telemetry need: model, stop reason, token usage.
+
+Usage in a stream is split: ``message_start`` carries the input side (and a provisional
+output count), every ``message_delta`` carries cumulative values that overwrite, never add.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class TokenUsage(msgspec.Struct, frozen=True, kw_only=True):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_5m_input_tokens: int | None = None
+    cache_creation_1h_input_tokens: int | None = None
+
+
+class ResponseFacts(msgspec.Struct, frozen=True, kw_only=True):
+    model: str | None = None
+    message_id: str | None = None
+    stop_reason: str | None = None
+    usage: TokenUsage | None = None
+    tool_calls: int = 0
+    complete: bool = False
+
+
+class _CacheCreation(msgspec.Struct):
+    ephemeral_5m_input_tokens: int | None = None
+    ephemeral_1h_input_tokens: int | None = None
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation: _CacheCreation | None = None
+
+
+class _Block(msgspec.Struct):
+    type: str = ""
+
+
+class _Message(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    stop_reason: str | None = None
+    usage: _Usage | None = None
+    content: list[_Block] = msgspec.field(default_factory=list)
+
+
+class _MessageStart(msgspec.Struct):
+    message: _Message
+
+
+class _Delta(msgspec.Struct):
+    stop_reason: str | None = None
+
+
+class _MessageDelta(msgspec.Struct):
+    delta: _Delta | None = None
+    usage: _Usage | None = None
+
+
+class _BlockStart(msgspec.Struct):
+    content_block: _Block
+
+
+_message = msgspec.json.Decoder(_Message)
+_message_start = msgspec.json.Decoder(_MessageStart)
+_message_delta = msgspec.json.Decoder(_MessageDelta)
+_block_start = msgspec.json.Decoder(_BlockStart)
+
+
+def _overwrite(current: TokenUsage | None, wire: _Usage | None) -> TokenUsage | None:
+    if wire is None:
+        return current
+    base = current or TokenUsage()
+    changes = {
+        name: value
+        for name in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        if (value := getattr(wire, name)) is not None
+    }
+    if wire.cache_creation is not None:
+        if wire.cache_creation.ephemeral_5m_input_tokens is not None:
+            changes["cache_creation_5m_input_tokens"] = wire.cache_creation.ephemeral_5m_input_tokens
+        if wire.cache_creation.ephemeral_1h_input_tokens is not None:
+            changes["cache_creation_1h_input_tokens"] = wire.cache_creation.ephemeral_1h_input_tokens
+    return msgspec.structs.replace(base, **changes)
+
+
+def facts_from_message(body: bytes) -> ResponseFacts | None:
+    """From a non-streaming Message JSON; None when the body is not one."""
+    try:
+        message = _message.decode(body)
+    except msgspec.MsgspecError:
+        return None
+    return ResponseFacts(
+        model=message.model,
+        message_id=message.id,
+        stop_reason=message.stop_reason,
+        usage=_overwrite(None, message.usage),
+        tool_calls=sum(1 for block in message.content if block.type == "tool_use"),
+        complete=message.stop_reason is not None,
+    )
+
+
+def facts_from_sse(stream: bytes) -> ResponseFacts:
+    """From the raw bytes of an SSE stream, whole or cut short."""
+    model = message_id = stop_reason = None
+    usage: TokenUsage | None = None
+    tool_calls = 0
+    complete = False
+    for event in stream.split(b"\n\n"):
+        name, data = _event_parts(event)
+        try:
+            if name == b"message_start":
+                start = _message_start.decode(data).message
+                model, message_id = start.model, start.id
+                usage = _overwrite(usage, start.usage)
+            elif name == b"message_delta":
+                delta = _message_delta.decode(data)
+                usage = _overwrite(usage, delta.usage)
+                if delta.delta is not None and delta.delta.stop_reason is not None:
+                    stop_reason = delta.delta.stop_reason
+            elif name == b"content_block_start":
+                tool_calls += _block_start.decode(data).content_block.type == "tool_use"
+            elif name == b"message_stop":
+                complete = True
+        except msgspec.MsgspecError:
+            continue  # a torn or unknown event says nothing about usage
+    return ResponseFacts(
+        model=model,
+        message_id=message_id,
+        stop_reason=stop_reason,
+        usage=usage,
+        tool_calls=tool_calls,
+        complete=complete,
+    )
+
+
+def _event_parts(event: bytes) -> tuple[bytes, bytes]:
+    name = b""
+    data: list[bytes] = []
+    for raw_line in event.split(b"\n"):
+        line = raw_line.rstrip(b"\r")
+        if line.startswith(b"event:"):
+            name = line[6:].strip()
+        elif line.startswith(b"data:"):
+            data.append(line[5:].lstrip(b" "))
+    return name, b"\n".join(data)
