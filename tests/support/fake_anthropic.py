@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import hashlib
 import json
 import socket
@@ -212,9 +213,10 @@ async def _record(request: web.Request) -> RecordedRequest:
 class _ApiError(Exception):
     """Raised by handlers; the middleware renders it as the API's JSON error response."""
 
-    def __init__(self, status: int, message: str | None = None) -> None:
+    def __init__(self, status: int, message: str | None = None, headers: Mapping[str, str] | None = None) -> None:
         fallback_type = "api_error" if status >= 500 else "invalid_request_error"
         self.status = status
+        self.headers = dict(headers or {})
         self.error_type, default_message = _ERRORS.get(status, (fallback_type, "Error"))
         self.message = message or default_message
         super().__init__(self.message)
@@ -759,10 +761,17 @@ class FakeAnthropic:
         self._batches: dict[str, _Batch] = {}
         self._files: dict[str, _StoredFile] = {}
         self._serial = 0
+        self._failures: collections.deque[tuple[int, dict[str, str]]] = collections.deque()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
         self._port: int | None = None
+
+    def fail_next(self, *statuses: int, headers: Mapping[str, str] | None = None) -> None:
+        """Answer the next ``len(statuses)`` API requests with these error statuses (and
+        ``headers``), whatever they ask; normal service resumes afterwards."""
+        with self._changed:
+            self._failures.extend((status, dict(headers or {})) for status in statuses)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -944,6 +953,10 @@ class FakeAnthropic:
             return await handler(request)
         if self.require_auth:
             self._authenticate(exchange.request)
+        with self._changed:
+            failure = self._failures.popleft() if self._failures else None
+        if failure is not None:
+            raise _ApiError(failure[0], headers=failure[1])
         scenario = exchange.scenario
         if scenario is None:
             raise _ApiError(400, f"Unknown {SCENARIO_HEADER}: {exchange.request.header(SCENARIO_HEADER)}")
@@ -997,6 +1010,7 @@ class FakeAnthropic:
         headers = self._api_headers(exchange, _JSON, rejected=error.status == 429)
         if error.status == 429:
             headers.update({"retry-after": "17", "x-should-retry": "true"})
+        headers.update(error.headers)
         return web.Response(status=error.status, body=_dumps(body), headers=headers)
 
     @staticmethod

@@ -60,6 +60,17 @@ class ProxyProcess:
                 time.sleep(0.05)
         raise RuntimeError(f"proxy not ready in {timeout}s:\n{self.stop()}")
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def signal(self, number: int) -> None:
+        self._process.send_signal(number)
+
+    def wait_exit(self, timeout: float) -> int:
+        """The exit status once the process has ended by itself."""
+        return self._process.wait(timeout=timeout)
+
     def stop(self) -> str:
         if self._process.poll() is None:
             self._process.terminate()

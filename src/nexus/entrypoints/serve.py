@@ -1,21 +1,29 @@
-"""Run the HTTP server."""
+"""Run the HTTP server: one process, or ``--workers N`` processes sharing one socket."""
 
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from nexus import __version__
 from nexus.entrypoints.http.app import create_app
 from nexus.entrypoints.settings import Settings
 
 log = logging.getLogger(__name__)
+WORKER_APP_FACTORY = "nexus.entrypoints.http.app:app_from_environment"
 
 
-def server_config(settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """uvicorn as the proxy runs it (the tests run the very same configuration)."""
+def server_config(settings: Settings, app: Any = None, **overrides: Any) -> uvicorn.Config:
+    """uvicorn as the proxy runs it (the tests run the very same configuration).
+
+    On SIGTERM uvicorn stops accepting, lets in-flight requests (streams included) finish for
+    up to ``SHUTDOWN_DRAIN_SECONDS``, then runs the app's shutdown, which flushes telemetry.
+    """
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -27,17 +35,30 @@ def server_config(settings: Settings, **overrides: Any) -> uvicorn.Config:
         # Upstream's own Server and Date headers pass through; ours would duplicate them.
         "server_header": False,
         "date_header": False,
+        "timeout_graceful_shutdown": settings.shutdown_drain_seconds,
     }
     options.update(overrides)
-    return uvicorn.Config(create_app(settings), **options)
+    return uvicorn.Config(app if app is not None else create_app(settings), **options)
+
+
+def _stopped(sig: int, frame: FrameType | None) -> None:
+    """uvicorn re-raises the shutdown signal once it has stopped gracefully; by then there is
+    nothing left to do, and the process should end with status 0, not die of the signal."""
 
 
 def serve(settings: Settings) -> None:
     log.info(
-        "claude-nexus %s listening on %s:%s, upstream %s",
+        "claude-nexus %s listening on %s:%s with %d worker(s), upstream %s",
         __version__,
         settings.host,
         settings.port,
+        settings.workers,
         settings.claude_api_base_url,
     )
-    uvicorn.Server(server_config(settings)).run()
+    signal.signal(signal.SIGTERM, _stopped)
+    if settings.workers == 1:
+        uvicorn.Server(server_config(settings)).run()
+        return
+    # Each worker builds its own app from the environment (which holds .env / --env-file).
+    config = server_config(settings, WORKER_APP_FACTORY, factory=True, workers=settings.workers)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()

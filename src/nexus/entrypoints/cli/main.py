@@ -27,6 +27,7 @@ def load_environment(env_file: Path | None) -> None:
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-p", "--port", type=int, help="Port to listen on (env PORT; default 3000).")
 @click.option("-H", "--host", help="Address to listen on (env HOST; default 0.0.0.0).")
+@click.option("-w", "--workers", type=int, help="Serve with N processes on one port (env WORKERS; default 1).")
 @click.option(
     "-e",
     "--env-file",
@@ -35,14 +36,14 @@ def load_environment(env_file: Path | None) -> None:
 )
 @click.version_option(__version__, "-v", "--version", prog_name="claude-nexus-proxy")
 @click.pass_context
-def main(ctx: click.Context, port: int | None, host: str | None, env_file: Path | None) -> None:
+def main(ctx: click.Context, port: int | None, host: str | None, workers: int | None, env_file: Path | None) -> None:
     """claude-nexus: a transparent proxy for the Anthropic API. With no command, it serves."""
     load_environment(env_file)
     try:
-        settings = load_settings(os.environ, port=port, host=host)
+        settings = load_settings(os.environ, port=port, host=host, workers=workers)
     except SettingsError as exc:
         raise click.UsageError(f"invalid setting {exc}") from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     ctx.obj = settings
     if ctx.invoked_subcommand is None:
         serve(settings)

@@ -49,6 +49,13 @@ class _ProxyRoute:
         return proxy_v1
 
 
+def _watch_signals(container: Container) -> Any:
+    async def watch() -> None:
+        (await resolve(container.lifecycle)).watch_signals()
+
+    return watch
+
+
 async def _add_request_id(response: Response[Any]) -> Response[Any]:
     """Every response carries ``x-request-id``; the proxy route sets its own."""
     response.headers.setdefault("x-request-id", str(uuid.uuid4()))
@@ -63,7 +70,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         ContainerPlugin(
             container,
             dependencies={"check_health": container.check_health, "lifecycle": container.lifecycle},
-            on_startup=[proxy.start],
+            on_startup=[proxy.start, _watch_signals(container)],
         )
     ]
     telemetry: Telemetry | None = container.telemetry()  # type: ignore[assignment]

@@ -1,0 +1,127 @@
+"""Retries, the circuit breaker and health, through the running proxy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import anthropic
+import httpx
+import pytest
+
+from tests.integration.conftest import sdk
+from tests.support.fake_anthropic import DEFAULT_API_KEY, SCENARIO_HEADER, FakeAnthropic
+from tests.support.proxy_server import RunningProxy
+
+pytestmark = pytest.mark.integration
+
+BODY = {"model": "claude-sonnet-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+HEADERS = {"x-api-key": DEFAULT_API_KEY, "anthropic-version": "2023-06-01"}
+
+
+def messages(fake: FakeAnthropic) -> list[object]:
+    return [request for request in fake.requests if request.path == "/v1/messages"]
+
+
+def test_an_overloaded_answer_is_retried_before_the_client_sees_anything(
+    fake: FakeAnthropic, proxy: RunningProxy
+) -> None:
+    fake.fail_next(529, 503, headers={"retry-after": "0"})
+    message = sdk(proxy.url).messages.create(**BODY)  # type: ignore[call-overload]
+    assert message.content[0].text
+    attempts = messages(fake)
+    assert len(attempts) == 3
+    assert len({request.body for request in attempts}) == 1, "every attempt sends the same bytes"  # type: ignore[attr-defined]
+
+
+def test_retries_stop_at_the_limit_and_the_last_answer_is_relayed(
+    fake: FakeAnthropic, start_proxy: Callable[..., RunningProxy]
+) -> None:
+    proxy = start_proxy(UPSTREAM_MAX_RETRIES="1")
+    fake.fail_next(500, 529, 500, headers={"retry-after": "0"})
+    with pytest.raises(anthropic.InternalServerError) as caught:
+        sdk(proxy.url).messages.create(**BODY)  # type: ignore[call-overload]
+    assert caught.value.status_code == 529
+    assert len(messages(fake)) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (429, {}),  # a subscription limit can last hours: Claude Code decides
+        (529, {"retry-after": "3600"}),  # too long to wait on the client's behalf
+        (503, {"x-should-retry": "false"}),
+        (400, {}),
+    ],
+)
+def test_some_failures_are_answered_at_once(
+    fake: FakeAnthropic, proxy: RunningProxy, status: int, headers: dict[str, str]
+) -> None:
+    fake.fail_next(status, headers=headers)
+    response = httpx.post(f"{proxy.url}/v1/messages", json=BODY, headers=HEADERS)
+    assert response.status_code == status
+    assert len(messages(fake)) == 1
+    for name, value in headers.items():
+        assert response.headers[name] == value
+
+
+def test_connection_failures_are_retried_then_reported(
+    fake: FakeAnthropic, start_proxy: Callable[..., RunningProxy]
+) -> None:
+    proxy = start_proxy(UPSTREAM_MAX_RETRIES="2")
+    response = httpx.post(f"{proxy.url}/v1/messages", json=BODY, headers={**HEADERS, SCENARIO_HEADER: "disconnect"})
+    assert response.status_code == 502
+    assert response.json()["error"]["type"] == "api_error"
+    assert len(messages(fake)) == 3
+
+
+def test_streamed_uploads_are_never_replayed(fake: FakeAnthropic, proxy: RunningProxy) -> None:
+    fake.fail_next(500)
+    with pytest.raises(anthropic.InternalServerError):
+        sdk(proxy.url).beta.files.upload(file=("a.txt", b"hello", "text/plain"))
+    assert [request.path for request in fake.requests] == ["/v1/files"]
+
+
+def test_the_circuit_opens_after_repeated_failures_and_a_probe_closes_it(
+    fake: FakeAnthropic, start_proxy: Callable[..., RunningProxy]
+) -> None:
+    proxy = start_proxy(UPSTREAM_MAX_RETRIES="0", CIRCUIT_BREAKER_FAILURES="2", CIRCUIT_BREAKER_RESET_SECONDS="0.5")
+    fake.fail_next(400, 404, 400)  # client errors say nothing about upstream's health
+    for _ in range(3):
+        assert httpx.post(f"{proxy.url}/v1/messages", json=BODY, headers=HEADERS).status_code in (400, 404)
+    fake.fail_next(500, 529)
+    assert [httpx.post(f"{proxy.url}/v1/messages", json=BODY, headers=HEADERS).status_code for _ in range(2)] == [
+        500,
+        529,
+    ]
+    seen = len(fake.requests)
+    refused = httpx.post(f"{proxy.url}/v1/messages", json=BODY, headers=HEADERS)
+    assert refused.status_code == 503
+    assert refused.json()["error"]["type"] == "overloaded_error"
+    assert refused.headers["retry-after"] == "1", "the seconds left before a probe, rounded up"
+    assert len(fake.requests) == seen, "an open circuit does not call upstream"
+    health = httpx.get(f"{proxy.url}/health")
+    assert health.status_code == 503
+    assert health.json()["checks"]["upstream"]["circuit"] == "open"
+
+    time.sleep(0.6)
+    assert httpx.post(f"{proxy.url}/v1/messages", json=BODY, headers=HEADERS).status_code == 200
+    assert httpx.get(f"{proxy.url}/health").json()["checks"]["upstream"]["circuit"] == "closed"
+
+
+def test_health_endpoints(proxy: RunningProxy, credentials_dir: object) -> None:
+    health = httpx.get(f"{proxy.url}/health")
+    assert health.status_code == 200
+    body = health.json()
+    assert (body["status"], body["service"], body["draining"]) == ("ok", "claude-nexus", False)
+    assert body["checks"]["upstream"]["circuit"] == "closed"
+    assert body["checks"]["credentials"] == {
+        "status": "ok",
+        "directory": str(credentials_dir),
+        "files": 0,
+        "invalid": [],
+    }
+    assert httpx.get(f"{proxy.url}/health/live").json() == {"alive": True}
+    ready = httpx.get(f"{proxy.url}/health/ready")
+    assert (ready.status_code, ready.json()) == (200, {"ready": True})
+    assert "x-request-id" in ready.headers
