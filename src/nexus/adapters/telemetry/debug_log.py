@@ -13,6 +13,8 @@ PREVIEW_BYTES = 4096
 
 
 class DebugLogObserver:
+    needs_response_body = True
+
     def observe(self, exchange: Exchange) -> None:
         log.info(
             "request %s %s",

@@ -11,6 +11,8 @@ from nexus.application.ports import ExchangeObserver, FanOut
 
 
 class NullObserver:
+    needs_response_body = False
+
     def observe(self, exchange: Exchange) -> None:
         return None
 

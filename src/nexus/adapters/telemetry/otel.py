@@ -76,6 +76,8 @@ class OtelExchangeObserver:
     """A server span per exchange with a client span for the upstream call (GenAI semantic
     conventions for Messages calls), and request, duration, first-token and token metrics."""
 
+    needs_response_body = True  # token usage is read from the response
+
     def __init__(self, telemetry: Telemetry, *, upstream_host: str) -> None:
         self._tracer = telemetry.tracer_provider.get_tracer("nexus.proxy")
         meter = telemetry.meter_provider.get_meter("nexus.proxy")

@@ -12,6 +12,11 @@ log = logging.getLogger(__name__)
 
 @runtime_checkable
 class ExchangeObserver(Protocol):
+    @property
+    def needs_response_body(self) -> bool:
+        """Whether ``response_chunks`` must be kept for this observer (memory on long streams)."""
+        ...
+
     def observe(self, exchange: Exchange) -> None:
         """Take note of a finished exchange. Called on the event loop after the response is
         complete: must not block, and must not raise."""
@@ -23,6 +28,7 @@ class FanOut:
 
     def __init__(self, observers: list[ExchangeObserver]) -> None:
         self._observers = observers
+        self.needs_response_body = any(observer.needs_response_body for observer in observers)
 
     def observe(self, exchange: Exchange) -> None:
         for observer in self._observers:

@@ -49,7 +49,9 @@ class ProxyEndpoint:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         request_id = self._ids.new_id()
         request_id_var.set(request_id)
-        exchange = _Tracker(request_id=request_id, scope=scope, clock=self._clock)
+        exchange = _Tracker(
+            request_id=request_id, scope=scope, clock=self._clock, keep_body=self._observer.needs_response_body
+        )
         try:
             await self._serve(scope, receive, send, exchange)
         finally:
@@ -127,8 +129,9 @@ class ProxyEndpoint:
 class _Tracker:
     """The exchange record being filled in while the request is served."""
 
-    def __init__(self, *, request_id: str, scope: Scope, clock: Clock) -> None:
+    def __init__(self, *, request_id: str, scope: Scope, clock: Clock, keep_body: bool) -> None:
         self._clock = clock
+        self.keep_body = keep_body
         self._started = clock.monotonic()
         self.rid = request_id.encode()
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
@@ -171,12 +174,13 @@ async def _relay(response: Any, send: Any, tracker: _Tracker) -> None:
             "headers": client_response_headers(response.headers, tracker.rid),
         }
     )
-    chunks = record.response_chunks
+    chunks = record.response_chunks if tracker.keep_body else None
     try:
         async for chunk in response.iter_raw():
-            if not chunks:
+            if record.first_byte_s is None:
                 record.first_byte_s = tracker.elapsed()
-            chunks.append(chunk)
+            if chunks is not None:
+                chunks.append(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except ProxyError as exc:
         record.outcome = "truncated"
