@@ -54,5 +54,16 @@ fmt: $(STAMP) ## Format and auto-fix
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
 
+.PHONY: bench
+bench: $(STAMP) ## Run the load benchmark on loopback (installs nginx-light and wrk with apt-get if missing)
+	@missing=""; command -v nginx >/dev/null || missing="nginx-light"; command -v wrk >/dev/null || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing $$missing with apt-get"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq --no-install-recommends $$missing \
+			|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; }; \
+	fi
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean: ## Remove the virtualenvs and caches
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -23,12 +24,12 @@ HOLD_PATH = STREAM_PATH + "&bench_hold=1"
 
 
 def percentile(values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile (None for no values)."""
+    """Nearest-rank percentile, rounded to the microsecond (None for no values)."""
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * pct // 100))  # ceil without floats going astray
-    return ordered[int(rank) - 1]
+    rank = max(1, math.ceil(len(ordered) * pct / 100))
+    return round(ordered[rank - 1], 3)
 
 
 # --- wrk ------------------------------------------------------------------------------------
@@ -122,11 +123,7 @@ async def read_response(reader: asyncio.StreamReader, on_first: Callable[[], Non
         parts.append(data)
 
     if response.headers.get("transfer-encoding", "").lower() == "chunked":
-        while size := int((await reader.readline()).split(b";", 1)[0], 16):
-            got(await reader.readexactly(size))
-            await reader.readexactly(2)
-        while (await reader.readline()) not in (b"\r\n", b""):  # trailers
-            pass
+        await _read_chunked(reader, got)
     elif "content-length" in response.headers:
         remaining = int(response.headers["content-length"])
         while remaining:
@@ -143,6 +140,14 @@ async def read_response(reader: asyncio.StreamReader, on_first: Callable[[], Non
     return response
 
 
+async def _read_chunked(reader: asyncio.StreamReader, got: Callable[[bytes], None]) -> None:
+    while size := int((await reader.readline()).split(b";", 1)[0], 16):
+        got(await reader.readexactly(size))
+        await reader.readexactly(2)
+    while (await reader.readline()) not in (b"\r\n", b""):  # trailers
+        pass
+
+
 class Connection:
     """One keep-alive connection that reopens itself after a failure."""
 
@@ -150,16 +155,16 @@ class Connection:
         self.port = port
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
-    async def exchange(self, request: bytes, timeout: float) -> tuple[float, Response]:
+    async def exchange(self, request: bytes, wait_s: float) -> tuple[float, Response]:
         """Send ``request``; the perf_counter() just before it was written and the response."""
         try:
             if self._streams is None:
-                self._streams = await asyncio.wait_for(asyncio.open_connection(upstreams.HOST, self.port), timeout)
+                self._streams = await asyncio.wait_for(asyncio.open_connection(upstreams.HOST, self.port), wait_s)
             reader, writer = self._streams
             started = time.perf_counter()
             writer.write(request)
             await writer.drain()
-            response = await asyncio.wait_for(read_response(reader), timeout)
+            response = await asyncio.wait_for(read_response(reader), wait_s)
         except BaseException:
             await self.close()
             raise
@@ -194,7 +199,7 @@ async def measure_ttfb(targets: dict[str, int], body: bytes, *, count: int, warm
         for index in range(warmup + count):
             for name in names if index % 2 == 0 else reversed(names):
                 try:
-                    started, response = await connections[name].exchange(requests[name], timeout=10)
+                    started, response = await connections[name].exchange(requests[name], wait_s=10)
                 except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
                     errors[name] += 1
                     continue
@@ -222,7 +227,7 @@ async def measure_ttfb(targets: dict[str, int], body: bytes, *, count: int, warm
 
 
 async def hold_streams(
-    proxy_port: int, upstream_port: int, body: bytes, *, count: int, rss: Callable[[], float], timeout: float
+    proxy_port: int, upstream_port: int, body: bytes, *, count: int, rss: Callable[[], float], wait_s: float
 ) -> dict[str, Any]:
     """Open ``count`` streams through the proxy at once (one connection each), sample the
     proxy's memory while all are open, then let the upstream finish them and check them all."""
@@ -265,13 +270,13 @@ async def hold_streams(
     tasks = [asyncio.create_task(one()) for _ in range(count)]
     try:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(all_open.wait(), timeout)
+            await asyncio.wait_for(all_open.wait(), wait_s)
         open_after = time.perf_counter() - started
         streams_open = opened
         await asyncio.sleep(1.0)  # let the proxy settle with everything open
         rss_open = max(rss() for _ in range(3))
         release = await asyncio.to_thread(upstreams.http_post, upstream_port, "/bench/release")
-        finished, pending = await asyncio.wait(tasks, timeout=timeout)
+        finished, pending = await asyncio.wait(tasks, timeout=wait_s)
     finally:
         sampler.cancel()
         for task in tasks:

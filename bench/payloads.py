@@ -98,22 +98,54 @@ def _file_listing(encoded_length: int, first_line: int = 1) -> str:
 
 
 _TOOLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("Bash", "Executes a given bash command in a persistent shell session with optional timeout.", {"command": "string", "timeout": "number", "description": "string"}),
-    ("Glob", "Fast file pattern matching tool that works with any codebase size.", {"pattern": "string", "path": "string"}),
-    ("Grep", "A powerful search tool built on ripgrep. Supports full regex syntax.", {"pattern": "string", "path": "string", "glob": "string", "output_mode": "string"}),
-    ("Read", "Reads a file from the local filesystem. You can access any file directly by using this tool.", {"file_path": "string", "offset": "number", "limit": "number"}),
-    ("Edit", "Performs exact string replacements in files.", {"file_path": "string", "old_string": "string", "new_string": "string", "replace_all": "boolean"}),
+    (
+        "Bash",
+        "Executes a given bash command in a persistent shell session with optional timeout.",
+        {"command": "string", "timeout": "number", "description": "string"},
+    ),
+    (
+        "Glob",
+        "Fast file pattern matching tool that works with any codebase size.",
+        {"pattern": "string", "path": "string"},
+    ),
+    (
+        "Grep",
+        "A powerful search tool built on ripgrep. Supports full regex syntax.",
+        {"pattern": "string", "path": "string", "glob": "string", "output_mode": "string"},
+    ),
+    (
+        "Read",
+        "Reads a file from the local filesystem. You can access any file directly by using this tool.",
+        {"file_path": "string", "offset": "number", "limit": "number"},
+    ),
+    (
+        "Edit",
+        "Performs exact string replacements in files.",
+        {"file_path": "string", "old_string": "string", "new_string": "string", "replace_all": "boolean"},
+    ),
     ("Write", "Writes a file to the local filesystem.", {"file_path": "string", "content": "string"}),
-    ("TodoWrite", "Use this tool to create and manage a structured task list for your current coding session.", {"todos": "array"}),
-    ("WebFetch", "Fetches content from a specified URL and processes it using an AI model.", {"url": "string", "prompt": "string"}),
-)  # fmt: skip
+    (
+        "TodoWrite",
+        "Use this tool to create and manage a structured task list for your current coding session.",
+        {"todos": "array"},
+    ),
+    (
+        "WebFetch",
+        "Fetches content from a specified URL and processes it using an AI model.",
+        {"url": "string", "prompt": "string"},
+    ),
+)
 
 
 def _tools() -> list[dict[str, Any]]:
     tools = []
     for name, summary, params in _TOOLS:
-        description = summary + "\n\nUsage notes:\n" + "".join(
-            f"- {summary} Keep the {param} parameter precise and avoid guessing values.\n" for param in params
+        description = (
+            summary
+            + "\n\nUsage notes:\n"
+            + "".join(
+                f"- {summary} Keep the {param} parameter precise and avoid guessing values.\n" for param in params
+            )
         )
         tools.append(
             {
@@ -193,9 +225,7 @@ def _conversation(count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     return messages, results
 
 
-def claude_code_body(
-    *, stream: bool, size: int = CLAUDE_CODE_SIZE, message_count: int = CLAUDE_CODE_MESSAGES
-) -> bytes:
+def claude_code_body(*, stream: bool, size: int = CLAUDE_CODE_SIZE, message_count: int = CLAUDE_CODE_MESSAGES) -> bytes:
     """A Claude Code-sized request: 2-block system, tools, ``message_count`` messages, ``size`` bytes."""
     messages, results = _conversation(message_count)
     body: dict[str, Any] = {
@@ -275,19 +305,29 @@ def sse_events() -> list[bytes]:
     deltas = ("The tokenizer stops", " one character early because", " the closing quote check", " runs first.")
     return [
         _event("message_start", {"type": "message_start", "message": start}),
-        _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
         _event("ping", {"type": "ping"}),
         *(
-            _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}})
+            _event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+            )
             for text in deltas
         ),
         _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
         _event(
             "message_delta",
-            {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 21}},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 21},
+            },
         ),
         _event("message_stop", {"type": "message_stop"}),
-    ]  # fmt: skip
+    ]
 
 
 def sse_body() -> bytes:

@@ -26,7 +26,10 @@ def add_deltas(runs: list[dict[str, Any]]) -> None:
         run["added_p50_ms"] = round(run["p50_ms"] - direct["p50_ms"], 3) if direct else None
 
 
-def goal(spec: tuple[str, str, float, str], value: float | None, *, note: str | None = None, **fmt: Any) -> dict[str, Any]:
+Spec = tuple[str, str, float, str]
+
+
+def goal(spec: Spec, value: float | None, *, note: str | None = None, **fmt: Any) -> dict[str, Any]:
     name, comparison, target, unit = spec
     met = None if value is None else (value <= target if comparison == "<=" else value >= target)
     if note is not None and met:
@@ -102,7 +105,8 @@ def render(results: dict[str, Any]) -> str:
         lines += [run_line(run) for run in results["runs"]]
     ttfb = results.get("ttfb")
     if ttfb:
-        lines += ["", f"time to first byte, streams, c=1, upstream sends the first event at once ({ttfb['requests']} each)"]
+        title = f"time to first byte of streams, c=1, {ttfb['requests']} each; upstream sends the first event at once"
+        lines += ["", title]
         lines.append(f"{'target':<8}{'ttfb p50':>10}{'ttfb p99':>10}{'total p50':>11}{'errors':>8}")
         for name in ("direct", "proxy"):
             row = ttfb[name]

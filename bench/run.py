@@ -36,19 +36,31 @@ BENCH_DIR = Path(__file__).resolve().parent
 SCENARIOS = ("wrk", "ttfb", "rss")
 
 
+# (option, type, default, help); each can also be set as BENCH_<OPTION> in the environment.
+_OPTIONS: tuple[tuple[str, type, str, str], ...] = (
+    ("duration", int, "5", "seconds per wrk run"),
+    ("warmup", int, "1", "seconds of warm-up before each wrk run (0 skips it)"),
+    ("scenarios", str, ",".join(SCENARIOS), "what to run, a comma-separated subset of " + ",".join(SCENARIOS)),
+    ("bodies", str, "1kb,200kb", "wrk request bodies, comma-separated"),
+    ("concurrency", str, "1,32", "wrk connection counts, comma-separated"),
+    ("ttfb-requests", int, "300", "streams per target for the time to first byte"),
+    ("streams", int, "1000", "concurrent open streams for the RSS test"),
+    ("workers", int, "1", "proxy worker processes (passed as --workers when above 1)"),
+    ("output", Path, str(BENCH_DIR / "results" / "latest.json"), "the JSON results file"),
+)
+
+
 def parse_args() -> argparse.Namespace:
-    env = os.environ.get
     parser = argparse.ArgumentParser(description="Loopback load benchmark of claude-nexus (make bench).")
-    parser.add_argument("--duration", type=int, default=int(env("BENCH_DURATION", "5")), help="seconds per wrk run (BENCH_DURATION, 5)")
-    parser.add_argument("--warmup", type=int, default=int(env("BENCH_WARMUP", "1")), help="seconds of warm-up before each wrk run (BENCH_WARMUP, 1; 0 skips)")
-    parser.add_argument("--scenarios", default=env("BENCH_SCENARIOS", ",".join(SCENARIOS)), help="comma-separated subset of wrk,ttfb,rss (BENCH_SCENARIOS)")
-    parser.add_argument("--bodies", default=env("BENCH_BODIES", "1kb,200kb"), help="wrk bodies: 1kb,200kb (BENCH_BODIES)")
-    parser.add_argument("--concurrency", default=env("BENCH_CONCURRENCY", "1,32"), help="wrk connection counts (BENCH_CONCURRENCY, 1,32)")
-    parser.add_argument("--ttfb-requests", type=int, default=int(env("BENCH_TTFB_REQUESTS", "300")), help="streams per target for time to first byte (BENCH_TTFB_REQUESTS, 300)")
-    parser.add_argument("--streams", type=int, default=int(env("BENCH_STREAMS", "1000")), help="concurrent open streams for the RSS test (BENCH_STREAMS, 1000)")
-    parser.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "1")), help="proxy worker processes (BENCH_WORKERS, 1)")
-    parser.add_argument("--output", type=Path, default=Path(env("BENCH_OUTPUT", str(BENCH_DIR / "results" / "latest.json"))), help="JSON results file (BENCH_OUTPUT)")
-    args = parser.parse_args()  # fmt: skip
+    for name, kind, default, text in _OPTIONS:
+        variable = "BENCH_" + name.upper().replace("-", "_")
+        parser.add_argument(
+            f"--{name}",
+            type=kind,
+            default=kind(os.environ.get(variable, default)),
+            help=f"{text} ({variable}, {default})",
+        )
+    args = parser.parse_args()
     args.scenarios = _choices(args.scenarios, SCENARIOS, parser)
     args.bodies = _choices(args.bodies, ("1kb", "200kb"), parser)
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
@@ -74,9 +86,11 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
 
 
-def _sigterm_exits() -> None:
-    def handler(signum: int, _frame: Any) -> None:
-        raise SystemExit(128 + signum)
+def _sigterm_interrupts() -> None:
+    """SIGTERM stops the benchmark the way Ctrl-C does: processes stopped, partial results kept."""
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
 
@@ -122,34 +136,36 @@ def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any])
             path = workdir / f"{name}-{'stream' if stream else 'json'}.json"
             path.write_bytes(make(stream=stream))
             bodies[name, stream] = path
-    with running(lambda: upstreams.start_nginx(workdir)) as nginx:
-        with running(lambda: upstreams.start_proxy(workdir, nginx.port, workers=args.workers)) as proxy:
-            results["rss"]["idle_mb"] = round(upstreams.tree_rss_mb(proxy.pid), 1)
-            say(f"nginx on :{nginx.port}, proxy on :{proxy.port} (idle RSS {results['rss']['idle_mb']} MB)")
-            say("\n" + report.RUN_HEADER)
-            for body in args.bodies:
-                for stream in (False, True):
-                    path = loads.STREAM_PATH if stream else loads.MESSAGES_PATH
-                    for concurrency in args.concurrency:
-                        for target, port in (("direct", nginx.port), ("proxy", proxy.port)):
-                            file = bodies[body, stream]
-                            if args.warmup > 0:
-                                loads.run_wrk(port, path, file, concurrency=concurrency, duration=args.warmup)
-                            run = {"target": target, "body": body, "stream": stream, "concurrency": concurrency}
-                            run |= loads.run_wrk(port, path, file, concurrency=concurrency, duration=args.duration)
-                            results["runs"].append(run)
-                            report.add_deltas(results["runs"])
-                            say(report.run_line(run))
-            results["rss"]["after_wrk_mb"] = round(upstreams.tree_rss_mb(proxy.pid), 1)
+    with (
+        running(lambda: upstreams.start_nginx(workdir)) as nginx,
+        running(lambda: upstreams.start_proxy(workdir, nginx.port, workers=args.workers)) as proxy,
+    ):
+        results["rss"]["idle_mb"] = round(upstreams.tree_rss_mb(proxy.pid), 1)
+        say(f"nginx on :{nginx.port}, proxy on :{proxy.port} (idle RSS {results['rss']['idle_mb']} MB)")
+        say("\n" + report.RUN_HEADER)
+        for body in args.bodies:
+            for stream in (False, True):
+                path = loads.STREAM_PATH if stream else loads.MESSAGES_PATH
+                for concurrency in args.concurrency:
+                    for target, port in (("direct", nginx.port), ("proxy", proxy.port)):
+                        file = bodies[body, stream]
+                        if args.warmup > 0:
+                            loads.run_wrk(port, path, file, concurrency=concurrency, duration=args.warmup)
+                        run = {"target": target, "body": body, "stream": stream, "concurrency": concurrency}
+                        run |= loads.run_wrk(port, path, file, concurrency=concurrency, duration=args.duration)
+                        results["runs"].append(run)
+                        report.add_deltas(results["runs"])
+                        say(report.run_line(run))
+        results["rss"]["after_wrk_mb"] = round(upstreams.tree_rss_mb(proxy.pid), 1)
 
 
 def stream_tests(args: argparse.Namespace, workdir: Path, results: dict[str, Any]) -> None:
     hold_timeout = 120.0
     extra_env = {}
-    # The upstream connection pool must hold every open stream, or the rest queue in the proxy.
-    pool = int(os.environ.get("UPSTREAM_MAX_CONNECTIONS", "512"))
-    if "rss" in args.scenarios and pool < args.streams + 16:
-        extra_env["UPSTREAM_MAX_CONNECTIONS"] = str(args.streams + 64)
+    # The proxy's upstream pool (512 by default) must hold every open stream, or the rest wait
+    # in the proxy for a connection; an UPSTREAM_MAX_CONNECTIONS from the environment is kept.
+    if "rss" in args.scenarios and "UPSTREAM_MAX_CONNECTIONS" not in os.environ:
+        extra_env["UPSTREAM_MAX_CONNECTIONS"] = str(max(512, args.streams + 64))
     body = payloads.small_body(stream=True)
     start_upstream = lambda: upstreams.start_sse_upstream(workdir, delay_ms=20, hold_timeout=hold_timeout)  # noqa: E731
     with running(start_upstream) as upstream:
@@ -171,7 +187,7 @@ def stream_tests(args: argparse.Namespace, workdir: Path, results: dict[str, Any
                 streams = asyncio.run(
                     loads.hold_streams(
                         proxy.port, upstream.port, body, count=args.streams,
-                        rss=lambda: upstreams.tree_rss_mb(proxy.pid), timeout=60,
+                        rss=lambda: upstreams.tree_rss_mb(proxy.pid), wait_s=60,
                     )
                 )  # fmt: skip
                 streams["rss_idle_mb"] = idle
@@ -181,7 +197,7 @@ def stream_tests(args: argparse.Namespace, workdir: Path, results: dict[str, Any
 
 def main() -> int:
     args = parse_args()
-    _sigterm_exits()
+    _sigterm_interrupts()
     raise_open_files_limit()
     results: dict[str, Any] = {
         "machine": machine(),

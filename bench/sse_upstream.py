@@ -5,7 +5,8 @@ Every POST gets an SSE answer in chunked encoding on a keep-alive connection: th
 
 - by default after ``--delay-ms`` (what the time-to-first-byte measurement needs);
 - with ``bench_hold=1`` in the query string, when ``POST /bench/release`` arrives (or after
-  ``--hold-timeout`` seconds), so a client can keep a thousand streams open at once.
+  ``--hold-timeout`` seconds), so a client can keep a thousand streams open at once. Once
+  released, held streams are not held any more.
 
 ``GET /bench/health`` answers 200; ``GET /bench/stats`` reports how many streams are held.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 
 import payloads
@@ -38,7 +40,8 @@ def _chunk(data: bytes) -> bytes:
 
 def _plain(status: str, text: str) -> bytes:
     body = text.encode()
-    return b"HTTP/1.1 %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n%s" % (status.encode(), len(body), body)
+    head = f"HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {len(body)}\r\n\r\n"
+    return head.encode() + body
 
 
 class Upstream:
@@ -78,12 +81,12 @@ class Upstream:
         if path == "/bench/health":
             writer.write(_plain("200 OK", "ok"))
         elif path == "/bench/stats":
-            writer.write(_plain("200 OK", f'{{"holding":{self.holding},"served":{self.served},"connections":{self.connections}}}'))
+            stats = {"holding": self.holding, "served": self.served, "connections": self.connections}
+            writer.write(_plain("200 OK", json.dumps(stats)))
         elif path == "/bench/release" and method == "POST":
             released = self.holding
             self.release.set()
-            self.release = asyncio.Event()
-            writer.write(_plain("200 OK", f'{{"released":{released}}}'))
+            writer.write(_plain("200 OK", json.dumps({"released": released})))
         elif method == "POST":
             await self._stream(writer, hold="bench_hold=1" in query.split("&"))
         else:
@@ -95,11 +98,10 @@ class Upstream:
         writer.write(SSE_HEAD + _chunk(FIRST))
         await writer.drain()
         if hold:
-            release = self.release
             self.holding += 1
             try:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(release.wait(), self.hold_timeout)
+                    await asyncio.wait_for(self.release.wait(), self.hold_timeout)
             finally:
                 self.holding -= 1
         else:

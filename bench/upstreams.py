@@ -6,6 +6,7 @@ order) and is stopped with SIGTERM, then SIGKILL on its whole process group.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import shutil
@@ -100,10 +101,8 @@ class Service:
             except subprocess.TimeoutExpired:
                 print(f"  {self.name} ignored SIGTERM for {timeout:.0f} s; killing it", file=sys.stderr)
         # The group outlives its leader when workers linger: take them down too.
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         if self.process.poll() is None:
             self.process.wait(5)
 
