@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 import msgspec
 
@@ -35,6 +36,7 @@ class RequestHost(msgspec.Struct, frozen=True):
         return (self.authority, self.domain)
 
 
+@lru_cache(maxsize=4096)  # a pure function of a value that repeats on every request
 def parse_host(value: str | None) -> RequestHost:
     """Validate a Host header value and derive its domain.
 

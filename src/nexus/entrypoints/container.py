@@ -48,7 +48,9 @@ class Container(containers.DeclarativeContainer):
 
     # Upstream: retries around a circuit breaker around the httpx client (ADR 0002, 0005).
     upstream_transport = providers.Resource(
-        open_aiohttp_transport, max_connections=settings.provided.upstream_max_connections
+        open_aiohttp_transport,
+        max_connections=settings.provided.upstream_max_connections,
+        base_url=settings.provided.claude_api_base_url,
     )
     http_upstream = providers.Singleton(
         HttpxUpstreamClient,

@@ -32,6 +32,8 @@ def server_config(settings: Settings, app: Any = None, **overrides: Any) -> uvic
         "lifespan": "on",
         "log_config": None,
         "access_log": False,
+        # Client addresses from X-Forwarded-For are not used; skip uvicorn's rewrite per request.
+        "proxy_headers": False,
         # Upstream's own Server and Date headers pass through; ours would duplicate them.
         "server_header": False,
         "date_header": False,

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 
 SUFFIX = ".credentials.json"
 LOCK_TIMEOUT_S = 30.0
+# File system timestamps come from a coarse clock: a listing taken within this margin of the
+# directory's last change could miss a file created in the same tick, so it is not trusted.
+_LISTING_MARGIN_NS = 2_000_000_000
 
 
 class FileCredentialStore:
@@ -42,6 +46,7 @@ class FileCredentialStore:
         self._directory = Path(directory).absolute()
         # path -> (stat signature, parsed file or the reason it is unusable)
         self._cache: dict[str, tuple[tuple[int, int, int], CredentialFile | CredentialFileInvalid]] = {}
+        self._listing: tuple[int, frozenset[str]] | None = None  # (directory mtime, file names)
 
     @property
     def directory(self) -> Path:
@@ -54,12 +59,30 @@ class FileCredentialStore:
         return path
 
     async def find(self, names: Sequence[str]) -> StoredCredential | None:
+        present = self._present_files()
         for name in names:
             path = self.path_for(name)
+            if path.name not in present:
+                continue
             credential = self._cached(path)
             if credential is not None:
                 return StoredCredential(location=str(path), name=name, credential=credential)
         return None
+
+    def _present_files(self) -> frozenset[str]:
+        """The directory's file names, re-listed whenever the directory changes, so a lookup
+        for a domain without a file costs one ``stat`` of the directory."""
+        try:
+            mtime = os.stat(self._directory).st_mtime_ns
+        except OSError:
+            return frozenset()
+        listing = self._listing
+        if listing is not None and listing[0] == mtime:
+            return listing[1]
+        names = frozenset(os.listdir(self._directory))
+        if time.time_ns() - mtime > _LISTING_MARGIN_NS:
+            self._listing = (mtime, names)
+        return names
 
     def _cached(self, path: Path) -> CredentialFile | None:
         key = str(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import lru_cache
 
 import aiohttp
 import httpx
@@ -44,7 +45,10 @@ class HttpxUpstreamClient:
 
     def __init__(self, *, transport: httpx.AsyncBaseTransport, base_url: str, timeout_s: float) -> None:
         self._transport = transport
-        self._base_url = base_url.rstrip("/")
+        base = base_url.rstrip("/")
+        # Parsing a URL is the dearest part of building a request; clients use a handful of
+        # targets (Claude Code: two), so each is parsed once.
+        self._url = lru_cache(maxsize=1024)(lambda target: httpx.URL(base + target))
         self._timeout = {
             "connect": min(CONNECT_TIMEOUT_S, timeout_s),
             "read": timeout_s,
@@ -55,7 +59,7 @@ class HttpxUpstreamClient:
     async def send(self, request: UpstreamRequest) -> HttpxUpstreamResponse:
         outgoing = httpx.Request(
             request.method,
-            self._base_url + request.target,
+            self._url(request.target),
             headers=request.headers,
             content=request.body,
             extensions={"timeout": self._timeout},
