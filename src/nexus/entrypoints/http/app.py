@@ -13,6 +13,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 
 from nexus.adapters.telemetry.otel import Telemetry
 from nexus.entrypoints.container import Container, build_container
+from nexus.entrypoints.gc_tuning import tune_gc
 from nexus.entrypoints.http.container_plugin import ContainerPlugin, resolve
 from nexus.entrypoints.http.errors import http_exception_handler, unexpected_exception_handler
 from nexus.entrypoints.http.health import HealthController
@@ -49,6 +50,10 @@ class _ProxyRoute:
         return proxy_v1
 
 
+async def _tune_gc() -> None:
+    tune_gc()
+
+
 def _watch_signals(container: Container) -> Any:
     async def watch() -> None:
         (await resolve(container.lifecycle)).watch_signals()
@@ -70,7 +75,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         ContainerPlugin(
             container,
             dependencies={"check_health": container.check_health, "lifecycle": container.lifecycle},
-            on_startup=[proxy.start, _watch_signals(container)],
+            on_startup=[proxy.start, _watch_signals(container), _tune_gc],
         )
     ]
     telemetry: Telemetry | None = container.telemetry()  # type: ignore[assignment]
