@@ -161,11 +161,9 @@ def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any])
 
 def stream_tests(args: argparse.Namespace, workdir: Path, results: dict[str, Any]) -> None:
     hold_timeout = 120.0
-    extra_env = {}
-    # The proxy's upstream pool (512 by default) must hold every open stream, or the rest wait
-    # in the proxy for a connection; an UPSTREAM_MAX_CONNECTIONS from the environment is kept.
-    if "rss" in args.scenarios and "UPSTREAM_MAX_CONNECTIONS" not in os.environ:
-        extra_env["UPSTREAM_MAX_CONNECTIONS"] = str(max(512, args.streams + 64))
+    # The proxy runs with its defaults (an unbounded upstream pool), or with the
+    # UPSTREAM_MAX_CONNECTIONS of the environment when one is set.
+    extra_env: dict[str, str] = {}
     body = payloads.small_body(stream=True)
     start_upstream = lambda: upstreams.start_sse_upstream(workdir, delay_ms=20, hold_timeout=hold_timeout)  # noqa: E731
     with running(start_upstream) as upstream:

@@ -30,7 +30,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_request_size: int = 32 * 1024 * 1024
     claude_oauth_token_url: str = "https://platform.claude.com/v1/oauth/token"  # noqa: S105 -- a URL
     claude_oauth_client_id: str = DEFAULT_OAUTH_CLIENT_ID
-    upstream_max_connections: int = 512
+    upstream_max_connections: int = 0  # 0: no limit (a limit would queue streams silently)
     upstream_max_retries: int = 2
     upstream_retry_budget_seconds: float = 20.0
     circuit_breaker_failures: int = 5
@@ -47,14 +47,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         for name in (
             "claude_api_timeout",
             "max_request_size",
-            "upstream_max_connections",
             "circuit_breaker_failures",
             "circuit_breaker_reset_seconds",
             "workers",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"must be positive - at `$.{name}`")
-        for name in ("upstream_max_retries", "upstream_retry_budget_seconds", "shutdown_drain_seconds"):
+        for name in (
+            "upstream_max_connections",
+            "upstream_max_retries",
+            "upstream_retry_budget_seconds",
+            "shutdown_drain_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"must not be negative - at `$.{name}`")
         if not self.claude_api_base_url.startswith(("http://", "https://")):
