@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,8 +12,9 @@ import pytest
 from nexus.entrypoints.container import build_container
 from nexus.entrypoints.settings import load_settings
 from tests.integration.conftest import sdk
-from tests.support.fake_anthropic import SCENARIO_HEADER, FakeAnthropic
+from tests.support.fake_anthropic import DEFAULT_API_KEY, SCENARIO_HEADER, FakeAnthropic
 from tests.support.otlp_receiver import OtlpReceiver, attributes
+from tests.support.processes import ProxyProcess
 from tests.support.proxy_server import RunningProxy
 
 pytestmark = pytest.mark.integration
@@ -96,3 +99,29 @@ def test_the_sdk_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert build_container(load_settings({})).telemetry() is None
+
+
+def test_shutdown_flushes_what_is_pending(fake: FakeAnthropic, tmp_path: Path) -> None:
+    """Export intervals far longer than the test: only the shutdown flush can deliver."""
+    with OtlpReceiver() as receiver:
+        env = {
+            "CLAUDE_API_BASE_URL": fake.url,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "600000",
+            "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+        }
+        proxy = ProxyProcess(cwd=tmp_path, env=env).wait_ready()
+        try:
+            response = httpx.post(
+                f"{proxy.url}/v1/messages",
+                json={"model": "claude-sonnet-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+                headers={"x-api-key": DEFAULT_API_KEY, "anthropic-version": "2023-06-01"},
+            )
+            assert response.status_code == 200
+            assert receiver.spans() == []
+            proxy.signal(signal.SIGTERM)
+            assert proxy.wait_exit(15) == 0
+        finally:
+            proxy.stop()
+        assert "POST /v1/messages" in {span.name for span in receiver.spans()}
+        assert "nexus.proxy.requests" in {name for name, _ in receiver.metric_points()}

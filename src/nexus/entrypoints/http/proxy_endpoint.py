@@ -49,13 +49,13 @@ class ProxyEndpoint:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         request_id = self._ids.new_id()
         request_id_var.set(request_id)
-        exchange = _Tracker(
+        tracker = _Tracker(
             request_id=request_id, scope=scope, clock=self._clock, keep_body=self._observer.needs_response_body
         )
         try:
-            await self._serve(scope, receive, send, exchange)
+            await self._serve(scope, receive, send, tracker)
         finally:
-            self._observer.observe(exchange.finish())
+            self._observer.observe(tracker.finish())
 
     async def _serve(self, scope: Scope, receive: Any, send: Any, tracker: _Tracker) -> None:
         body_done = asyncio.Event()

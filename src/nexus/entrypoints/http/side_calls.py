@@ -23,7 +23,12 @@ async def root() -> Response[dict[str, object]]:
             "service": "claude-nexus",
             "version": __version__,
             "proxy": "/v1/* is forwarded to the Anthropic API",
-            "endpoints": {"messages": "/v1/messages", "hello": "/api/hello"},
+            "endpoints": {
+                "messages": "/v1/messages",
+                "health": "/health",
+                "liveness": "/health/live",
+                "readiness": "/health/ready",
+            },
         },
     )
 
