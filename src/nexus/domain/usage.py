@@ -6,6 +6,8 @@ output count), every ``message_delta`` carries cumulative values that overwrite,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import msgspec
 
 
@@ -32,7 +34,9 @@ class _CacheCreation(msgspec.Struct):
     ephemeral_1h_input_tokens: int | None = None
 
 
-class _Usage(msgspec.Struct):
+class WireUsage(msgspec.Struct):
+    """The counters of a wire ``usage`` object; absent or null fields stay None."""
+
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
@@ -48,7 +52,7 @@ class _Message(msgspec.Struct):
     id: str | None = None
     model: str | None = None
     stop_reason: str | None = None
-    usage: _Usage | None = None
+    usage: WireUsage | None = None
     content: list[_Block] = msgspec.field(default_factory=list)
 
 
@@ -62,7 +66,7 @@ class _Delta(msgspec.Struct):
 
 class _MessageDelta(msgspec.Struct):
     delta: _Delta | None = None
-    usage: _Usage | None = None
+    usage: WireUsage | None = None
 
 
 class _BlockStart(msgspec.Struct):
@@ -75,7 +79,20 @@ _message_delta = msgspec.json.Decoder(_MessageDelta)
 _block_start = msgspec.json.Decoder(_BlockStart)
 
 
-def _overwrite(current: TokenUsage | None, wire: _Usage | None) -> TokenUsage | None:
+def overwrite_usage(current: TokenUsage | None, wire: WireUsage | None) -> TokenUsage | None:
+    """Fold one wire ``usage`` object into what is known so far.
+
+    Every field present in ``wire`` replaces the current value, because the API sends
+    cumulative values (``message_delta``) or final ones (``message_start`` input side);
+    adding them would double-count.
+
+    Args:
+        current: Usage known so far, or None when nothing has been seen yet.
+        wire: The ``usage`` object of the next message or event, or None.
+
+    Returns:
+        The updated usage; None only when both arguments are None.
+    """
     if wire is None:
         return current
     base = current or TokenUsage()
@@ -102,7 +119,7 @@ def facts_from_message(body: bytes) -> ResponseFacts | None:
         model=message.model,
         message_id=message.id,
         stop_reason=message.stop_reason,
-        usage=_overwrite(None, message.usage),
+        usage=overwrite_usage(None, message.usage),
         tool_calls=sum(1 for block in message.content if block.type == "tool_use"),
         complete=message.stop_reason is not None,
     )
@@ -114,16 +131,15 @@ def facts_from_sse(stream: bytes) -> ResponseFacts:
     usage: TokenUsage | None = None
     tool_calls = 0
     complete = False
-    for event in stream.split(b"\n\n"):
-        name, data = _event_parts(event)
+    for name, data in sse_events(stream):
         try:
             if name == b"message_start":
                 start = _message_start.decode(data).message
                 model, message_id = start.model, start.id
-                usage = _overwrite(usage, start.usage)
+                usage = overwrite_usage(usage, start.usage)
             elif name == b"message_delta":
                 delta = _message_delta.decode(data)
-                usage = _overwrite(usage, delta.usage)
+                usage = overwrite_usage(usage, delta.usage)
                 if delta.delta is not None and delta.delta.stop_reason is not None:
                     stop_reason = delta.delta.stop_reason
             elif name == b"content_block_start":
@@ -140,6 +156,15 @@ def facts_from_sse(stream: bytes) -> ResponseFacts:
         tool_calls=tool_calls,
         complete=complete,
     )
+
+
+def sse_events(stream: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Split raw SSE bytes into ``(event name, data)`` pairs, in order.
+
+    A torn last event is still yielded: callers decide whether its data parses.
+    """
+    for event in stream.split(b"\n\n"):
+        yield _event_parts(event)
 
 
 def _event_parts(event: bytes) -> tuple[bytes, bytes]:

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
 DEFAULT_OAUTH_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"  # Claude Code's public PKCE client
+
+
+def mask_url_password(url: str) -> str:
+    """A connection URL fit for logs: the password replaced by stars."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class SettingsError(Exception):
@@ -37,6 +47,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     circuit_breaker_reset_seconds: float = 30.0
     shutdown_drain_seconds: float = 30.0
     workers: int = 1
+    database_url: str | None = None
+    nexus_data_dir: str = ".nexus"
+    storage_enabled: bool = True
+    store_bodies: bool = True
+    storage_retention_days: int | None = None
+    recorder_queue_size: int = 10_000
+    recorder_batch_size: int = 500
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     debug: bool = False
@@ -50,6 +67,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             "circuit_breaker_failures",
             "circuit_breaker_reset_seconds",
             "workers",
+            "recorder_queue_size",
+            "recorder_batch_size",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"must be positive - at `$.{name}`")
@@ -61,6 +80,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"must not be negative - at `$.{name}`")
+        if self.storage_retention_days is not None and self.storage_retention_days <= 0:
+            raise ValueError("must be a positive number of days - at `$.storage_retention_days`")
+        if self.database_url is not None and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// or postgres:// URL - at `$.database_url`")
         if not self.claude_api_base_url.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL - at `$.claude_api_base_url`")
 
@@ -69,6 +92,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         shown = {name: getattr(self, name) for name in self.__struct_fields__}
         if self.claude_api_key:
             shown["claude_api_key"] = "********"
+        if self.database_url:
+            shown["database_url"] = mask_url_password(self.database_url)
         return "Settings(" + ", ".join(f"{name}={value!r}" for name, value in shown.items()) + ")"
 
     @property

@@ -1,0 +1,1 @@
+"""PostgreSQL: the embedded server, the engine, migrations, repositories and the recorder."""

@@ -1,0 +1,38 @@
+"""The SQLAlchemy async engine on asyncpg."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+# libpq options asyncpg does not take as keyword arguments, mapped or dropped.
+_SSLMODE_TO_ASYNCPG = {"disable": "disable", "allow": "allow", "prefer": "prefer", "require": "require",
+                       "verify-ca": "verify-ca", "verify-full": "verify-full"}  # fmt: skip
+
+
+def async_url(url: str) -> str:
+    """``postgres://`` or ``postgresql://`` (libpq style) as SQLAlchemy's asyncpg URL.
+
+    ``sslmode`` becomes asyncpg's ``ssl``; a ``host=/path`` query names a Unix socket directory
+    (what the embedded server uses) and is kept.
+    """
+    parts = urlsplit(url)
+    query = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "sslmode":
+            query.append(("ssl", _SSLMODE_TO_ASYNCPG.get(value, value)))
+        else:
+            query.append((key, value))
+    return urlunsplit(parts._replace(scheme="postgresql+asyncpg", query=urlencode(query)))
+
+
+@asynccontextmanager
+async def open_engine(url: str, *, pool_size: int = 10) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
