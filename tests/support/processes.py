@@ -84,6 +84,7 @@ class ProxyProcess:
 
 
 def _environment(extra: dict[str, str] | None) -> dict[str, str]:
-    # Start from a clean slate so a developer's own settings cannot leak into a test.
+    # Start from a clean slate so a developer's own settings cannot leak into a test; storage
+    # stays off (no embedded server per process) unless a test asks for it.
     base = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT"}}
-    return {**base, **(extra or {})}
+    return {**base, "STORAGE_ENABLED": "false", **(extra or {})}

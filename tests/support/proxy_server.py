@@ -17,6 +17,8 @@ class RunningProxy:
     """``with RunningProxy(CLAUDE_API_BASE_URL=..., ...) as proxy:`` then talk to ``proxy.url``."""
 
     def __init__(self, **environment: str) -> None:
+        if "DATABASE_URL" not in environment:
+            environment.setdefault("STORAGE_ENABLED", "false")  # the tests of storage give a database
         self.settings: Settings = load_settings(environment)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

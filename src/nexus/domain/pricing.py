@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
-
 from types import MappingProxyType
 
 import msgspec
@@ -120,12 +119,16 @@ _TABLE: tuple[tuple[tuple[str, ...], Rates, LongContextTier | None], ...] = (
     (("claude-3-5-haiku-20241022",), _rates("0.80", "4"), None),  # retired on the first-party API
 )
 
-# Read-only: the table is pinned to PRICE_TABLE_VERSION and must not be patched at run time.
-PRICES: Mapping[str, ModelPrice] = MappingProxyType({
-    model_id: ModelPrice(model=ids[0], rates=rates, long_context=long_context)
-    for ids, rates, long_context in _TABLE
-    for model_id in ids
-})
+
+def _by_id(table: tuple[tuple[tuple[str, ...], Rates, LongContextTier | None], ...]) -> Mapping[str, ModelPrice]:
+    prices: dict[str, ModelPrice] = {}
+    for ids, rates, long_context in table:
+        prices.update(dict.fromkeys(ids, ModelPrice(model=ids[0], rates=rates, long_context=long_context)))
+    # Read-only: the table is pinned to PRICE_TABLE_VERSION and must not be patched at run time.
+    return MappingProxyType(prices)
+
+
+PRICES = _by_id(_TABLE)
 
 
 def price_for(model: str | None) -> ModelPrice | None:

@@ -11,6 +11,8 @@ from dependency_injector import containers, providers
 from nexus import __version__
 from nexus.adapters.credentials.file_store import FileCredentialStore
 from nexus.adapters.credentials.oauth_refresher import HttpxTokenRefresher
+from nexus.adapters.persistence.database import open_optional_engine
+from nexus.adapters.persistence.recording import recorder_lifetime
 from nexus.adapters.system import SystemClock, Uuid4Ids
 from nexus.adapters.telemetry.observers import build_observer, telemetry_lifetime
 from nexus.adapters.telemetry.otel import build_telemetry, telemetry_configured
@@ -92,6 +94,19 @@ class Container(containers.DeclarativeContainer):
     )
     forward_request = providers.Singleton(ForwardRequest, resolve_credential=resolve_credential, upstream=upstream)
 
+    # Storage: the recorder is the first observer of every exchange (ADR 0007).
+    engine = providers.Resource(
+        open_optional_engine, url=settings.provided.database_url, enabled=settings.provided.storage_enabled
+    )
+    recorder = providers.Resource(
+        recorder_lifetime,
+        engine=engine,
+        data_dir=settings.provided.nexus_data_dir,
+        store_bodies=settings.provided.store_bodies,
+        queue_size=settings.provided.recorder_queue_size,
+        batch_size=settings.provided.recorder_batch_size,
+    )
+
     # Observability.
     telemetry = providers.Singleton(_telemetry_if_configured)
     telemetry_flush = providers.Resource(telemetry_lifetime, telemetry=telemetry)
@@ -100,6 +115,7 @@ class Container(containers.DeclarativeContainer):
         telemetry=telemetry,
         debug=settings.provided.debug,
         upstream_host=providers.Callable(_host_of, settings.provided.claude_api_base_url),
+        recorder=recorder,
     )
     check_health = providers.Factory(CheckHealth, probes=providers.List(guarded_upstream, credential_store))
 

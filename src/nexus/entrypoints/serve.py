@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from types import FrameType
 from typing import Any
@@ -13,6 +14,7 @@ from uvicorn.supervisors import Multiprocess
 from nexus import __version__
 from nexus.entrypoints.http.app import create_app
 from nexus.entrypoints.settings import Settings
+from nexus.entrypoints.storage_setup import resolve_storage
 
 log = logging.getLogger(__name__)
 WORKER_APP_FACTORY = "nexus.entrypoints.http.app:app_from_environment"
@@ -58,9 +60,13 @@ def serve(settings: Settings) -> None:
         settings.claude_api_base_url,
     )
     signal.signal(signal.SIGTERM, _stopped)
+    settings = resolve_storage(settings)
     if settings.workers == 1:
         uvicorn.Server(server_config(settings)).run()
         return
-    # Each worker builds its own app from the environment (which holds .env / --env-file).
+    # Each worker builds its own app from the environment (which holds .env / --env-file), and
+    # uses the database this process resolved (the embedded server it started, if any).
+    if settings.database_url:
+        os.environ["DATABASE_URL"] = settings.database_url
     config = server_config(settings, WORKER_APP_FACTORY, factory=True, workers=settings.workers)
     Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
 
 # libpq options asyncpg does not take as keyword arguments, mapped or dropped.
 _SSLMODE_TO_ASYNCPG = {"disable": "disable", "allow": "allow", "prefer": "prefer", "require": "require",
@@ -36,3 +39,15 @@ async def open_engine(url: str, *, pool_size: int = 10) -> AsyncIterator[AsyncEn
         yield engine
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def open_optional_engine(url: str | None, *, enabled: bool) -> AsyncIterator[AsyncEngine | None]:
+    """The engine when storage is on (its URL resolved), else None."""
+    if enabled and url is None:
+        log.warning("Storage is on but no database URL was resolved: nothing is recorded")
+    if not enabled or url is None:
+        yield None
+        return
+    async with open_engine(url) as engine:
+        yield engine

@@ -17,8 +17,10 @@ class NullObserver:
         return None
 
 
-def build_observer(*, telemetry: Telemetry | None, debug: bool, upstream_host: str) -> ExchangeObserver:
-    observers: list[ExchangeObserver] = []
+def build_observer(
+    *, telemetry: Telemetry | None, debug: bool, upstream_host: str, recorder: ExchangeObserver | None = None
+) -> ExchangeObserver:
+    observers: list[ExchangeObserver] = [recorder] if recorder is not None else []
     if telemetry is not None:
         observers.append(OtelExchangeObserver(telemetry, upstream_host=upstream_host))
     if debug:

@@ -7,7 +7,6 @@ client waits. Nothing is created at all when no OTLP endpoint is configured.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from nexus.application.exchange import Exchange
+from nexus.domain.content_encoding import decoded_body
 from nexus.domain.headers import header_value
 from nexus.domain.proxy_request import MESSAGES_PATH
 from nexus.domain.usage import ResponseFacts, facts_from_message, facts_from_sse
@@ -192,19 +192,7 @@ def _carrier(exchange: Exchange) -> dict[str, str]:
 
 
 def _facts(exchange: Exchange) -> ResponseFacts | None:
-    body = _decoded(exchange.response_body, header_value(exchange.response_headers, b"content-encoding"))
+    body = decoded_body(exchange.response_body, header_value(exchange.response_headers, b"content-encoding"))
     if body is None:
         return None
     return facts_from_sse(body) if exchange.stream else facts_from_message(body)
-
-
-def _decoded(body: bytes, encoding: bytes | None) -> bytes | None:
-    """The body as upstream meant it; None for an encoding this module cannot read."""
-    if encoding is None or encoding.strip().lower() == b"identity":
-        return body
-    if encoding.strip().lower() in (b"gzip", b"deflate"):
-        try:
-            return zlib.decompress(body, wbits=zlib.MAX_WBITS | 32)
-        except zlib.error:
-            return None
-    return None

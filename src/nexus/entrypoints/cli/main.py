@@ -12,7 +12,8 @@ from nexus import __version__
 from nexus.entrypoints.cli.credentials import credentials
 from nexus.entrypoints.logs import configure_logging
 from nexus.entrypoints.serve import serve
-from nexus.entrypoints.settings import SettingsError, load_settings
+from nexus.entrypoints.settings import Settings, SettingsError, load_settings
+from nexus.entrypoints.storage_setup import migrate_now, resolve_storage
 
 
 def load_environment(env_file: Path | None) -> None:
@@ -47,6 +48,17 @@ def main(ctx: click.Context, port: int | None, host: str | None, workers: int | 
     ctx.obj = settings
     if ctx.invoked_subcommand is None:
         serve(settings)
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Bring the database schema to the latest revision (the proxy also does so on start)."""
+    settings: Settings = ctx.obj
+    if not settings.storage_enabled:
+        raise click.UsageError("storage is off (STORAGE_ENABLED=false): there is no database to migrate")
+    migrate_now(resolve_storage(settings))
+    click.echo("Database schema is up to date")
 
 
 main.add_command(credentials)

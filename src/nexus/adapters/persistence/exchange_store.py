@@ -1,0 +1,76 @@
+"""Exchange rows into PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from nexus.adapters.persistence.migrate import upgrade
+from nexus.adapters.persistence.tables import body_parts, exchanges
+from nexus.application.ports.exchange_store import StoreUnavailable
+from nexus.application.recording.row import ExchangeRow
+
+log = logging.getLogger(__name__)
+_ROW_FIELDS = tuple(field for field in ExchangeRow.__struct_fields__ if field != "parts")
+_MONTHS_AHEAD = 3
+
+
+class SqlAlchemyExchangeStore:
+    """Inserts batches idempotently (``ON CONFLICT DO NOTHING`` on the key and on part digests).
+
+    The schema is brought up to date before the first write, so a database that was away when
+    the proxy started is migrated when it comes back. Month partitions are created ahead as
+    rows for new months arrive.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._ready = False
+        self._months: set[date] = set()
+
+    async def store(self, rows: Sequence[ExchangeRow]) -> None:
+        if not rows:
+            return
+        try:
+            await self._ensure_schema()
+            async with self._engine.begin() as connection:
+                await self._ensure_partitions(connection, rows)
+                parts = {part.digest: part for row in rows for part in row.parts}
+                if parts:
+                    await connection.execute(
+                        insert(body_parts).on_conflict_do_nothing(),
+                        [{"digest": p.digest, "data": p.data, "size": p.size} for p in parts.values()],
+                    )
+                await connection.execute(
+                    insert(exchanges).on_conflict_do_nothing(),
+                    [{name: getattr(row, name) for name in _ROW_FIELDS} | {"is_subtask": False} for row in rows],
+                )
+        except (OSError, OperationalError, DBAPIError) as exc:
+            raise StoreUnavailable(_reason(exc)) from None
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(_reason(exc)) from None
+
+    async def _ensure_schema(self) -> None:
+        if not self._ready:
+            await upgrade(self._engine)
+            self._ready = True
+
+    async def _ensure_partitions(self, connection: object, rows: Sequence[ExchangeRow]) -> None:
+        months = {row.ts.date().replace(day=1) for row in rows} - self._months
+        for month in sorted(months):
+            await connection.execute(  # type: ignore[attr-defined]
+                text("SELECT nexus_ensure_exchange_partitions(:month, :count)"),
+                {"month": month, "count": _MONTHS_AHEAD},
+            )
+            self._months.add(month)
+
+
+def _reason(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return f"{type(original).__name__}: {str(original).splitlines()[0][:200] if str(original) else ''}"

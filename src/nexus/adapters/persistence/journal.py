@@ -1,0 +1,84 @@
+"""The recorder's journal: append-only segment files of exchanges waiting for the database."""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import msgspec
+
+from nexus.application.exchange import Exchange
+
+_LENGTH = struct.Struct(">I")
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(Exchange).decode
+
+
+class FileJournal:
+    """Length-prefixed msgpack records in ``<dir>/<time>-<pid>.journal`` segments.
+
+    Each process writes its own segment; a segment is claimed for replay by renaming it, so
+    two processes sharing the directory never replay the same one.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self._directory = Path(directory)
+        self._current: BinaryIO | None = None
+        self._current_path: Path | None = None
+
+    def append(self, exchanges: Sequence[Exchange]) -> None:
+        handle = self._open()
+        for exchange in exchanges:
+            record = _encode(exchange)
+            handle.write(_LENGTH.pack(len(record)) + record)
+        handle.flush()
+
+    def segments(self) -> list[str]:
+        self._close()
+        if not self._directory.is_dir():
+            return []
+        claimed = []
+        for path in sorted(self._directory.glob("*.journal")):
+            target = path.with_suffix(f".replay-{os.getpid()}")
+            try:
+                path.rename(target)
+            except FileNotFoundError:
+                continue  # another process claimed it
+            claimed.append(str(target))
+        claimed.extend(str(path) for path in sorted(self._directory.glob(f"*.replay-{os.getpid()}")))
+        return sorted(set(claimed))
+
+    def read(self, segment: str) -> list[Exchange]:
+        data = Path(segment).read_bytes()
+        exchanges = []
+        offset = 0
+        while offset + _LENGTH.size <= len(data):
+            (length,) = _LENGTH.unpack_from(data, offset)
+            start = offset + _LENGTH.size
+            if start + length > len(data):
+                break  # torn by a crash mid-write
+            try:
+                exchanges.append(_decode(data[start : start + length]))
+            except msgspec.DecodeError:
+                break
+            offset = start + length
+        return exchanges
+
+    def remove(self, segment: str) -> None:
+        Path(segment).unlink(missing_ok=True)
+
+    def _open(self) -> BinaryIO:
+        if self._current is None:
+            self._directory.mkdir(parents=True, exist_ok=True)
+            self._current_path = self._directory / f"{time.time_ns():020d}-{os.getpid()}.journal"
+            self._current = self._current_path.open("ab")
+        return self._current
+
+    def _close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+            self._current = None

@@ -1,0 +1,1 @@
+"""Recording finished exchanges: rows, the recorder loop and its journal."""

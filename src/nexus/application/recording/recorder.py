@@ -1,0 +1,143 @@
+"""The recorder: finished exchanges into the store, in batches, never in the proxy's way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from nexus.application.exchange import Exchange
+from nexus.application.ports.exchange_store import ExchangeJournal, ExchangeStore, StoreUnavailable
+from nexus.application.recording.row import ExchangeRow, build_row
+
+log = logging.getLogger(__name__)
+
+
+class ExchangeRecorder:
+    """Takes each finished exchange from the proxy (``observe``) and stores it.
+
+    Rules:
+    - ``observe`` only enqueues: the proxy never waits for the database.
+    - A background task takes batches of up to ``batch_size`` and stores them in one transaction.
+    - When the store is unavailable, batches go to the journal (so memory stays bounded) and the
+      recorder retries with backoff; once the store answers, the journal is replayed, oldest first.
+      Rows are keyed by ``(ts, id)`` and stored idempotently: a replay never duplicates.
+    - When the queue is full, ``observe`` writes to the journal directly.
+    - On shutdown the queue is stored, or journaled if the store is down.
+    """
+
+    needs_response_body = True  # usage, cost and the stored response come from it
+
+    def __init__(
+        self,
+        *,
+        store: ExchangeStore,
+        journal: ExchangeJournal,
+        store_bodies: bool,
+        queue_size: int = 10_000,
+        batch_size: int = 500,
+        retry_delays_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0),
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._store = store
+        self._journal = journal
+        self._store_bodies = store_bodies
+        self._queue: asyncio.Queue[Exchange] = asyncio.Queue(maxsize=queue_size)
+        self._batch_size = batch_size
+        self._retry_delays = retry_delays_s
+        self._sleep = sleep
+        self._failures = 0
+        self._task: asyncio.Task[None] | None = None
+        self.stored = 0
+        self.journaled = 0
+
+    def observe(self, exchange: Exchange) -> None:
+        try:
+            self._queue.put_nowait(exchange)
+        except asyncio.QueueFull:
+            self._journal.append([exchange])
+            self.journaled += 1
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="exchange-recorder")
+
+    async def stop(self) -> None:
+        """Store (or journal) everything still queued, then end the task."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        while not self._queue.empty():
+            batch = self._take_now()
+            if not await self._store_batch(batch):
+                self._journal.append(batch)
+                self.journaled += len(batch)
+
+    async def _run(self) -> None:
+        await self._replay_journal()
+        while True:
+            batch = [await self._queue.get()]
+            batch.extend(self._take_now())
+            if await self._store_batch(batch):
+                if self._failures:
+                    self._failures = 0
+                    await self._replay_journal()
+                continue
+            self._journal.append(batch)
+            self.journaled += len(batch)
+            await self._back_off()
+
+    def _take_now(self) -> list[Exchange]:
+        batch: list[Exchange] = []
+        while len(batch) < self._batch_size and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _store_batch(self, batch: list[Exchange]) -> bool:
+        rows = self._rows(batch)
+        try:
+            await self._store.store(rows)
+        except StoreUnavailable as exc:
+            if self._failures == 0:
+                log.warning("Recorder cannot reach the database (%s); journaling until it returns", exc)
+            self._failures += 1
+            return False
+        self.stored += len(rows)
+        return True
+
+    def _rows(self, batch: list[Exchange]) -> list[ExchangeRow]:
+        rows = []
+        for exchange in batch:
+            try:
+                rows.append(build_row(exchange, store_bodies=self._store_bodies))
+            except Exception:
+                log.exception("Cannot build the row for exchange %s; it is not recorded", exchange.request_id)
+        return rows
+
+    async def _back_off(self) -> None:
+        """Wait before trying the store again, meanwhile moving new exchanges to the journal so
+        memory stays bounded however long the database is away."""
+        delay = self._retry_delays[min(self._failures, len(self._retry_delays)) - 1]
+        await self._sleep(delay)
+        spilled = self._take_all()
+        if spilled:
+            self._journal.append(spilled)
+            self.journaled += len(spilled)
+        await self._replay_journal()
+
+    def _take_all(self) -> list[Exchange]:
+        taken: list[Exchange] = []
+        while not self._queue.empty():
+            taken.append(self._queue.get_nowait())
+        return taken
+
+    async def _replay_journal(self) -> None:
+        for segment in self._journal.segments():
+            exchanges = self._journal.read(segment)
+            for start in range(0, len(exchanges), self._batch_size):
+                if not await self._store_batch(exchanges[start : start + self._batch_size]):
+                    return  # still down: the segment stays for the next attempt
+            self._journal.remove(segment)
+            log.info("Replayed %d journaled exchanges from %s", len(exchanges), segment)

@@ -1,0 +1,184 @@
+"""What is stored for one exchange, computed off the hot path."""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from nexus.application.exchange import Exchange
+from nexus.domain.body_codec import decompose
+from nexus.domain.content_encoding import decoded_body
+from nexus.domain.headers import header_value
+from nexus.domain.masking import masked_headers
+from nexus.domain.message_rebuild import rebuild_message
+from nexus.domain.pricing import PRICE_TABLE_VERSION, cost_usd
+from nexus.domain.proxy_request import MESSAGES_PATH
+from nexus.domain.request_type import classify_request
+from nexus.domain.usage import ResponseFacts, TokenUsage, facts_from_message, facts_from_sse
+
+_json = msgspec.json.Decoder()
+
+
+class StoredPart(msgspec.Struct, frozen=True):
+    """A request body piece, by its SHA-256, compressed."""
+
+    digest: bytes
+    data: bytes
+    size: int
+
+
+class ExchangeRow(msgspec.Struct, kw_only=True):
+    """One row of ``exchanges`` plus the body parts it references."""
+
+    id: uuid.UUID
+    ts: datetime
+    upstream_request_id: str | None
+    domain: str | None
+    account_id: str | None
+    method: str
+    path: str
+    query: str | None
+    status: int
+    state: str
+    error: str | None
+    stream: bool
+    request_type: str | None
+    model_requested: str | None
+    model: str | None
+    user_agent: str | None
+    session_id: str | None
+    agent_id: str | None
+    first_token_ms: float | None
+    duration_ms: float
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    cache_creation_5m_input_tokens: int | None = None
+    cache_creation_1h_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cost_usd: Decimal | None = None
+    price_version: str | None = None
+    tool_call_count: int = 0
+    request_headers: list[list[str]]
+    response_headers: list[list[str]] | None
+    request_body: bytes | None = None
+    request_body_size: int | None = None
+    response_body: Any = None
+    response_raw: bytes | None = None
+    response_raw_size: int | None = None
+    parts: list[StoredPart] = msgspec.field(default_factory=list)
+
+
+def build_row(exchange: Exchange, *, store_bodies: bool) -> ExchangeRow:
+    """The row for a finished exchange: usage, cost, type and (for Messages calls) bodies.
+
+    Only ``/v1/messages`` calls carry bodies; other ``/v1`` calls (files, batches, models)
+    are kept as metadata. ``store_bodies=False`` keeps metadata and usage only.
+    """
+    is_messages = exchange.path == MESSAGES_PATH and exchange.method == "POST"
+    response = _readable_response(exchange) if is_messages else None
+    facts = _facts(exchange, response)
+    usage = facts.usage if facts is not None else None
+    model = facts.model if facts is not None else None
+    headers = exchange.request_headers
+    row = ExchangeRow(
+        id=uuid.UUID(exchange.request_id),
+        ts=datetime.fromtimestamp(exchange.started_at_ms / 1000, tz=UTC),
+        upstream_request_id=_text(header_value(exchange.response_headers, b"request-id")),
+        domain=exchange.domain,
+        account_id=exchange.account_id or exchange.domain,
+        method=exchange.method,
+        path=exchange.path,
+        query=exchange.query_string.decode("latin-1") or None,
+        status=exchange.status,
+        state=_state(exchange, response),
+        error=exchange.error,
+        stream=exchange.stream,
+        request_type=classify_request(exchange.request_body) if is_messages and exchange.request_body else None,
+        model_requested=exchange.requested_model,
+        model=model,
+        user_agent=_text(header_value(headers, b"user-agent")),
+        session_id=_text(header_value(headers, b"x-claude-code-session-id")),
+        agent_id=_text(header_value(headers, b"x-claude-code-agent-id")),
+        first_token_ms=_ms(exchange.first_byte_s, exchange.upstream_started_s) if exchange.stream else None,
+        duration_ms=exchange.duration_s * 1000,
+        tool_call_count=facts.tool_calls if facts is not None else 0,
+        request_headers=[list(pair) for pair in masked_headers(headers)],
+        response_headers=[list(pair) for pair in masked_headers(exchange.response_headers)] or None,
+    )
+    if usage is not None:
+        _apply_usage(row, model or exchange.requested_model, usage)
+    if is_messages and store_bodies:
+        _apply_bodies(row, exchange, response)
+    return row
+
+
+def _apply_usage(row: ExchangeRow, model: str | None, usage: TokenUsage) -> None:
+    row.input_tokens = usage.input_tokens
+    row.output_tokens = usage.output_tokens
+    row.cache_creation_input_tokens = usage.cache_creation_input_tokens
+    row.cache_creation_5m_input_tokens = usage.cache_creation_5m_input_tokens
+    row.cache_creation_1h_input_tokens = usage.cache_creation_1h_input_tokens
+    row.cache_read_input_tokens = usage.cache_read_input_tokens
+    row.cost_usd = cost_usd(model, usage)
+    row.price_version = PRICE_TABLE_VERSION if row.cost_usd is not None else None
+
+
+def _apply_bodies(row: ExchangeRow, exchange: Exchange, response: bytes | None) -> None:
+    if exchange.request_body is not None:
+        decomposed = decompose(exchange.request_body)
+        row.request_body = decomposed.skeleton
+        row.request_body_size = len(exchange.request_body)
+        row.parts = [
+            StoredPart(digest=bytes.fromhex(part.digest), data=zlib.compress(part.data, 6), size=len(part.data))
+            for part in decomposed.parts
+        ]
+    raw = exchange.response_body
+    if raw:
+        row.response_raw = zlib.compress(raw, 6)
+        row.response_raw_size = len(raw)
+    if response is not None:
+        row.response_body = (
+            rebuild_message(response) if exchange.stream and exchange.status == 200 else _json_or_none(response)
+        )
+
+
+def _readable_response(exchange: Exchange) -> bytes | None:
+    return decoded_body(exchange.response_body, header_value(exchange.response_headers, b"content-encoding"))
+
+
+def _facts(exchange: Exchange, response: bytes | None) -> ResponseFacts | None:
+    if response is None or exchange.status != 200:
+        return None
+    return facts_from_sse(response) if exchange.stream else facts_from_message(response)
+
+
+def _state(exchange: Exchange, response: bytes | None) -> str:
+    """The terminal state; a 200 stream that ends without ``message_stop`` did not complete."""
+    if exchange.outcome != "complete" or not exchange.stream or response is None or exchange.status != 200:
+        return exchange.outcome
+    if b"event: message_stop" in response:
+        return "complete"
+    return "upstream_error" if b"event: error" in response else "truncated"
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return _json.decode(body)
+    except msgspec.DecodeError:
+        return None
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
+
+
+def _ms(end_s: float | None, start_s: float | None) -> float | None:
+    if end_s is None or start_s is None:
+        return None
+    return (end_s - start_s) * 1000

@@ -1,0 +1,89 @@
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nexus.domain.request_type import classify_decoded, classify_request
+
+FIXTURES = sorted((Path(__file__).parents[2] / "fixtures" / "requests").glob("*.json"))
+BILLING = {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.3; cc_entrypoint=cli"}
+
+
+def body(**fields: Any) -> bytes:
+    return json.dumps({"model": "claude-haiku-4-5", "max_tokens": 1, **fields}).encode()
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda path: path.stem)
+def test_original_fixtures_classify_as_recorded(fixture: Path) -> None:
+    recorded = json.loads(fixture.read_text())
+    assert classify_request(json.dumps(recorded["body"]).encode()) == recorded["metadata"]["requestType"]
+    assert classify_decoded(recorded["body"]) == recorded["metadata"]["requestType"]
+
+
+def user(content: object) -> dict[str, object]:
+    return {"role": "user", "content": content}
+
+
+def text(value: str) -> dict[str, str]:
+    return {"type": "text", "text": value}
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param({"messages": [user("quota")]}, "quota", id="quota-string"),
+        pytest.param({"messages": [user("  QuOtA \n")]}, "quota", id="quota-whitespace-and-case"),
+        pytest.param({"messages": [user([text("quota")])]}, "quota", id="quota-array"),
+        pytest.param(
+            {"messages": [user([{"type": "image", "source": {}}, text(" Quota")])]},
+            "quota",
+            id="quota-non-text-skipped",
+        ),
+        pytest.param({"messages": [user([text("quo"), text("ta")])]}, "query_evaluation", id="items-joined-by-newline"),
+        pytest.param(
+            {"messages": [user("quota"), {"role": "assistant", "content": "x"}]},
+            "quota",
+            id="last-user-not-last-message",
+        ),
+        pytest.param({"messages": [user("quota"), user("more")]}, "query_evaluation", id="earlier-quota-ignored"),
+        pytest.param({"system": [text("a"), text("b")], "messages": [user("quota")]}, "quota", id="quota-wins-first"),
+        pytest.param({"messages": [user("hi")]}, "query_evaluation", id="no-system"),
+        pytest.param({"system": "", "messages": [user("hi")]}, "query_evaluation", id="empty-string-system"),
+        pytest.param({"system": [], "messages": [user("hi")]}, "query_evaluation", id="empty-array-system"),
+        pytest.param({"system": "be brief", "messages": [user("hi")]}, "query_evaluation", id="string-system"),
+        pytest.param({"system": [text("a"), text("b")], "messages": [user("hi")]}, "inference", id="two-blocks"),
+        pytest.param(
+            {"system": [BILLING, text("a")], "messages": [user("hi")]}, "query_evaluation", id="billing-excluded"
+        ),
+        pytest.param(
+            {"system": [BILLING, text("a"), text("b")], "messages": [user("hi")]}, "inference", id="billing-plus-2"
+        ),
+        pytest.param({"system": BILLING["text"], "messages": [user("hi")]}, "query_evaluation", id="billing-string"),
+        pytest.param(
+            {"system": "a", "messages": [{"role": "system", "content": "b"}, user("hi")]}, "inference", id="role-system"
+        ),
+        pytest.param(
+            {"messages": [{"role": "system", "content": "a"}, {"role": "system", "content": "b"}, user("hi")]},
+            "inference",
+            id="two-role-system-messages",
+        ),
+        pytest.param({"messages": []}, "query_evaluation", id="no-messages"),
+        pytest.param({}, "query_evaluation", id="no-fields"),
+    ],
+)
+def test_rules(fields: dict[str, Any], expected: str) -> None:
+    assert classify_request(body(**fields)) == expected
+    assert classify_decoded(json.loads(body(**fields))) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"not json", b"[]", b"null", b'{"messages": "x"}', b'{"system": 5}', b'{"messages": [{"content": [1]}]}'],
+)
+def test_odd_bodies_do_not_raise(raw: bytes) -> None:
+    assert classify_request(raw) == "query_evaluation"
+
+
+def test_odd_decoded_body_does_not_raise() -> None:
+    assert classify_decoded(["not", "a", "body"]) == "query_evaluation"
