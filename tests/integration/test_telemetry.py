@@ -83,16 +83,20 @@ def test_spans_and_metrics_reach_the_collector(receiver: OtlpReceiver, fake: Fak
     assert latest["nexus.proxy.requests"].as_int == 1
 
 
-def test_without_an_endpoint_no_telemetry_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_without_an_endpoint_no_telemetry_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
     ):
         monkeypatch.delenv(name, raising=False)
-    container = build_container(load_settings({}))
-    assert container.telemetry() is None
-    assert type(container.exchange_observer()).__name__ == "NullObserver"
+    container = build_container(load_settings({"STORAGE_ENABLED": "false"}))
+    await container.init_resources()  # type: ignore[misc]
+    try:
+        assert container.telemetry() is None
+        assert type(await container.exchange_observer()).__name__ == "NullObserver"
+    finally:
+        await container.shutdown_resources()  # type: ignore[misc]
 
 
 def test_the_sdk_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
