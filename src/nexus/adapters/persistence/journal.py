@@ -42,7 +42,7 @@ class FileJournal:
         if not self._directory.is_dir():
             return []
         claimed = []
-        for path in sorted(self._directory.glob("*.journal")):
+        for path in sorted(self._directory.glob("*.journal")) + self._orphaned():
             target = path.with_suffix(f".replay-{os.getpid()}")
             try:
                 path.rename(target)
@@ -51,6 +51,15 @@ class FileJournal:
             claimed.append(str(target))
         claimed.extend(str(path) for path in sorted(self._directory.glob(f"*.replay-{os.getpid()}")))
         return sorted(set(claimed))
+
+    def _orphaned(self) -> list[Path]:
+        """Segments claimed by a process that died before replaying them."""
+        orphans = []
+        for path in sorted(self._directory.glob("*.replay-*")):
+            owner = path.suffix.removeprefix(".replay-")
+            if owner.isdigit() and int(owner) != os.getpid() and not _alive(int(owner)):
+                orphans.append(path)
+        return orphans
 
     def read(self, segment: str) -> list[Exchange]:
         data = Path(segment).read_bytes()
@@ -82,3 +91,13 @@ class FileJournal:
         if self._current is not None:
             self._current.close()
             self._current = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

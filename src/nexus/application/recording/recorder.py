@@ -70,7 +70,7 @@ class ExchangeRecorder:
                 await self._task
             self._task = None
         while not self._queue.empty():
-            batch = self._take_now()
+            batch = self._take_now(self._batch_size)
             if not await self._store_batch(batch):
                 self._journal.append(batch)
                 self.journaled += len(batch)
@@ -79,7 +79,7 @@ class ExchangeRecorder:
         await self._replay_journal()
         while True:
             batch = [await self._queue.get()]
-            batch.extend(self._take_now())
+            batch.extend(self._take_now(self._batch_size - 1))
             if await self._store_batch(batch):
                 if self._failures:
                     self._failures = 0
@@ -89,9 +89,9 @@ class ExchangeRecorder:
             self.journaled += len(batch)
             await self._back_off()
 
-    def _take_now(self) -> list[Exchange]:
+    def _take_now(self, limit: int) -> list[Exchange]:
         batch: list[Exchange] = []
-        while len(batch) < self._batch_size and not self._queue.empty():
+        while len(batch) < limit and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch
 

@@ -1,0 +1,46 @@
+"""Reading what the proxy stored, straight from PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from typing import Any
+
+import asyncpg
+
+from nexus.domain.body_codec import compose, part_digests
+
+
+async def _query(url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
+    connection = await asyncpg.connect(url)
+    try:
+        return [dict(row) for row in await connection.fetch(sql, *args)]
+    finally:
+        await connection.close()
+
+
+def query(url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
+    return asyncio.run(_query(url, sql, *args))
+
+
+def wait_for_rows(url: str, count: int, *, timeout: float = 10.0, where: str = "TRUE") -> list[dict[str, Any]]:
+    """Poll until ``count`` exchanges are stored (the recorder writes in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = query(url, f"SELECT * FROM exchanges WHERE {where} ORDER BY ts, id")
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+def request_body(url: str, row: dict[str, Any]) -> bytes:
+    """The exact request body of a stored exchange, rebuilt from its skeleton and parts."""
+    skeleton = bytes(row["request_body"])
+    digests = [bytes.fromhex(digest) for digest in part_digests(skeleton)]
+    parts = query(url, "SELECT digest, data FROM body_parts WHERE digest = ANY($1)", digests)
+    return compose(skeleton, {bytes(part["digest"]).hex(): zlib.decompress(part["data"]) for part in parts})
+
+
+def response_raw(row: dict[str, Any]) -> bytes:
+    return zlib.decompress(row["response_raw"])

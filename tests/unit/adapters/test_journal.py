@@ -1,0 +1,47 @@
+from pathlib import Path
+
+from nexus.adapters.persistence.journal import FileJournal
+from nexus.application.exchange import Exchange
+
+
+def exchange(n: int) -> Exchange:
+    return Exchange(
+        request_id=f"id-{n}",
+        method="POST",
+        path="/v1/messages",
+        query_string=b"beta=true",
+        domain="d",
+        request_headers=[(b"x-api-key", b"\x00\xffbinary")],
+        request_body=b'{"model":"m"}',
+        response_chunks=[b"event: a\n", b"data: {}\n\n"],
+        started_at_ms=n,
+        status=200,
+    )
+
+
+def test_segments_round_trip_and_are_claimed_once(tmp_path: Path) -> None:
+    journal = FileJournal(tmp_path)
+    journal.append([exchange(1), exchange(2)])
+    journal.append([exchange(3)])
+    [segment] = journal.segments()
+    assert journal.read(segment) == [exchange(1), exchange(2), exchange(3)]
+    assert list(tmp_path.glob("*.journal")) == [], "claimed by renaming: no other process can take it"
+    journal.remove(segment)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_record_torn_by_a_crash_is_skipped(tmp_path: Path) -> None:
+    journal = FileJournal(tmp_path)
+    journal.append([exchange(1), exchange(2)])
+    [path] = list(tmp_path.glob("*.journal"))
+    path.write_bytes(path.read_bytes()[:-5])
+    [segment] = journal.segments()
+    assert journal.read(segment) == [exchange(1)]
+
+
+def test_segments_claimed_by_a_dead_process_are_adopted(tmp_path: Path) -> None:
+    FileJournal(tmp_path).append([exchange(1)])
+    [path] = list(tmp_path.glob("*.journal"))
+    path.rename(path.with_suffix(".replay-999999999"))  # no such process
+    [segment] = FileJournal(tmp_path).segments()
+    assert FileJournal(tmp_path).read(segment) == [exchange(1)]
