@@ -54,6 +54,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     storage_retention_days: int | None = None
     recorder_queue_size: int = 10_000
     recorder_batch_size: int = 500
+    dashboard_api_key: str | None = None
+    token_report_interval: int = 10
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     debug: bool = False
@@ -74,6 +76,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 raise ValueError(f"must be positive - at `$.{name}`")
         for name in (
             "upstream_max_connections",
+            "token_report_interval",
             "upstream_max_retries",
             "upstream_retry_budget_seconds",
             "shutdown_drain_seconds",
@@ -94,6 +97,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             shown["claude_api_key"] = "********"
         if self.database_url:
             shown["database_url"] = mask_url_password(self.database_url)
+        if self.dashboard_api_key:
+            shown["dashboard_api_key"] = "********"
         return "Settings(" + ", ".join(f"{name}={value!r}" for name, value in shown.items()) + ")"
 
     @property

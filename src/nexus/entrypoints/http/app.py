@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from litestar import Litestar, Response, asgi
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.plugins import PluginProtocol
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
@@ -14,6 +15,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 from nexus.adapters.telemetry.otel import Telemetry
 from nexus.entrypoints.container import Container, build_container
 from nexus.entrypoints.gc_tuning import tune_gc
+from nexus.entrypoints.http.api import API_ROUTE_HANDLERS
 from nexus.entrypoints.http.container_plugin import ContainerPlugin, resolve
 from nexus.entrypoints.http.errors import http_exception_handler, unexpected_exception_handler
 from nexus.entrypoints.http.health import HealthController
@@ -92,7 +94,8 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             )
         )
     return Litestar(
-        route_handlers=[proxy.handler(), HealthController, *SIDE_CALL_HANDLERS],
+        route_handlers=[proxy.handler(), HealthController, *SIDE_CALL_HANDLERS, *API_ROUTE_HANDLERS],
+        state=State({"dashboard_api_key": settings.dashboard_api_key}),
         plugins=plugins,
         after_request=_add_request_id,
         exception_handlers={HTTPException: http_exception_handler, Exception: unexpected_exception_handler},

@@ -1,0 +1,24 @@
+"""The management API under ``/api`` (and ``/token-stats``), behind ``DASHBOARD_API_KEY``.
+
+Each module owns its routes; ``API_ROUTE_HANDLERS`` is what the app mounts.
+"""
+
+from __future__ import annotations
+
+from litestar import Router
+from litestar.types import ControllerRouterHandler
+
+from nexus.entrypoints.http.api.auth import require_dashboard_key
+from nexus.entrypoints.http.api.requests import REQUEST_HANDLERS
+from nexus.entrypoints.http.api.stats import STATS_HANDLERS
+from nexus.entrypoints.http.api.usage import TOKEN_STATS_HANDLERS, USAGE_HANDLERS
+
+API_ROUTE_HANDLERS: list[ControllerRouterHandler] = [
+    Router(
+        path="/api",
+        route_handlers=[*REQUEST_HANDLERS, *STATS_HANDLERS, *USAGE_HANDLERS],
+        guards=[require_dashboard_key],
+        tags=["management"],
+    ),
+    Router(path="/", route_handlers=[*TOKEN_STATS_HANDLERS], guards=[require_dashboard_key], tags=["management"]),
+]

@@ -1,0 +1,23 @@
+"""``DASHBOARD_API_KEY`` for the management API: ``X-API-Key`` or ``Authorization: Bearer``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+
+from nexus.domain.credentials import secrets_match
+
+
+def require_dashboard_key(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """401 unless the request carries the configured key (compared in constant time)."""
+    expected: str | None = connection.app.state.get("dashboard_api_key")
+    if not expected:
+        raise NotAuthorizedException("The management API is disabled: set DASHBOARD_API_KEY to enable it")
+    presented = connection.headers.get("x-api-key")
+    scheme, _space, token = (connection.headers.get("authorization") or "").partition(" ")
+    bearer = token.strip() if scheme.lower() == "bearer" else None
+    if not (secrets_match(presented, expected) or secrets_match(bearer, expected)):
+        raise NotAuthorizedException("Missing or invalid API key: send X-API-Key or Authorization: Bearer")
