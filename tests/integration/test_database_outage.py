@@ -63,10 +63,16 @@ def test_every_exchange_is_stored_exactly_once_across_an_outage(
     during = send(proxy, 25)  # the database is gone; clients must not notice
     journal = data_dir / "journal"
     assert any(journal.glob("*")), "exchanges waiting for the database are on disk"
+    health = httpx.get(f"{proxy.url}/health")
+    assert health.status_code == 503
+    assert health.json()["checks"]["database"]["status"] == "failing"
+    assert health.json()["checks"]["database"]["journaled"] >= 1
+    assert httpx.get(f"{proxy.url}/health/ready").status_code == 200, "still takes traffic"
 
     own_postgres.ensure_postgres_running()
     after = send(proxy, 5)
     rows = wait_for_rows(url, 40, timeout=40)
+    assert httpx.get(f"{proxy.url}/health").json()["checks"]["database"]["status"] == "ok"
     stored = [str(row["id"]) for row in rows]
     assert sorted(stored) == sorted(before + during + after)
     assert query(url, "SELECT count(*) AS n, count(DISTINCT id) AS d FROM exchanges") == [{"n": 40, "d": 40}]

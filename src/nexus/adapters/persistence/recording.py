@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,13 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nexus.adapters.persistence.exchange_store import SqlAlchemyExchangeStore
 from nexus.adapters.persistence.journal import FileJournal
 from nexus.adapters.persistence.migrate import upgrade
+from nexus.adapters.persistence.partitions import maintain_partitions
 from nexus.application.recording.recorder import ExchangeRecorder
 
 log = logging.getLogger(__name__)
+MAINTENANCE_INTERVAL_S = 6 * 3600
 
 
 async def recorder_lifetime(
-    *, engine: AsyncEngine | None, data_dir: str, store_bodies: bool, queue_size: int, batch_size: int
+    *,
+    engine: AsyncEngine | None,
+    data_dir: str,
+    store_bodies: bool,
+    queue_size: int,
+    batch_size: int,
+    retention_days: int | None = None,
 ) -> AsyncIterator[ExchangeRecorder | None]:
     """A running recorder while the app runs (None when storage is off).
 
@@ -39,8 +49,20 @@ async def recorder_lifetime(
         batch_size=batch_size,
     )
     await recorder.start()
+    maintenance = asyncio.create_task(_maintain_partitions(engine, retention_days), name="partition-maintenance")
     try:
         yield recorder
     finally:
+        maintenance.cancel()
         await recorder.stop()
         log.info("Recorder stopped: %d exchanges stored, %d journaled", recorder.stored, recorder.journaled)
+
+
+async def _maintain_partitions(engine: AsyncEngine, retention_days: int | None) -> None:
+    """Partitions ahead and retention, at start and every few hours (a failure is retried later)."""
+    while True:
+        try:
+            await maintain_partitions(engine, now=datetime.now(UTC), retention_days=retention_days)
+        except Exception as exc:  # noqa: BLE001 -- maintenance must never stop the proxy
+            log.warning("Partition maintenance failed (%s); retrying later", exc)
+        await asyncio.sleep(MAINTENANCE_INTERVAL_S)

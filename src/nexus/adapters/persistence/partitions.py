@@ -1,0 +1,51 @@
+"""Month partitions of ``exchanges``: created ahead, and dropped whole past the retention."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger(__name__)
+MONTHS_AHEAD = 3
+_PARTITION = re.compile(r"exchanges_(\d{4})_(\d{2})")
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+async def maintain_partitions(engine: AsyncEngine, *, now: datetime, retention_days: int | None) -> list[str]:
+    """Create this month's and the next ``MONTHS_AHEAD`` partitions; with a retention, drop
+    the partitions whose whole month ended before ``now - retention_days``. Returns the names
+    of the partitions dropped."""
+    dropped: list[str] = []
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("SELECT nexus_ensure_exchange_partitions(:month, :count)"),
+            {"month": _month_start(now.date()), "count": MONTHS_AHEAD + 1},
+        )
+        if retention_days is None:
+            return dropped
+        cutoff = (now - timedelta(days=retention_days)).date()
+        rows = await connection.execute(
+            text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'exchanges'"
+            )
+        )
+        for (name,) in rows.all():
+            match = _PARTITION.fullmatch(name)
+            if match and _next_month(date(int(match[1]), int(match[2]), 1)) <= cutoff:
+                await connection.execute(text(f'DROP TABLE "{name}"'))
+                dropped.append(name)
+    if dropped:
+        log.info("Dropped exchange partitions past the %d-day retention: %s", retention_days, ", ".join(dropped))
+    return sorted(dropped)
