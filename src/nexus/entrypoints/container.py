@@ -120,7 +120,9 @@ class Container(containers.DeclarativeContainer):
         upstream_host=providers.Callable(_host_of, settings.provided.claude_api_base_url),
         recorder=recorder,
     )
-    check_health = providers.Factory(CheckHealth, probes=providers.List(guarded_upstream, credential_store))
+    check_health = providers.Factory(
+        CheckHealth, probes=providers.List(guarded_upstream, credential_store, database_probe)
+    )
 
 
 def build_container(settings: Settings) -> Container:
