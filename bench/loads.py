@@ -43,7 +43,10 @@ def wrk_binary() -> str:
 
 
 def run_wrk(port: int, path: str, body_file: Path, *, concurrency: int, duration: int) -> dict[str, Any]:
-    """One wrk run (one thread, ``concurrency`` connections); its numbers, latencies in ms."""
+    """One wrk run (one thread, ``concurrency`` connections); its numbers, latencies in ms.
+
+    ``requests`` were answered; ``sent`` were begun (the rest was in flight when wrk stopped).
+    """
     argv = [
         wrk_binary(), "-t1", f"-c{concurrency}", f"-d{duration}s", "--latency", "--timeout", "10s",
         "-s", str(WRK_SCRIPT), f"http://{upstreams.HOST}:{port}{path}",
@@ -64,6 +67,7 @@ def run_wrk(port: int, path: str, body_file: Path, *, concurrency: int, duration
     }
     return {
         "requests": raw["requests"],
+        "sent": raw["sent"],
         "duration_s": round(seconds, 3),
         "rps": round(raw["requests"] / seconds, 1) if seconds else 0.0,
         "p50_ms": raw["p50_us"] / 1000,

@@ -11,6 +11,12 @@ GOAL_ADDED_P50 = ("added p50 latency at c=1 (1 KB, non-streaming)", "<=", 0.5, "
 GOAL_RPS = ("requests/s through the proxy at c=32 (1 KB, non-streaming)", ">=", 2500.0, "req/s")
 GOAL_TTFB = ("added time to first byte for streams (p50)", "<=", 1.0, "ms")
 GOAL_RSS = ("proxy RSS with {n} concurrent open streams", "<=", 250.0, "MB")
+GOAL_REC_RATIO = ("recording on / off, requests/s at c=32 (1 KB, non-streaming)", ">=", 90.0, "%")
+GOAL_REC_RPS = ("requests/s, recording on, at c=32 (1 KB, non-streaming)", ">=", 2500.0, "req/s")
+GOAL_REC_STORED = ("answered requests not stored, or stored beyond those sent", "<=", 0.0, "rows")
+GOAL_RECORDER = ("recorder alone: 1 KB exchanges into embedded PostgreSQL", ">=", 5000.0, "exch/s")
+# "No growth": what the allocator keeps between two samples of an idle process, a few MB.
+GOAL_RSS_GROWTH = ("RSS growth over {n:,} requests with recording", "<=", 5.0, "MB")
 
 
 def find_run(runs: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
@@ -20,7 +26,7 @@ def find_run(runs: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
 def add_deltas(runs: list[dict[str, Any]]) -> None:
     """Give every proxy run the p50 it adds over the matching direct run."""
     for run in runs:
-        if run["target"] != "proxy":
+        if run["target"] == "direct":
             continue
         direct = find_run(runs, target="direct", body=run["body"], stream=run["stream"], concurrency=run["concurrency"])
         run["added_p50_ms"] = round(run["p50_ms"] - direct["p50_ms"], 3) if direct else None
@@ -74,6 +80,64 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(goal(GOAL_RSS, streams["rss_open_mb"], note=note, n=streams["requested"]))
     else:
         out.append(goal(GOAL_RSS, None, n=1000))
+    out += recording_goals(results)
+    return out
+
+
+def stored_check(recorded: dict[str, Any]) -> tuple[int, str]:
+    """Rows wrong (answered but missing, or beyond what was sent) and a word on the count.
+
+    wrk stops with up to one request per connection in flight: the proxy serves (or cancels)
+    and records those too, so ``answered <= stored <= sent``, and ``stored == sent`` but for a
+    request cut off mid-body.
+    """
+    stored, sent, completed = recorded["stored"], recorded["sent"], recorded["completed"]
+    if stored < completed:
+        return completed - stored, f"MISSING {completed - stored}"
+    if stored > sent:
+        return stored - sent, f"EXTRA {stored - sent}"
+    return 0, "= sent" if stored == sent else f"ok, {sent - stored} cut off"
+
+
+def _all_recorded(results: dict[str, Any]) -> list[dict[str, Any]]:
+    checks = [run["recorded"] for run in results["runs"] if "recorded" in run]
+    if results.get("rss100k"):
+        checks.append(results["rss100k"]["recorded"])
+    if results.get("storage") and "database" in results["storage"]:
+        checks.append(results["storage"]["database"]["recorded"])
+    return checks
+
+
+def recording_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    runs = results["runs"]
+    out = []
+    key = {"body": "1kb", "stream": False, "concurrency": 32}
+    off, on = find_run(runs, target="proxy", **key), find_run(runs, target="proxy+rec", **key)
+    ratio = 100 * on["rps"] / off["rps"] if on and off and off["rps"] else None
+    out.append(goal(GOAL_REC_RATIO, ratio, note=_errors_note(off, on)))
+    out.append(goal(GOAL_REC_RPS, on["rps"] if on else None, note=_errors_note(on)))
+    checks = _all_recorded(results)
+    wrong = sum(stored_check(check)[0] for check in checks) if checks else None
+    out.append(goal(GOAL_REC_STORED, wrong))
+    recorder = results.get("recorder")
+    if recorder:
+        short = recorder["rows_expected"] - recorder["rows_in_table"]
+        note = None
+        if short or recorder["journaled"]:
+            note = f"{recorder['rows_in_table']} rows of {recorder['rows_expected']}, {recorder['journaled']} journaled"
+        out.append(goal(GOAL_RECORDER, recorder["exchanges_per_s"], note=note))
+    else:
+        out.append(goal(GOAL_RECORDER, None))
+    rss = results.get("rss100k")
+    if rss:
+        notes = []
+        if rss["errors"]:
+            notes.append(f"{rss['errors']} failed requests")
+        if rss["requests"] < rss["target_requests"]:
+            notes.append(f"only {rss['requests']} requests")
+        out.append(goal(GOAL_RSS_GROWTH, rss["growth_mb"], note="; ".join(notes) or None, n=rss["requests"]))
+    else:
+        out.append(goal(GOAL_RSS_GROWTH, None, n=100_000))
     return out
 
 
@@ -85,17 +149,49 @@ def run_line(run: dict[str, Any]) -> str:
     errors = run["errors"]
     socket_errors = errors["connect"] + errors["read"] + errors["write"] + errors["timeout"]
     added = run.get("added_p50_ms")
-    return (
-        f"{run['target']:<7}{run['body']:<7}{'yes' if run['stream'] else 'no':<7}{run['concurrency']:>4}"
+    line = (
+        f"{run['target']:<10}{run['body']:<7}{'yes' if run['stream'] else 'no':<7}{run['concurrency']:>4}"
         f"{_ms(run['p50_ms']):>10}{_ms(run['p99_ms']):>10}{run['rps']:>11,.0f}"
         f"{errors['non_2xx']:>9}{socket_errors:>9}{'' if added is None else f'{added:+.3f}':>11}"
     )
+    if "recorded" in run:
+        recorded = run["recorded"]
+        line += f"   stored {recorded['stored']:,}/{recorded['sent']:,} sent ({stored_check(recorded)[1]})"
+    return line
 
 
 RUN_HEADER = (
-    f"{'target':<7}{'body':<7}{'stream':<7}{'c':>4}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>11}"
+    f"{'target':<10}{'body':<7}{'stream':<7}{'c':>4}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>11}"
     f"{'non-2xx':>9}{'sock err':>9}{'+p50 ms':>11}"
 )
+
+REC_HEADER = (
+    f"{'body':<7}{'stream':<7}{'c':>4}{'off req/s':>11}{'on req/s':>10}{'on/off':>8}"
+    f"{'sent':>9}{'answered':>10}{'stored':>9}{'catch-up s':>12}  check"
+)
+
+
+def recording_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """Recording on against off, per body, stream and concurrency; the rows stored per run
+    (warm-up included) against the requests wrk sent and got answers to."""
+    lines = []
+    for on in runs:
+        if on["target"] != "proxy+rec":
+            continue
+        off = find_run(runs, target="proxy", body=on["body"], stream=on["stream"], concurrency=on["concurrency"])
+        ratio = f"{100 * on['rps'] / off['rps']:.0f} %" if off and off["rps"] else "-"
+        recorded = on.get("recorded")
+        line = (
+            f"{on['body']:<7}{'yes' if on['stream'] else 'no':<7}{on['concurrency']:>4}"
+            f"{off['rps'] if off else 0:>11,.0f}{on['rps']:>10,.0f}{ratio:>8}"
+        )
+        if recorded:
+            line += (
+                f"{recorded['sent']:>9,}{recorded['completed']:>10,}{recorded['stored']:>9,}"
+                f"{recorded['catch_up_s']:>12.1f}  {stored_check(recorded)[1]}"
+            )
+        lines.append(line)
+    return lines
 
 
 def render(results: dict[str, Any]) -> str:
@@ -103,6 +199,11 @@ def render(results: dict[str, Any]) -> str:
     if results["runs"]:
         lines += ["", "wrk (one thread; latency per request)", RUN_HEADER, "-" * len(RUN_HEADER)]
         lines += [run_line(run) for run in results["runs"]]
+        lines.append("  proxy: recording off (STORAGE_ENABLED=false); proxy+rec: on, into its embedded PostgreSQL")
+    recorded = recording_lines(results["runs"])
+    if recorded:
+        lines += ["", "recording on vs off; rows stored per run (warm-up included) against requests sent / answered"]
+        lines += [REC_HEADER, "-" * len(REC_HEADER), *recorded]
     ttfb = results.get("ttfb")
     if ttfb:
         title = f"time to first byte of streams, c=1, {ttfb['requests']} each; upstream sends the first event at once"
@@ -117,22 +218,31 @@ def render(results: dict[str, Any]) -> str:
     rss = results.get("rss", {})
     if rss:
         lines += ["", "proxy memory (RSS of its process tree, MB)"]
-        for label, key in (("idle, fresh (wrk proxy)", "idle_mb"), ("after the wrk runs", "after_wrk_mb")):
+        labels = (
+            ("idle, fresh (wrk proxy, recording off)", "idle_mb"),
+            ("after the wrk runs", "after_wrk_mb"),
+            ("idle, fresh (wrk proxy+rec)", "idle_rec_mb"),
+            ("after the wrk runs (proxy+rec)", "after_wrk_rec_mb"),
+        )
+        for label, key in labels:
             if key in rss:
-                lines.append(f"  {label:<34}{rss[key]:>8.1f}")
+                lines.append(f"  {label:<40}{rss[key]:>8.1f}")
         streams = rss.get("streams")
         if streams:
-            lines.append(f"  {'idle, fresh (streaming proxy)':<34}{streams['rss_idle_mb']:>8.1f}")
-            lines.append(f"  {'before opening the streams':<34}{streams['rss_before_mb']:>8.1f}")
+            lines.append(f"  {'idle, fresh (streaming proxy)':<40}{streams['rss_idle_mb']:>8.1f}")
+            lines.append(f"  {'before opening the streams':<40}{streams['rss_before_mb']:>8.1f}")
             label = f"{streams['requested']} streams open"
-            lines.append(f"  {label:<34}{streams['rss_open_mb']:>8.1f}")
-            lines.append(f"  {'peak during the stream test':<34}{streams['rss_peak_mb']:>8.1f}")
-            lines.append(f"  {'after all streams ended':<34}{streams['rss_after_mb']:>8.1f}")
+            lines.append(f"  {label:<40}{streams['rss_open_mb']:>8.1f}")
+            lines.append(f"  {'peak during the stream test':<40}{streams['rss_peak_mb']:>8.1f}")
+            lines.append(f"  {'after all streams ended':<40}{streams['rss_after_mb']:>8.1f}")
             lines.append(
                 f"  streams: {streams['requested']} requested, {streams['opened']} open at once "
                 f"(after {streams['open_seconds']} s), {streams['completed']} completed"
                 + (f", failures {streams['failures']}" if streams["failures"] else "")
             )
+    lines += _recorder_lines(results.get("recorder"))
+    lines += _rss100k_lines(results.get("rss100k"))
+    lines += _storage_lines(results.get("storage"))
     lines += ["", "goals (this 2-core class; load generator, upstream and proxy share it)"]
     for entry in results["goals"]:
         verdict = {True: "PASS", False: "MISS", None: "n/a"}[entry["met"]]
@@ -140,6 +250,71 @@ def render(results: dict[str, Any]) -> str:
         line = f"  {verdict:<5} {entry['name']:<62}{entry['target']:>14}{value:>12} {entry['unit']}"
         lines.append(line + (f"  ({entry['note']})" if "note" in entry else ""))
     return "\n".join(lines)
+
+
+def _recorder_lines(recorder: dict[str, Any] | None) -> list[str]:
+    if not recorder:
+        return []
+    r = recorder
+    return [
+        "",
+        f"recorder alone: {r['exchanges']:,} exchanges ({r['request_body_bytes']:,} B request, "
+        f"{r['response_body_bytes']} B answer) into its embedded PostgreSQL; queue {r['queue_size']:,}, "
+        f"batch {r['batch_size']}, after {r['warmup']:,} warm-up",
+        f"  {r['exchanges_per_s']:>9,.0f} exchanges/s   ({r['seconds']:.2f} s until all were stored)",
+        f"  building rows {r['build_rows_s']:.2f} s ({r['build_us_per_exchange']:.0f} us each), "
+        f"storing {r['store_s']:.2f} s ({r['store_us_per_exchange']:.0f} us each, {r['batches']} batches), "
+        f"other {r['other_s']:.2f} s",
+        f"  CPU: recorder process {r['python_cpu_s']:.2f} s, PostgreSQL {r['postgres_cpu_s']} s; "
+        f"rows in the table {r['rows_in_table']:,} of {r['rows_expected']:,}, journaled {r['journaled']}",
+    ]
+
+
+def _rss100k_lines(rss: dict[str, Any] | None) -> list[str]:
+    if not rss:
+        return []
+    recorded = rss["recorded"]
+    samples = ", ".join(f"{s['requests'] / 1000:.0f}k {s['rss_mb']:.1f}" for s in rss["samples"])
+    return [
+        "",
+        f"proxy memory over {rss['requests']:,} requests with recording (RSS of its process tree, MB; "
+        f"wrk c={rss['concurrency']}, 1 KB; {rss['rps']:,.0f} req/s)",
+        f"  {'fresh':<44}{rss['rss_fresh_mb']:>8.1f}",
+        f"  {'start: after the warm-up, recorder caught up':<44}{rss['rss_start_mb']:>8.1f}",
+        f"  {'end: as the last wrk run stopped':<44}{rss['rss_end_mb']:>8.1f}",
+        f"  {'end: recorder caught up':<44}{rss['rss_end_settled_mb']:>8.1f}   ({rss['growth_mb']:+.1f} MB)",
+        f"  after each wrk run: {samples}",
+        f"  stored {recorded['stored']:,} of {recorded['sent']:,} sent, {recorded['completed']:,} answered "
+        f"({stored_check(recorded)[1]}; caught up {recorded['catch_up_s']:.1f} s after wrk)",
+    ]
+
+
+def _storage_lines(result: dict[str, Any] | None) -> list[str]:
+    if not result:
+        return []
+    r = result
+    count = r["requests"]
+    first, last = r["messages_first_last"]
+    lines = [
+        "",
+        f"storage per request: {count} requests of one conversation ({r['fixture']}, {first}..{last} messages)",
+        f"  {'raw bodies':<30}{r['raw_bytes_per_request']:>9,} B/request"
+        f"   ({r['raw_bytes'] / 1e6:.1f} MB in all, the last {r['last_request_bytes']:,} B)",
+        f"  {'stored (skeleton + parts)':<30}{r['stored_bytes_per_request']:>9,} B/request"
+        f"   {100 * r['stored_ratio']:.2f} % of raw: skeletons {r['skeleton_bytes'] // count:,} B/request, "
+        f"{r['distinct_parts']} distinct parts {r['compressed_part_bytes']:,} B compressed, once",
+        f"  {'each body zlib-compressed':<30}{r['zlib_whole_bytes_per_request']:>9,} B/request"
+        f"   {100 * r['zlib_whole_ratio']:.2f} % of raw (for comparison)",
+    ]
+    database = r.get("database")
+    if database:
+        lines.append(
+            f"  {'database growth, via the proxy':<30}{database['bytes_per_request']:>9,} B/request"
+            f"   {100 * database['ratio']:.2f} % of raw: exchanges {database['exchanges_bytes']:,} B "
+            f"(rows, responses, indexes), body_parts {database['body_parts_bytes']:,} B "
+            f"({database['body_part_rows']} rows); stored {database['recorded']['stored']} of {count}"
+        )
+    return lines
 
 
 def write(results: dict[str, Any], path: Path) -> None:

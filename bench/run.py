@@ -1,10 +1,16 @@
 """Loopback load benchmark of claude-nexus, in one go (``make bench``).
 
-1. wrk against nginx (a fixed-response upstream), directly and through the proxy:
+1. wrk against nginx (a fixed-response upstream), directly and through the proxy with
+   recording off (``wrk``) and on (``recording``: embedded PostgreSQL, every exchange stored,
+   the stored rows counted against the requests wrk sent and completed):
    {1 KB, 200 KB Claude Code-sized body} x {non-streaming, streaming} x {c=1, c=32}.
 2. Time to first byte of streams at c=1, directly and through the proxy, against an asyncio
    upstream that sends the first event at once and the rest 20 ms later.
 3. The proxy's RSS with 1,000 streams open at once (that upstream holds them open).
+4. ``recorder``: the recorder alone, storing 1 KB exchanges into its own embedded PostgreSQL.
+5. ``rss100k``: the recording proxy's RSS after a warm-up and after 100,000 more requests.
+6. ``storage``: bytes stored per request of a real 200-request conversation, by the body
+   codec's accounting and as the database of a recording proxy grows.
 
 It prints tables and the goals, and writes everything to a JSON file (bench/results/latest.json).
 Every process it starts is stopped again, also on Ctrl-C or an error.
@@ -16,6 +22,8 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import functools
+import itertools
 import os
 import platform
 import resource
@@ -29,11 +37,13 @@ from typing import Any
 
 import loads
 import payloads
+import pg
+import recording
 import report
 import upstreams
 
 BENCH_DIR = Path(__file__).resolve().parent
-SCENARIOS = ("wrk", "ttfb", "rss")
+SCENARIOS = ("wrk", "recording", "ttfb", "rss", "recorder", "rss100k", "storage")
 
 
 # (option, type, default, help); each can also be set as BENCH_<OPTION> in the environment.
@@ -46,6 +56,10 @@ _OPTIONS: tuple[tuple[str, type, str, str], ...] = (
     ("ttfb-requests", int, "300", "streams per target for the time to first byte"),
     ("streams", int, "1000", "concurrent open streams for the RSS test"),
     ("workers", int, "1", "proxy worker processes (passed as --workers when above 1)"),
+    ("recorder-exchanges", int, "20000", "exchanges the recorder alone stores (timed)"),
+    ("rss-requests", int, "100000", "requests through the recording proxy between the RSS samples"),
+    ("rss-concurrency", int, "32", "wrk connections for those requests"),
+    ("drain-timeout", int, "60", "seconds to wait for the recorder to store a run's exchanges"),
     ("output", Path, str(BENCH_DIR / "results" / "latest.json"), "the JSON results file"),
 )
 
@@ -129,34 +143,76 @@ def running(start: Callable[[], upstreams.Service]) -> Iterator[upstreams.Servic
 # --- the scenarios --------------------------------------------------------------------------
 
 
+def wrk_targets(scenarios: list[str]) -> list[str]:
+    """``wrk``: direct and the proxy with recording off; ``recording``: the proxy with it off
+    and on (the ratio needs both)."""
+    targets = ["direct", "proxy"] if "wrk" in scenarios else []
+    if "recording" in scenarios:
+        targets += [target for target in ("proxy", "proxy+rec") if target not in targets]
+    return targets
+
+
 def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any]) -> None:
+    targets = wrk_targets(args.scenarios)
     bodies: dict[tuple[str, bool], Path] = {}
     for stream in (False, True):
         for name, make in (("1kb", payloads.small_body), ("200kb", payloads.claude_code_body)):
             path = workdir / f"{name}-{'stream' if stream else 'json'}.json"
             path.write_bytes(make(stream=stream))
             bodies[name, stream] = path
-    with (
-        running(lambda: upstreams.start_nginx(workdir)) as nginx,
-        running(lambda: upstreams.start_proxy(workdir, nginx.port, workers=args.workers)) as proxy,
-    ):
-        results["rss"]["idle_mb"] = round(upstreams.tree_rss_mb(proxy.pid), 1)
-        say(f"nginx on :{nginx.port}, proxy on :{proxy.port} (idle RSS {results['rss']['idle_mb']} MB)")
+    with contextlib.ExitStack() as stack:
+        nginx = stack.enter_context(running(lambda: upstreams.start_nginx(workdir)))
+        ports = {"direct": nginx.port}
+        proxies: dict[str, upstreams.ProxyService] = {}
+        started = [f"nginx on :{nginx.port}"]
+        for target, records, key in (("proxy", False, "idle_mb"), ("proxy+rec", True, "idle_rec_mb")):
+            if target in targets:
+                name = "rec" if records else "off"
+                start = functools.partial(
+                    upstreams.start_proxy, workdir, nginx.port, workers=args.workers, name=name, recording=records
+                )
+                proxies[target] = stack.enter_context(running(start))
+                ports[target] = proxies[target].port
+                results["rss"][key] = round(upstreams.tree_rss_mb(proxies[target].pid), 1)
+                started.append(f"{target} on :{ports[target]} (idle RSS {results['rss'][key]} MB)")
+        database = proxies["proxy+rec"].database_url() if "proxy+rec" in proxies else None
+        say(", ".join(started))
         say("\n" + report.RUN_HEADER)
-        for body in args.bodies:
-            for stream in (False, True):
-                path = loads.STREAM_PATH if stream else loads.MESSAGES_PATH
-                for concurrency in args.concurrency:
-                    for target, port in (("direct", nginx.port), ("proxy", proxy.port)):
-                        file = bodies[body, stream]
-                        if args.warmup > 0:
-                            loads.run_wrk(port, path, file, concurrency=concurrency, duration=args.warmup)
-                        run = {"target": target, "body": body, "stream": stream, "concurrency": concurrency}
-                        run |= loads.run_wrk(port, path, file, concurrency=concurrency, duration=args.duration)
-                        results["runs"].append(run)
-                        report.add_deltas(results["runs"])
-                        say(report.run_line(run))
-        results["rss"]["after_wrk_mb"] = round(upstreams.tree_rss_mb(proxy.pid), 1)
+        for body, stream, concurrency in itertools.product(args.bodies, (False, True), args.concurrency):
+            for target in targets:
+                run = {"target": target, "body": body, "stream": stream, "concurrency": concurrency}
+                run |= wrk_run(
+                    args, ports[target], bodies[body, stream], stream=stream, concurrency=concurrency,
+                    tag=f"bench_run={len(results['runs']) + 1}", database=database if target == "proxy+rec" else None,
+                )  # fmt: skip
+                results["runs"].append(run)
+                report.add_deltas(results["runs"])
+                say(report.run_line(run))
+        for target, key in (("proxy", "after_wrk_mb"), ("proxy+rec", "after_wrk_rec_mb")):
+            if target in proxies:
+                results["rss"][key] = round(upstreams.tree_rss_mb(proxies[target].pid), 1)
+
+
+def wrk_run(
+    args: argparse.Namespace, port: int, body: Path, *, stream: bool, concurrency: int, tag: str, database: str | None
+) -> dict[str, Any]:
+    """A warm-up and a measured wrk run. Each has its own query string, so that with a
+    ``database`` the exchanges it stored can be counted: then the recorder is waited for, so
+    that nothing it still has to do is measured in the next run."""
+    base = loads.STREAM_PATH if stream else loads.MESSAGES_PATH
+    paths = [f"{base}&{tag}w", f"{base}&{tag}"]
+    warmup = {"sent": 0, "requests": 0}
+    after = pg.since()
+    if args.warmup > 0:
+        warmup = loads.run_wrk(port, paths[0], body, concurrency=concurrency, duration=args.warmup)
+    run = loads.run_wrk(port, paths[1], body, concurrency=concurrency, duration=args.duration)
+    if database is not None:
+        run["recorded"] = pg.wait_for_rows(
+            database, [path.partition("?")[2] for path in paths], after=after,
+            sent=warmup["sent"] + run["sent"], completed=warmup["requests"] + run["requests"],
+            timeout=args.drain_timeout,
+        )  # fmt: skip
+    return run
 
 
 def stream_tests(args: argparse.Namespace, workdir: Path, results: dict[str, Any]) -> None:
@@ -170,7 +226,7 @@ def stream_tests(args: argparse.Namespace, workdir: Path, results: dict[str, Any
         start_proxy = lambda: upstreams.start_proxy(workdir, upstream.port, workers=args.workers, extra_env=extra_env)  # noqa: E731
         with running(start_proxy) as proxy:
             idle = round(upstreams.tree_rss_mb(proxy.pid), 1)
-            say(f"\nasyncio SSE upstream on :{upstream.port}, proxy on :{proxy.port} {extra_env or ''}")
+            say(f"\nasyncio SSE upstream on :{upstream.port}, proxy (recording on) on :{proxy.port} {extra_env or ''}")
             if "ttfb" in args.scenarios:
                 say(f"time to first byte: {args.ttfb_requests} streams each, direct and through the proxy ...")
                 targets = {"direct": upstream.port, "proxy": proxy.port}
@@ -205,11 +261,18 @@ def main() -> int:
             "warmup_s": args.warmup,
             "scenarios": args.scenarios,
             "workers": args.workers,
+            "recorder_exchanges": args.recorder_exchanges,
+            "rss_requests": args.rss_requests,
+            "rss_concurrency": args.rss_concurrency,
+            "drain_timeout_s": args.drain_timeout,
             "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
         },
         "runs": [],
         "ttfb": None,
         "rss": {},
+        "recorder": None,
+        "rss100k": None,
+        "storage": None,
         "goals": [],
     }
     say(f"claude-nexus load benchmark: {', '.join(args.scenarios)}; {args.duration} s per wrk run")
@@ -217,16 +280,25 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
         workdir = Path(tmp)
         try:
-            if "wrk" in args.scenarios:
+            if {"wrk", "recording"} & set(args.scenarios):
                 wrk_matrix(args, workdir, results)
             if {"ttfb", "rss"} & set(args.scenarios):
                 stream_tests(args, workdir, results)
+            if "recorder" in args.scenarios:
+                results["recorder"] = recording.recorder_alone(args, workdir, say)
+            if "rss100k" in args.scenarios:
+                results["rss100k"] = recording.rss_over_requests(args, workdir, say)
+            if "storage" in args.scenarios:
+                results["storage"] = recording.storage_per_request(args, workdir, say)
         except KeyboardInterrupt:
             say("\ninterrupted; processes stopped, partial results follow")
             failed = "interrupted"
-        except (upstreams.StartupError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        except (upstreams.StartupError, RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
             say(f"\nbenchmark failed: {exc}")
             failed = str(exc)
+        finally:
+            for note in pg.stop_all_under(workdir):  # none should be left; if one is, say so
+                say(f"  {note}")
     results["machine"]["loadavg_end"] = os.getloadavg()[0]
     if failed:
         results["error"] = failed

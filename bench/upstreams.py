@@ -16,8 +16,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import payloads
+import pg
 
 HOST = "127.0.0.1"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -77,14 +79,19 @@ class Service:
         return self.process.pid
 
     def wait_ready(self, path: str, timeout: float = 30.0) -> None:
+        """Wait until ``GET path`` answers 200; on failure (or Ctrl-C) the process is stopped."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise StartupError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-            if http_get_status(self.port, path, timeout=0.5) == 200:
-                return
-            time.sleep(0.1)
-        raise StartupError(f"{self.name} not ready on port {self.port} after {timeout:.0f} s:\n{self.log_tail()}")
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise StartupError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+                if http_get_status(self.port, path, timeout=0.5) == 200:
+                    return
+                time.sleep(0.1)
+            raise StartupError(f"{self.name} not ready on port {self.port} after {timeout:.0f} s:\n{self.log_tail()}")
+        except BaseException:
+            self.stop()
+            raise
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -199,27 +206,71 @@ def start_sse_upstream(workdir: Path, *, delay_ms: float, hold_timeout: float) -
 # --- the proxy ------------------------------------------------------------------------------
 
 # Settings the benchmark decides; anything else in the environment passes through.
-_CONTROLLED = ("PORT", "HOST", "CLAUDE_API_BASE_URL", "CLAUDE_API_KEY", "LOG_LEVEL", "WORKERS")
+_CONTROLLED = (
+    "PORT", "HOST", "CLAUDE_API_BASE_URL", "CLAUDE_API_KEY", "LOG_LEVEL", "WORKERS",
+    "STORAGE_ENABLED", "DATABASE_URL", "NEXUS_DATA_DIR",
+)  # fmt: skip
 
 
-def start_proxy(workdir: Path, upstream_port: int, *, workers: int, extra_env: dict[str, str] | None = None) -> Service:
+class ProxyService(Service):
+    """A proxy; with recording on, stopping it also makes sure its embedded PostgreSQL is gone."""
+
+    def __init__(self, *args: Any, data_dir: Path, recording: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.data_dir = data_dir
+        self.recording = recording
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "postgres"
+
+    def database_url(self) -> str:
+        """The URL of the embedded server (its Unix socket lives in ``pgdata``)."""
+        running = pg.postmaster(self.pgdata)
+        if running is None:
+            raise StartupError(f"{self.name} has no running PostgreSQL in {self.pgdata}:\n{self.log_tail()}")
+        return running.url
+
+    def stop(self, timeout: float = 30.0) -> None:
+        super().stop(timeout)  # the proxy stops its server on the way out...
+        if self.recording and (note := pg.stop_postgres(self.pgdata)):
+            print(f"  {note}: the proxy left it running", file=sys.stderr)  # ...or this does
+
+
+def start_proxy(
+    workdir: Path,
+    upstream_port: int,
+    *,
+    workers: int,
+    name: str | None = None,
+    recording: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> ProxyService:
+    """A proxy in its own home directory (its cwd). With ``recording`` it stores every exchange
+    in the embedded PostgreSQL it starts under ``<home>/.nexus``, as it does by default."""
     if not PROXY_BIN.exists():
         raise StartupError(f"{PROXY_BIN} is missing: run `make install`")
-    home = workdir / f"proxy-{upstream_port}"
-    home.mkdir()  # its cwd: an empty ./.env-less directory with no ./credentials
+    home = workdir / f"proxy-{name or upstream_port}"
+    home.mkdir(exist_ok=True)  # its cwd: an empty ./.env-less directory with no ./credentials
+    data_dir = home / ".nexus"
     env = {name: value for name, value in os.environ.items() if name not in _CONTROLLED}
     env.update(
         CLAUDE_API_BASE_URL=f"http://{HOST}:{upstream_port}",
         CLAUDE_API_KEY="sk-ant-api03-bench",
         LOG_LEVEL="WARNING",
+        STORAGE_ENABLED="true" if recording else "false",
+        NEXUS_DATA_DIR=str(data_dir),
         **(extra_env or {}),
     )
     port = free_port()
     argv = [str(PROXY_BIN), "-H", HOST, "-p", str(port)]
     if workers > 1:
         argv += ["--workers", str(workers)]
-    service = Service("claude-nexus-proxy", argv, port=port, log=home / "proxy.log", cwd=home, env=env)
-    service.wait_ready("/api/hello")
+    service = ProxyService(
+        "claude-nexus-proxy" + ("" if recording else " (recording off)"), argv,
+        port=port, log=home / "proxy.log", cwd=home, env=env, data_dir=data_dir, recording=recording,
+    )  # fmt: skip
+    service.wait_ready("/api/hello", timeout=90.0)  # the first start runs initdb
     return service
 
 
@@ -256,3 +307,19 @@ def tree_rss_mb(pid: int) -> float:
         except OSError:
             continue
     return total_kb / 1024
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU time (user + system) used so far by ``pid`` and its descendants, live or reaped."""
+    tree = _children()
+    ticks = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(tree.get(current, []))
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")

@@ -734,6 +734,8 @@ class FakeAnthropic:
     ``float("inf")`` for never) and ``refresh_tokens`` (refresh token -> the access token it last
     issued) may be changed while running. Tests inspect ``requests``, ``last_request``,
     ``token_requests`` and ``cancelled_streams``, and can block on ``wait_for(predicate)``.
+    ``unified_status`` (e.g. ``"allowed_warning"``), when set, is the unified rate-limit status
+    (overall and five-hour) of the answers to OAuth requests that are not 429s.
     """
 
     def __init__(
@@ -756,6 +758,7 @@ class FakeAnthropic:
         self.token_delay_ms = token_delay_ms
         self.access_token_ttl = access_token_ttl
         self.api_versions: set[str] = set(api_versions)
+        self.unified_status: str | None = None
         self._changed = threading.Condition()
         self._recordings = _Recordings()
         self._batches: dict[str, _Batch] = {}
@@ -996,6 +999,9 @@ class FakeAnthropic:
             headers["cache-control"] = "no-cache"
         rate_limits = _unified_rate_limit_headers if exchange.oauth else _classic_rate_limit_headers
         headers.update(rate_limits(rejected))
+        if exchange.oauth and not rejected and self.unified_status is not None:
+            headers["anthropic-ratelimit-unified-status"] = self.unified_status
+            headers["anthropic-ratelimit-unified-5h-status"] = self.unified_status
         return headers
 
     def _json_response(self, exchange: _Exchange, body: Any, status: int = 200) -> web.Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -37,6 +37,28 @@ class OAuthTokens(msgspec.Struct, rename="camel", omit_defaults=True):
         return self.expires_at is not None and now_ms >= self.expires_at
 
 
+_PositiveTokens = Annotated[int, msgspec.Meta(gt=0)]
+_PositiveUsd = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class AccountLimits(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The operator's own budget for an account, the denominator of "percentage used".
+
+    Each limit is optional and applies to a trailing window: the last 5 hours or the last
+    7 days, over every domain recorded under the account. Nothing is enforced: the usage API
+    reports the share used. Unknown keys are ignored.
+    """
+
+    five_hour_output_tokens: _PositiveTokens | None = None
+    five_hour_cost_usd: _PositiveUsd | None = None
+    seven_day_output_tokens: _PositiveTokens | None = None
+    seven_day_cost_usd: _PositiveUsd | None = None
+
+    def configured(self) -> dict[str, int | float]:
+        """The limits that are set, by name."""
+        return {name: value for name in self.__struct_fields__ if (value := getattr(self, name)) is not None}
+
+
 class CredentialFile(msgspec.Struct, kw_only=True):
     type: Literal["api_key", "oauth"]
     account_id: str | None = msgspec.field(default=None, name="accountId")
@@ -44,6 +66,7 @@ class CredentialFile(msgspec.Struct, kw_only=True):
     oauth: OAuthTokens | None = None
     client_api_key: str | None = None
     slack: dict[str, Any] | None = None
+    limits: AccountLimits | None = None
 
     def __post_init__(self) -> None:
         if self.type == "api_key" and not self.api_key:

@@ -7,20 +7,27 @@ from urllib.parse import urlsplit
 
 import httpx
 from dependency_injector import containers, providers
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nexus import __version__
 from nexus.adapters.credentials.file_store import FileCredentialStore
 from nexus.adapters.credentials.oauth_refresher import HttpxTokenRefresher
 from nexus.adapters.persistence.database import open_optional_engine
+from nexus.adapters.persistence.exchange_queries import SqlAlchemyExchangeQueries
 from nexus.adapters.persistence.health import DatabaseProbe
 from nexus.adapters.persistence.recording import recorder_lifetime
+from nexus.adapters.persistence.usage_queries import SqlAlchemyUsageQueries
 from nexus.adapters.system import SystemClock, Uuid4Ids
 from nexus.adapters.telemetry.observers import build_observer, telemetry_lifetime
 from nexus.adapters.telemetry.otel import build_telemetry, telemetry_configured
 from nexus.adapters.upstream.aiohttp_transport import open_aiohttp_transport
 from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_breaker
 from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
+from nexus.application.ports import ExchangeObserver
+from nexus.application.recording.recorder import ExchangeRecorder
 from nexus.application.retrying_upstream import RetryingUpstream
+from nexus.application.token_accounting import CountingObserver, TokenAccounting, token_report_lifetime
+from nexus.application.use_cases.account_usage import UsageReports
 from nexus.application.use_cases.check_health import CheckHealth
 from nexus.application.use_cases.forward_request import ForwardRequest
 from nexus.application.use_cases.keep_oauth_fresh import KeepOAuthFresh
@@ -34,6 +41,19 @@ OAUTH_HTTP_TIMEOUT_S = 30.0
 
 def _telemetry_if_configured() -> object:
     return build_telemetry(service_version=__version__) if telemetry_configured(os.environ) else None
+
+
+def _recorder_or_counter(recorder: ExchangeRecorder | None, accounting: TokenAccounting) -> ExchangeObserver:
+    """The token counters hear every row the recorder builds; without storage, a counting
+    observer builds the same rows (without bodies) for them."""
+    if recorder is None:
+        return CountingObserver(accounting)
+    recorder.on_row = accounting.on_row
+    return recorder
+
+
+def _usage_queries(engine: AsyncEngine | None) -> SqlAlchemyUsageQueries | None:
+    return SqlAlchemyUsageQueries(engine) if engine is not None else None
 
 
 def _host_of(url: str) -> str:
@@ -109,6 +129,15 @@ class Container(containers.DeclarativeContainer):
         retention_days=settings.provided.storage_retention_days,
     )
     database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder)
+    exchange_queries = providers.Singleton(SqlAlchemyExchangeQueries, engine=engine)
+
+    # Token accounting: in-memory counters and their console report; per-account usage in SQL.
+    token_accounting = providers.Singleton(TokenAccounting, clock=clock)
+    token_report = providers.Resource(
+        token_report_lifetime, accounting=token_accounting, interval_s=settings.provided.token_report_interval
+    )
+    usage_queries = providers.Singleton(_usage_queries, engine=engine)
+    usage_reports = providers.Singleton(UsageReports, queries=usage_queries, credentials=credential_store, clock=clock)
 
     # Observability.
     telemetry = providers.Singleton(_telemetry_if_configured)
@@ -118,7 +147,7 @@ class Container(containers.DeclarativeContainer):
         telemetry=telemetry,
         debug=settings.provided.debug,
         upstream_host=providers.Callable(_host_of, settings.provided.claude_api_base_url),
-        recorder=recorder,
+        recorder=providers.Callable(_recorder_or_counter, recorder=recorder, accounting=token_accounting),
     )
     check_health = providers.Factory(
         CheckHealth, probes=providers.List(guarded_upstream, credential_store, database_probe)

@@ -12,18 +12,20 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nexus.adapters.persistence.migrate import upgrade
+from nexus.adapters.persistence.rate_limits import upsert_snapshots
 from nexus.adapters.persistence.tables import body_parts, exchanges
 from nexus.application.ports.exchange_store import StoreUnavailable
 from nexus.application.recording.row import ExchangeRow
 
 log = logging.getLogger(__name__)
-_ROW_FIELDS = tuple(field for field in ExchangeRow.__struct_fields__ if field != "parts")
+_ROW_FIELDS = tuple(field for field in ExchangeRow.__struct_fields__ if field not in {"parts", "rate_limit"})
 _MONTHS_AHEAD = 3
 
 
 class SqlAlchemyExchangeStore:
     """Inserts batches idempotently (``ON CONFLICT DO NOTHING`` on the key and on part digests).
 
+    Each account's newest unified rate-limit snapshot is upserted in the same transaction.
     The schema is brought up to date before the first write, so a database that was away when
     the proxy started is migrated when it comes back. Month partitions are created ahead as
     rows for new months arrive.
@@ -51,6 +53,7 @@ class SqlAlchemyExchangeStore:
                     insert(exchanges).on_conflict_do_nothing(),
                     [{name: getattr(row, name) for name in _ROW_FIELDS} | {"is_subtask": False} for row in rows],
                 )
+                await upsert_snapshots(connection, rows)
         except (OSError, OperationalError, DBAPIError) as exc:
             raise StoreUnavailable(_reason(exc)) from None
         except SQLAlchemyError as exc:

@@ -60,3 +60,25 @@ body_parts = Table(
     Column("data", LargeBinary, nullable=False),
     Column("size", Integer, nullable=False),
 )
+
+account_rate_limits = Table(
+    "account_rate_limits",
+    metadata,
+    Column("account_id", Text, primary_key=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Column("exchange_id", UUID(as_uuid=True), nullable=False),
+    Column("domain", Text),
+    Column("status", Text),
+    Column("status_since", DateTime(timezone=True), nullable=False),
+    Column("reset_at", DateTime(timezone=True)),
+    Column("representative_claim", Text),
+    Column("five_hour_status", Text),
+    Column("five_hour_utilization", Float),
+    Column("five_hour_reset_at", DateTime(timezone=True)),
+    Column("seven_day_status", Text),
+    Column("seven_day_utilization", Float),
+    Column("seven_day_reset_at", DateTime(timezone=True)),
+    Column("overage_status", Text),
+    Column("overage_disabled_reason", Text),
+    Column("headers", JSONB, nullable=False),
+)

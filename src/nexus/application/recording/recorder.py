@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 
 from nexus.application.exchange import Exchange
@@ -12,6 +13,8 @@ from nexus.application.ports.exchange_store import ExchangeJournal, ExchangeStor
 from nexus.application.recording.row import ExchangeRow, build_row
 
 log = logging.getLogger(__name__)
+
+_MAX_UNHEARD = 100_000
 
 
 class ExchangeRecorder:
@@ -25,6 +28,11 @@ class ExchangeRecorder:
       Rows are keyed by ``(ts, id)`` and stored idempotently: a replay never duplicates.
     - When the queue is full, ``observe`` writes to the journal directly.
     - On shutdown the queue is stored, or journaled if the store is down.
+    - ``on_row`` (optional) hears every row built from an exchange of this process exactly once,
+      whether or not the store takes it (token counters feed on it). Exchanges spilled to the
+      journal unbuilt are handed to it when they are built: at once in the background task, or
+      on replay for those a full queue sent straight to the journal. Replayed exchanges of
+      other (or earlier) processes are not handed to it.
     """
 
     needs_response_body = True  # usage, cost and the stored response come from it
@@ -39,6 +47,7 @@ class ExchangeRecorder:
         batch_size: int = 500,
         retry_delays_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_row: Callable[[ExchangeRow], None] | None = None,
     ) -> None:
         self._store = store
         self._journal = journal
@@ -49,6 +58,9 @@ class ExchangeRecorder:
         self._sleep = sleep
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
+        self.on_row = on_row
+        # Ids of exchanges journaled by ``observe`` before ``on_row`` heard of them (bounded).
+        self._unheard: set[str] = set()
         self.stored = 0
         self.journaled = 0
 
@@ -58,6 +70,9 @@ class ExchangeRecorder:
         except asyncio.QueueFull:
             self._journal.append([exchange])
             self.journaled += 1
+            if self.on_row is not None and len(self._unheard) < _MAX_UNHEARD:
+                with contextlib.suppress(ValueError):  # a row is never built for a non-UUID id
+                    self._unheard.add(str(uuid.UUID(exchange.request_id)))  # as ``str(row.id)`` spells it
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="exchange-recorder")
@@ -71,7 +86,7 @@ class ExchangeRecorder:
             self._task = None
         while not self._queue.empty():
             batch = self._take_now(self._batch_size)
-            if not await self._store_batch(batch):
+            if not await self._store_batch(batch, fresh=True):
                 self._journal.append(batch)
                 self.journaled += len(batch)
 
@@ -80,7 +95,7 @@ class ExchangeRecorder:
         while True:
             batch = [await self._queue.get()]
             batch.extend(self._take_now(self._batch_size - 1))
-            if await self._store_batch(batch):
+            if await self._store_batch(batch, fresh=True):
                 if self._failures:
                     self._failures = 0
                     await self._replay_journal()
@@ -95,8 +110,10 @@ class ExchangeRecorder:
             batch.append(self._queue.get_nowait())
         return batch
 
-    async def _store_batch(self, batch: list[Exchange]) -> bool:
+    async def _store_batch(self, batch: list[Exchange], *, fresh: bool = False) -> bool:
+        """Store a batch; ``fresh`` batches come from the queue and were never built before."""
         rows = self._rows(batch)
+        self._tell(rows, fresh=fresh)
         try:
             await self._store.store(rows)
         except StoreUnavailable as exc:
@@ -107,14 +124,30 @@ class ExchangeRecorder:
         self.stored += len(rows)
         return True
 
-    def _rows(self, batch: list[Exchange]) -> list[ExchangeRow]:
+    def _rows(self, batch: list[Exchange], *, store_bodies: bool | None = None) -> list[ExchangeRow]:
+        keep_bodies = self._store_bodies if store_bodies is None else store_bodies
         rows = []
         for exchange in batch:
             try:
-                rows.append(build_row(exchange, store_bodies=self._store_bodies))
+                rows.append(build_row(exchange, store_bodies=keep_bodies))
             except Exception:
                 log.exception("Cannot build the row for exchange %s; it is not recorded", exchange.request_id)
         return rows
+
+    def _tell(self, rows: list[ExchangeRow], *, fresh: bool) -> None:
+        """Hand rows to ``on_row``: all of a fresh batch, else only those it has not heard of."""
+        if self.on_row is None:
+            return
+        for row in rows:
+            if not fresh:
+                key = str(row.id)
+                if key not in self._unheard:
+                    continue
+                self._unheard.discard(key)
+            try:
+                self.on_row(row)
+            except Exception:
+                log.exception("The row listener failed on exchange %s", row.id)
 
     async def _back_off(self) -> None:
         """Wait before trying the store again, meanwhile moving new exchanges to the journal so
@@ -123,6 +156,9 @@ class ExchangeRecorder:
         await self._sleep(delay)
         spilled = self._take_all()
         if spilled:
+            if self.on_row is not None:
+                # Built once more on replay; the counters must not wait for the database.
+                self._tell(self._rows(spilled, store_bodies=False), fresh=True)
             self._journal.append(spilled)
             self.journaled += len(spilled)
         await self._replay_journal()

@@ -18,6 +18,7 @@ from nexus.domain.masking import masked_headers
 from nexus.domain.message_rebuild import rebuild_message
 from nexus.domain.pricing import PRICE_TABLE_VERSION, cost_usd
 from nexus.domain.proxy_request import MESSAGES_PATH
+from nexus.domain.rate_limits import UnifiedRateLimit, parse_unified_rate_limit
 from nexus.domain.request_type import classify_request
 from nexus.domain.usage import ResponseFacts, TokenUsage, facts_from_message, facts_from_sse
 
@@ -72,6 +73,8 @@ class ExchangeRow(msgspec.Struct, kw_only=True):
     response_raw: bytes | None = None
     response_raw_size: int | None = None
     parts: list[StoredPart] = msgspec.field(default_factory=list)
+    # Not a column: the store keeps each account's latest one in ``account_rate_limits``.
+    rate_limit: UnifiedRateLimit | None = None
 
 
 def build_row(exchange: Exchange, *, store_bodies: bool) -> ExchangeRow:
@@ -110,6 +113,7 @@ def build_row(exchange: Exchange, *, store_bodies: bool) -> ExchangeRow:
         tool_call_count=facts.tool_calls if facts is not None else 0,
         request_headers=[list(pair) for pair in masked_headers(headers)],
         response_headers=[list(pair) for pair in masked_headers(exchange.response_headers)] or None,
+        rate_limit=parse_unified_rate_limit(exchange.response_headers),
     )
     if usage is not None:
         _apply_usage(row, model or exchange.requested_model, usage)

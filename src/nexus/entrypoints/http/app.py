@@ -16,6 +16,7 @@ from nexus.adapters.telemetry.otel import Telemetry
 from nexus.entrypoints.container import Container, build_container
 from nexus.entrypoints.gc_tuning import tune_gc
 from nexus.entrypoints.http.api import API_ROUTE_HANDLERS
+from nexus.entrypoints.http.api.docs import docs_assets_router, openapi_config
 from nexus.entrypoints.http.container_plugin import ContainerPlugin, resolve
 from nexus.entrypoints.http.errors import http_exception_handler, unexpected_exception_handler
 from nexus.entrypoints.http.health import HealthController
@@ -76,7 +77,13 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     plugins: list[PluginProtocol] = [
         ContainerPlugin(
             container,
-            dependencies={"check_health": container.check_health, "lifecycle": container.lifecycle},
+            dependencies={
+                "check_health": container.check_health,
+                "lifecycle": container.lifecycle,
+                "exchange_queries": container.exchange_queries,
+                "token_accounting": container.token_accounting,
+                "usage_reports": container.usage_reports,
+            },
             on_startup=[proxy.start, _watch_signals(container), _tune_gc],
         )
     ]
@@ -94,12 +101,18 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             )
         )
     return Litestar(
-        route_handlers=[proxy.handler(), HealthController, *SIDE_CALL_HANDLERS, *API_ROUTE_HANDLERS],
+        route_handlers=[
+            proxy.handler(),
+            HealthController,
+            *SIDE_CALL_HANDLERS,
+            *API_ROUTE_HANDLERS,
+            docs_assets_router(),
+        ],
         state=State({"dashboard_api_key": settings.dashboard_api_key}),
         plugins=plugins,
         after_request=_add_request_id,
         exception_handlers={HTTPException: http_exception_handler, Exception: unexpected_exception_handler},
-        openapi_config=None,
+        openapi_config=openapi_config(),
         logging_config=None,
     )
 

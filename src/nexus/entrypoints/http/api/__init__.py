@@ -9,6 +9,7 @@ from litestar import Router
 from litestar.types import ControllerRouterHandler
 
 from nexus.entrypoints.http.api.auth import require_dashboard_key
+from nexus.entrypoints.http.api.params import API_SECURITY
 from nexus.entrypoints.http.api.requests import REQUEST_HANDLERS
 from nexus.entrypoints.http.api.stats import STATS_HANDLERS
 from nexus.entrypoints.http.api.usage import TOKEN_STATS_HANDLERS, USAGE_HANDLERS
@@ -18,7 +19,7 @@ API_ROUTE_HANDLERS: list[ControllerRouterHandler] = [
         path="/api",
         route_handlers=[*REQUEST_HANDLERS, *STATS_HANDLERS, *USAGE_HANDLERS],
         guards=[require_dashboard_key],
-        tags=["management"],
+        security=API_SECURITY,
     ),
-    Router(path="/", route_handlers=[*TOKEN_STATS_HANDLERS], guards=[require_dashboard_key], tags=["management"]),
+    Router(path="/", route_handlers=[*TOKEN_STATS_HANDLERS], guards=[require_dashboard_key], security=API_SECURITY),
 ]

@@ -1,7 +1,218 @@
-"""Management API routes: requests."""
+"""Management API routes: recorded requests, one by one, listed and exported."""
 
 from __future__ import annotations
 
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.params import FromQuery, PathParameter, QueryParameter
+from litestar.response import Stream
 from litestar.types import ControllerRouterHandler
 
-REQUEST_HANDLERS: list[ControllerRouterHandler] = []
+from nexus.application.ports.exchange_queries import (
+    ExchangeQueries,
+    QueriesUnavailable,
+    RequestDetail,
+    RequestFilters,
+    RequestPage,
+    RequestSummary,
+    StoredBody,
+)
+from nexus.entrypoints.http.api.params import (
+    API_SECURITY,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    clear_validation_errors,
+    parse_request_id,
+    storage_unavailable,
+    utc,
+)
+
+EXPORT_MAX_ROWS = 100_000
+
+ExchangeState = Literal["complete", "upstream_error", "client_cancelled", "truncated", "rejected"]
+RequestId = Annotated[str, PathParameter(description="The x-request-id the client got (a UUID)")]
+_CSV_COLUMNS = RequestSummary.__struct_fields__
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+async def provide_filters(
+    *,
+    domain: FromQuery[str | None] = None,
+    account_id: FromQuery[str | None] = None,
+    model: Annotated[str | None, QueryParameter(description="The model that answered, or the one requested")] = None,
+    request_type: Annotated[str | None, QueryParameter(description="inference, quota, query_evaluation, ...")] = None,
+    status: Annotated[int | None, QueryParameter(ge=100, le=599, description="HTTP status code")] = None,
+    exchange_state: Annotated[ExchangeState | None, QueryParameter(name="state")] = None,
+    conversation_id: FromQuery[uuid.UUID | None] = None,
+    since: Annotated[datetime | None, QueryParameter(description="ISO 8601, inclusive (UTC when no offset)")] = None,
+    until: Annotated[datetime | None, QueryParameter(description="ISO 8601, exclusive (UTC when no offset)")] = None,
+    q: Annotated[
+        str | None,
+        QueryParameter(
+            min_length=1,
+            max_length=200,
+            description="Case-insensitive text in the stored response, the model, the path or the error message",
+        ),
+    ] = None,
+) -> RequestFilters:
+    return RequestFilters(
+        domain=domain,
+        account_id=account_id,
+        model=model,
+        request_type=request_type,
+        status=status,
+        state=exchange_state,
+        conversation_id=conversation_id,
+        since=utc(since),
+        until=utc(until),
+        text=q,
+    )
+
+
+class RequestsController(Controller):
+    path = "/"
+    tags = ["requests"]  # noqa: RUF012 -- Litestar declares it as a plain attribute
+    security = API_SECURITY
+    exception_handlers = {  # noqa: RUF012 -- as above
+        QueriesUnavailable: storage_unavailable,
+        ValidationException: clear_validation_errors({"exchange_state": "state", "export_format": "format"}),
+    }
+
+    @get("/requests", operation_id="ListRequests", summary="Recorded requests, newest first",
+         dependencies={"filters": Provide(provide_filters)})  # fmt: skip
+    async def list_requests(
+        self,
+        exchange_queries: NamedDependency[ExchangeQueries],
+        filters: NamedDependency[RequestFilters],
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> RequestPage:
+        """Every filter given must match; ``total`` counts all matches, not only this page.
+
+        ``q`` scans the stored responses of the rows the other filters leave, so narrow it with
+        ``since``/``until`` (which also skip whole monthly partitions) on large databases.
+        """
+        return await exchange_queries.list_requests(filters, limit=limit, offset=offset)
+
+    @get("/requests/{request_id:str}", operation_id="GetRequest", summary="One request in full")
+    async def get_request(
+        self, exchange_queries: NamedDependency[ExchangeQueries], request_id: RequestId
+    ) -> RequestDetail:
+        """Headers (credentials masked), the request body parsed as JSON and the stored response."""
+        detail = await exchange_queries.get_request(parse_request_id(request_id))
+        if detail is None:
+            raise NotFoundException(f"No recorded request with id {request_id}")
+        return detail
+
+    @get("/requests/{request_id:str}/request-body", operation_id="GetRequestBody",
+         summary="The exact request body", media_type="application/json")  # fmt: skip
+    async def get_request_body(
+        self, exchange_queries: NamedDependency[ExchangeQueries], request_id: RequestId
+    ) -> Response[bytes]:
+        """The bytes the client sent, unchanged (stored for ``POST /v1/messages`` when STORE_BODIES is on)."""
+        parsed = parse_request_id(request_id)
+        body = await exchange_queries.request_body(parsed)
+        if body is None:
+            raise await _missing(exchange_queries, parsed, "request body")
+        return _raw(body, default_type="application/json")
+
+    @get("/requests/{request_id:str}/stream", operation_id="GetResponseRaw",
+         summary="The response bytes as relayed", media_type="text/event-stream")  # fmt: skip
+    async def get_response_raw(
+        self, exchange_queries: NamedDependency[ExchangeQueries], request_id: RequestId
+    ) -> Response[bytes]:
+        """What the client received, byte for byte: the SSE stream for streams, the JSON otherwise,
+        with the content type (and content encoding) it was sent with."""
+        parsed = parse_request_id(request_id)
+        body = await exchange_queries.response_raw(parsed)
+        if body is None:
+            raise await _missing(exchange_queries, parsed, "response")
+        return _raw(body, default_type="application/octet-stream")
+
+    @get("/export/requests", operation_id="ExportRequests", summary="Recorded requests as CSV or JSON",
+         dependencies={"filters": Provide(provide_filters)})  # fmt: skip
+    async def export_requests(
+        self,
+        exchange_queries: NamedDependency[ExchangeQueries],
+        filters: NamedDependency[RequestFilters],
+        export_format: Annotated[Literal["csv", "json"], QueryParameter(name="format")] = "csv",
+        limit: Annotated[int | None, QueryParameter(ge=1, le=EXPORT_MAX_ROWS)] = None,
+    ) -> Stream:
+        """The list's rows and filters, newest first, streamed: CSV with a header row, or a JSON
+        array. At most 100,000 rows; ``x-total-count`` tells how many match in all."""
+        total = await exchange_queries.count_requests(filters)
+        rows = exchange_queries.iter_requests(filters, limit=limit or EXPORT_MAX_ROWS)
+        name = f"requests.{export_format}"
+        return Stream(
+            _csv_chunks(rows) if export_format == "csv" else _json_chunks(rows),
+            media_type="text/csv; charset=utf-8" if export_format == "csv" else "application/json",
+            headers={"content-disposition": f'attachment; filename="{name}"', "x-total-count": str(total)},
+        )
+
+
+async def _missing(queries: ExchangeQueries, request_id: uuid.UUID, what: str) -> HTTPException:
+    if not await queries.request_exists(request_id):
+        return NotFoundException(f"No recorded request with id {request_id}")
+    return NotFoundException(
+        f"Request {request_id} has no stored {what}: bodies are kept for POST /v1/messages when STORE_BODIES is on"
+    )
+
+
+def _raw(body: StoredBody, *, default_type: str) -> Response[bytes]:
+    headers = {"content-encoding": body.content_encoding} if body.content_encoding else {}
+    return Response(body.data, media_type=body.content_type or default_type, headers=headers)
+
+
+async def _csv_chunks(chunks: AsyncIterator[list[RequestSummary]]) -> AsyncIterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(_CSV_COLUMNS)
+    yield _drain(buffer)
+    async for chunk in chunks:
+        for item in msgspec.to_builtins(chunk):
+            writer.writerow([_csv_cell(item[column]) for column in _CSV_COLUMNS])
+        yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+def _csv_cell(value: object) -> object:
+    """Cells read as the JSON does: empty for null, ``true``/``false``, timestamps and ids as text.
+
+    Text a spreadsheet would run as a formula (client-chosen values such as a model name) gets a
+    leading ``'``.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+async def _json_chunks(chunks: AsyncIterator[list[RequestSummary]]) -> AsyncIterator[bytes]:
+    yield b"["
+    separator = b""
+    async for chunk in chunks:
+        if chunk:
+            yield separator + msgspec.json.encode(chunk)[1:-1]
+            separator = b","
+    yield b"]"
+
+
+REQUEST_HANDLERS: list[ControllerRouterHandler] = [RequestsController]
