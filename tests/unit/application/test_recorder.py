@@ -122,3 +122,16 @@ async def test_stopping_while_the_store_is_down_journals_the_queue() -> None:
         sut.observe(exchange(n))
     await sut.stop()
     assert journal.waiting == 4
+
+
+async def test_an_overflow_is_replayed_once_the_recorder_catches_up() -> None:
+    store, journal = FlakyStore(), MemoryJournal()
+    sut = recorder(store, journal, queue_size=5)
+    await sut.start()
+    await settle()  # the task has started and replayed its (empty) journal
+    for n in range(12):  # no await in between: 5 queued, 7 journaled
+        sut.observe(exchange(n))
+    await settle()
+    assert len(store.rows) == 12, "the journaled overflow is stored without waiting for a failure"
+    assert journal.waiting == 0
+    await sut.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,7 @@ from nexus.application.ports.exchange_store import ExchangeJournal, ExchangeStor
 from nexus.application.recording.row import ExchangeRow, build_row
 
 log = logging.getLogger(__name__)
+_MAX_KNOWN_PARTS = 100_000  # about 13 MB of digests
 
 _MAX_UNHEARD = 100_000
 
@@ -26,7 +28,8 @@ class ExchangeRecorder:
     - When the store is unavailable, batches go to the journal (so memory stays bounded) and the
       recorder retries with backoff; once the store answers, the journal is replayed, oldest first.
       Rows are keyed by ``(ts, id)`` and stored idempotently: a replay never duplicates.
-    - When the queue is full, ``observe`` writes to the journal directly.
+    - When the queue is full, ``observe`` writes to the journal directly; that journal is
+      replayed as soon as the recorder has caught up with the queue.
     - On shutdown the queue is stored, or journaled if the store is down.
     - ``on_row`` (optional) hears every row built from an exchange of this process exactly once,
       whether or not the store takes it (token counters feed on it). Exchanges spilled to the
@@ -59,8 +62,11 @@ class ExchangeRecorder:
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
         self.on_row = on_row
+        # Digests of body parts this process stored (oldest first, bounded): see build_row.
+        self._known_parts: dict[bytes, None] = {}
         # Ids of exchanges journaled by ``observe`` before ``on_row`` heard of them (bounded).
         self._unheard: set[str] = set()
+        self._overflowed = False  # the queue spilled to the journal: replay once caught up
         self.stored = 0
         self.journaled = 0
 
@@ -70,6 +76,7 @@ class ExchangeRecorder:
         except asyncio.QueueFull:
             self._journal.append([exchange])
             self.journaled += 1
+            self._overflowed = True
             if self.on_row is not None and len(self._unheard) < _MAX_UNHEARD:
                 with contextlib.suppress(ValueError):  # a row is never built for a non-UUID id
                     self._unheard.add(str(uuid.UUID(exchange.request_id)))  # as ``str(row.id)`` spells it
@@ -96,8 +103,10 @@ class ExchangeRecorder:
             batch = [await self._queue.get()]
             batch.extend(self._take_now(self._batch_size - 1))
             if await self._store_batch(batch, fresh=True):
-                if self._failures:
+                caught_up = self._queue.qsize() < self._batch_size
+                if self._failures or (self._overflowed and caught_up):
                     self._failures = 0
+                    self._overflowed = False
                     await self._replay_journal()
                 continue
             self._journal.append(batch)
@@ -112,7 +121,7 @@ class ExchangeRecorder:
 
     async def _store_batch(self, batch: list[Exchange], *, fresh: bool = False) -> bool:
         """Store a batch; ``fresh`` batches come from the queue and were never built before."""
-        rows = self._rows(batch)
+        rows = await self._rows(batch)
         self._tell(rows, fresh=fresh)
         try:
             await self._store.store(rows)
@@ -122,17 +131,30 @@ class ExchangeRecorder:
             self._failures += 1
             return False
         self.stored += len(rows)
+        self._remember_parts(rows)
         return True
 
-    def _rows(self, batch: list[Exchange], *, store_bodies: bool | None = None) -> list[ExchangeRow]:
+    async def _rows(self, batch: list[Exchange], *, store_bodies: bool | None = None) -> list[ExchangeRow]:
         keep_bodies = self._store_bodies if store_bodies is None else store_bodies
         rows = []
         for exchange in batch:
             try:
-                rows.append(build_row(exchange, store_bodies=keep_bodies))
+                rows.append(build_row(exchange, store_bodies=keep_bodies, known_parts=self._known_parts))
             except Exception:
                 log.exception("Cannot build the row for exchange %s; it is not recorded", exchange.request_id)
+            # One row at a time: a batch of large bodies must not hold the proxy's requests back.
+            await asyncio.sleep(0)
         return rows
+
+    def _remember_parts(self, rows: list[ExchangeRow]) -> None:
+        """Digests now committed, so later rows need not carry (nor compress) them again."""
+        for row in rows:
+            for part in row.parts:
+                self._known_parts[part.digest] = None
+        excess = len(self._known_parts) - _MAX_KNOWN_PARTS
+        if excess > 0:
+            for digest in list(itertools.islice(self._known_parts, excess)):
+                del self._known_parts[digest]
 
     def _tell(self, rows: list[ExchangeRow], *, fresh: bool) -> None:
         """Hand rows to ``on_row``: all of a fresh batch, else only those it has not heard of."""
@@ -158,7 +180,7 @@ class ExchangeRecorder:
         if spilled:
             if self.on_row is not None:
                 # Built once more on replay; the counters must not wait for the database.
-                self._tell(self._rows(spilled, store_bodies=False), fresh=True)
+                self._tell(await self._rows(spilled, store_bodies=False), fresh=True)
             self._journal.append(spilled)
             self.journaled += len(spilled)
         await self._replay_journal()

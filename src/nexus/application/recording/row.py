@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
+from collections.abc import Container
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -77,11 +78,13 @@ class ExchangeRow(msgspec.Struct, kw_only=True):
     rate_limit: UnifiedRateLimit | None = None
 
 
-def build_row(exchange: Exchange, *, store_bodies: bool) -> ExchangeRow:
+def build_row(exchange: Exchange, *, store_bodies: bool, known_parts: Container[bytes] = frozenset()) -> ExchangeRow:
     """The row for a finished exchange: usage, cost, type and (for Messages calls) bodies.
 
     Only ``/v1/messages`` calls carry bodies; other ``/v1`` calls (files, batches, models)
-    are kept as metadata. ``store_bodies=False`` keeps metadata and usage only.
+    are kept as metadata. ``store_bodies=False`` keeps metadata and usage only. Body parts whose
+    digest is in ``known_parts`` are already stored: the row references them without carrying
+    (and compressing) them again, which is most of a long conversation's body on every turn.
     """
     is_messages = exchange.path == MESSAGES_PATH and exchange.method == "POST"
     response = _readable_response(exchange) if is_messages else None
@@ -118,7 +121,7 @@ def build_row(exchange: Exchange, *, store_bodies: bool) -> ExchangeRow:
     if usage is not None:
         _apply_usage(row, model or exchange.requested_model, usage)
     if is_messages and store_bodies:
-        _apply_bodies(row, exchange, response)
+        _apply_bodies(row, exchange, response, known_parts)
     return row
 
 
@@ -133,14 +136,15 @@ def _apply_usage(row: ExchangeRow, model: str | None, usage: TokenUsage) -> None
     row.price_version = PRICE_TABLE_VERSION if row.cost_usd is not None else None
 
 
-def _apply_bodies(row: ExchangeRow, exchange: Exchange, response: bytes | None) -> None:
+def _apply_bodies(row: ExchangeRow, exchange: Exchange, response: bytes | None, known_parts: Container[bytes]) -> None:
     if exchange.request_body is not None:
         decomposed = decompose(exchange.request_body)
         row.request_body = decomposed.skeleton
         row.request_body_size = len(exchange.request_body)
         row.parts = [
-            StoredPart(digest=bytes.fromhex(part.digest), data=zlib.compress(part.data, 6), size=len(part.data))
+            StoredPart(digest=digest, data=zlib.compress(part.data, 6), size=len(part.data))
             for part in decomposed.parts
+            if (digest := bytes.fromhex(part.digest)) not in known_parts
         ]
     raw = exchange.response_body
     if raw:
