@@ -23,8 +23,9 @@ import msgspec
 
 from nexus.application.exchange import Exchange
 from nexus.application.ports.system import Clock
-from nexus.application.recording.row import ExchangeRow, build_row
-from nexus.domain.rate_limits import UnifiedRateLimit, is_transition_to_alert
+from nexus.application.recording.row import ExchangeRow, measure
+from nexus.domain.pricing import cost_usd
+from nexus.domain.rate_limits import UnifiedRateLimit, is_transition_to_alert, parse_unified_rate_limit
 from nexus.domain.token_counters import NO_DOMAIN, DomainCounters, UsageSample, format_report
 from nexus.domain.usage import TokenUsage
 
@@ -144,11 +145,39 @@ class CountingObserver:
 
     def observe(self, exchange: Exchange) -> None:
         try:
-            row = build_row(exchange, store_bodies=False)
+            sample, rate_limit = sample_from_exchange(exchange)
         except Exception:
             log.exception("Cannot count exchange %s", exchange.request_id)
             return
-        self._accounting.on_row(row)
+        self._accounting.add(sample)
+        if rate_limit is not None and (exchange.account_id or exchange.domain):
+            self._accounting.note_rate_limit(
+                RateLimitSeen(
+                    account_id=exchange.account_id or exchange.domain or "",
+                    domain=exchange.domain,
+                    seen_at=datetime.fromtimestamp(exchange.started_at_ms / 1000, tz=UTC),
+                    limit=rate_limit,
+                )
+            )
+
+
+def sample_from_exchange(exchange: Exchange) -> tuple[UsageSample, UnifiedRateLimit | None]:
+    """The counters' share of an exchange, measured without building (or masking) a whole row:
+    this runs on the event loop for every request when storage is off."""
+    measured = measure(exchange)
+    facts = measured.facts
+    usage = facts.usage if facts is not None else None
+    model = (facts.model if facts is not None else None) or exchange.requested_model
+    sample = UsageSample(
+        domain=exchange.domain,
+        error=exchange.status >= 400 or measured.state in _ERROR_STATES,
+        request_type=measured.request_type,
+        tool_calls=facts.tool_calls if facts is not None else 0,
+        usage=usage,
+        cost_usd=cost_usd(model, usage) if usage is not None else None,
+        at_ms=exchange.started_at_ms,
+    )
+    return sample, parse_unified_rate_limit(exchange.response_headers)
 
 
 async def report_forever(

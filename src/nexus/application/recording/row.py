@@ -86,9 +86,8 @@ def build_row(exchange: Exchange, *, store_bodies: bool, known_parts: Container[
     digest is in ``known_parts`` are already stored: the row references them without carrying
     (and compressing) them again, which is most of a long conversation's body on every turn.
     """
-    is_messages = exchange.path == MESSAGES_PATH and exchange.method == "POST"
-    response = _readable_response(exchange) if is_messages else None
-    facts = _facts(exchange, response)
+    measured = measure(exchange)
+    facts, response = measured.facts, measured.response
     usage = facts.usage if facts is not None else None
     model = facts.model if facts is not None else None
     headers = exchange.request_headers
@@ -102,10 +101,10 @@ def build_row(exchange: Exchange, *, store_bodies: bool, known_parts: Container[
         path=exchange.path,
         query=exchange.query_string.decode("latin-1") or None,
         status=exchange.status,
-        state=_state(exchange, response),
+        state=measured.state,
         error=exchange.error,
         stream=exchange.stream,
-        request_type=classify_request(exchange.request_body) if is_messages and exchange.request_body else None,
+        request_type=measured.request_type,
         model_requested=exchange.requested_model,
         model=model,
         user_agent=_text(header_value(headers, b"user-agent")),
@@ -120,9 +119,33 @@ def build_row(exchange: Exchange, *, store_bodies: bool, known_parts: Container[
     )
     if usage is not None:
         _apply_usage(row, model or exchange.requested_model, usage)
-    if is_messages and store_bodies:
+    if measured.is_messages and store_bodies:
         _apply_bodies(row, exchange, response, known_parts)
     return row
+
+
+class Measured(msgspec.Struct, frozen=True):
+    """What accounting needs of an exchange: its state, type and response facts."""
+
+    is_messages: bool
+    state: str
+    request_type: str | None
+    facts: ResponseFacts | None
+    response: bytes | None  # the decoded response body of a Messages call
+
+
+def measure(exchange: Exchange) -> Measured:
+    """The accounting half of ``build_row``, for counting without building a row."""
+    is_messages = exchange.path == MESSAGES_PATH and exchange.method == "POST"
+    response = _readable_response(exchange) if is_messages else None
+    request_type = classify_request(exchange.request_body) if is_messages and exchange.request_body else None
+    return Measured(
+        is_messages=is_messages,
+        state=_state(exchange, response),
+        request_type=request_type,
+        facts=_facts(exchange, response),
+        response=response,
+    )
 
 
 def _apply_usage(row: ExchangeRow, model: str | None, usage: TokenUsage) -> None:
