@@ -155,10 +155,10 @@ class TimedStore:
 def timed_build_row(timer: Timer) -> Any:
     original: Callable[..., ExchangeRow] = recorder_module.build_row
 
-    def build_row(exchange: Exchange, *, store_bodies: bool) -> ExchangeRow:
+    def build_row(exchange: Exchange, **options: Any) -> ExchangeRow:
         started = time.perf_counter()
         try:
-            return original(exchange, store_bodies=store_bodies)
+            return original(exchange, **options)
         finally:
             timer.build_s += time.perf_counter() - started
 

@@ -125,6 +125,7 @@ class Container(containers.DeclarativeContainer):
         data_dir=settings.provided.nexus_data_dir,
         store_bodies=settings.provided.store_bodies,
         queue_size=settings.provided.recorder_queue_size,
+        queue_bytes=settings.provided.recorder_queue_bytes,
         batch_size=settings.provided.recorder_batch_size,
         retention_days=settings.provided.storage_retention_days,
     )

@@ -53,6 +53,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     store_bodies: bool = True
     storage_retention_days: int | None = None
     recorder_queue_size: int = 10_000
+    recorder_queue_bytes: int = 64 * 1024 * 1024
     recorder_batch_size: int = 500
     dashboard_api_key: str | None = None
     token_report_interval: int = 10
@@ -70,6 +71,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             "circuit_breaker_reset_seconds",
             "workers",
             "recorder_queue_size",
+            "recorder_queue_bytes",
             "recorder_batch_size",
         ):
             if getattr(self, name) <= 0:

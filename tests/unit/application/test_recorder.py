@@ -135,3 +135,15 @@ async def test_an_overflow_is_replayed_once_the_recorder_catches_up() -> None:
     assert len(store.rows) == 12, "the journaled overflow is stored without waiting for a failure"
     assert journal.waiting == 0
     await sut.stop()
+
+
+async def test_memory_is_bounded_in_bytes_as_well() -> None:
+    store, journal = FlakyStore(), MemoryJournal()
+    sut = ExchangeRecorder(store=store, journal=journal, store_bodies=True, queue_bytes=250_000, sleep=no_wait)
+    big = [exchange(n) for n in range(5)]
+    for item in big:
+        item.request_body = b"x" * 100_000
+        sut.observe(item)  # not started: nothing drains the queue
+    assert journal.waiting == 3, "two 100 KB exchanges fit in 250 KB, the rest go to disk"
+    await sut.stop()
+    assert len(store.rows) == 2

@@ -26,6 +26,7 @@ async def recorder_lifetime(
     data_dir: str,
     store_bodies: bool,
     queue_size: int,
+    queue_bytes: int = 64 * 1024 * 1024,
     batch_size: int,
     retention_days: int | None = None,
 ) -> AsyncIterator[ExchangeRecorder | None]:
@@ -46,6 +47,7 @@ async def recorder_lifetime(
         journal=FileJournal(Path(data_dir) / "journal"),
         store_bodies=store_bodies,
         queue_size=queue_size,
+        queue_bytes=queue_bytes,
         batch_size=batch_size,
     )
     await recorder.start()

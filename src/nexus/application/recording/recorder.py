@@ -28,7 +28,8 @@ class ExchangeRecorder:
     - When the store is unavailable, batches go to the journal (so memory stays bounded) and the
       recorder retries with backoff; once the store answers, the journal is replayed, oldest first.
       Rows are keyed by ``(ts, id)`` and stored idempotently: a replay never duplicates.
-    - When the queue is full, ``observe`` writes to the journal directly; that journal is
+    - When the queue is full (``queue_size`` exchanges or ``queue_bytes`` of bodies), ``observe``
+      writes to the journal directly; that journal is
       replayed as soon as the recorder has caught up with the queue.
     - On shutdown the queue is stored, or journaled if the store is down.
     - ``on_row`` (optional) hears every row built from an exchange of this process exactly once,
@@ -47,6 +48,7 @@ class ExchangeRecorder:
         journal: ExchangeJournal,
         store_bodies: bool,
         queue_size: int = 10_000,
+        queue_bytes: int = 64 * 1024 * 1024,
         batch_size: int = 500,
         retry_delays_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -56,6 +58,9 @@ class ExchangeRecorder:
         self._journal = journal
         self._store_bodies = store_bodies
         self._queue: asyncio.Queue[Exchange] = asyncio.Queue(maxsize=queue_size)
+        # Bodies make exchanges of very different sizes: memory is bounded in bytes too.
+        self._queue_bytes_limit = queue_bytes
+        self._queued_bytes = 0
         self._batch_size = batch_size
         self._retry_delays = retry_delays_s
         self._sleep = sleep
@@ -71,8 +76,12 @@ class ExchangeRecorder:
         self.journaled = 0
 
     def observe(self, exchange: Exchange) -> None:
+        size = _size(exchange)
         try:
+            if self._queued_bytes + size > self._queue_bytes_limit and not self._queue.empty():
+                raise asyncio.QueueFull
             self._queue.put_nowait(exchange)
+            self._queued_bytes += size
         except asyncio.QueueFull:
             self._journal.append([exchange])
             self.journaled += 1
@@ -100,7 +109,7 @@ class ExchangeRecorder:
     async def _run(self) -> None:
         await self._replay_journal()
         while True:
-            batch = [await self._queue.get()]
+            batch = [self._dequeued(await self._queue.get())]
             batch.extend(self._take_now(self._batch_size - 1))
             if await self._store_batch(batch, fresh=True):
                 caught_up = self._queue.qsize() < self._batch_size
@@ -113,10 +122,14 @@ class ExchangeRecorder:
             self.journaled += len(batch)
             await self._back_off()
 
+    def _dequeued(self, exchange: Exchange) -> Exchange:
+        self._queued_bytes -= _size(exchange)
+        return exchange
+
     def _take_now(self, limit: int) -> list[Exchange]:
         batch: list[Exchange] = []
         while len(batch) < limit and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
+            batch.append(self._dequeued(self._queue.get_nowait()))
         return batch
 
     async def _store_batch(self, batch: list[Exchange], *, fresh: bool = False) -> bool:
@@ -188,7 +201,7 @@ class ExchangeRecorder:
     def _take_all(self) -> list[Exchange]:
         taken: list[Exchange] = []
         while not self._queue.empty():
-            taken.append(self._queue.get_nowait())
+            taken.append(self._dequeued(self._queue.get_nowait()))
         return taken
 
     async def _replay_journal(self) -> None:
@@ -199,3 +212,8 @@ class ExchangeRecorder:
                     return  # still down: the segment stays for the next attempt
             self._journal.remove(segment)
             log.info("Replayed %d journaled exchanges from %s", len(exchanges), segment)
+
+
+def _size(exchange: Exchange) -> int:
+    """The bytes an exchange holds on to (its bodies; the rest is small)."""
+    return len(exchange.request_body or b"") + sum(len(chunk) for chunk in exchange.response_chunks)
