@@ -53,7 +53,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     store_bodies: bool = True
     storage_retention_days: int | None = None
     recorder_queue_size: int = 10_000
-    recorder_queue_bytes: int = 64 * 1024 * 1024
+    recorder_queue_bytes: int = 32 * 1024 * 1024
     recorder_batch_size: int = 500
     dashboard_api_key: str | None = None
     token_report_interval: int = 10

@@ -1,5 +1,5 @@
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from nexus.application.exchange import Exchange
 from nexus.application.ports.exchange_store import StoreUnavailable
@@ -48,8 +48,8 @@ class MemoryJournal:
             self.open = []
         return [str(index) for index, segment in enumerate(self.closed) if segment]
 
-    def read(self, segment: str) -> list[Exchange]:
-        return list(self.closed[int(segment)])
+    def read(self, segment: str) -> Iterator[Exchange]:
+        return iter(list(self.closed[int(segment)]))
 
     def remove(self, segment: str) -> None:
         self.closed[int(segment)] = []
@@ -139,11 +139,11 @@ async def test_an_overflow_is_replayed_once_the_recorder_catches_up() -> None:
 
 async def test_memory_is_bounded_in_bytes_as_well() -> None:
     store, journal = FlakyStore(), MemoryJournal()
-    sut = ExchangeRecorder(store=store, journal=journal, store_bodies=True, queue_bytes=250_000, sleep=no_wait)
+    sut = ExchangeRecorder(store=store, journal=journal, store_bodies=True, queue_bytes=215_000, sleep=no_wait)
     big = [exchange(n) for n in range(5)]
     for item in big:
         item.request_body = b"x" * 100_000
         sut.observe(item)  # not started: nothing drains the queue
-    assert journal.waiting == 3, "two 100 KB exchanges fit in 250 KB, the rest go to disk"
+    assert journal.waiting == 3, "two 100 KB exchanges (and their overhead) fit in 215 KB, the rest go to disk"
     await sut.stop()
     assert len(store.rows) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -61,21 +61,17 @@ class FileJournal:
                 orphans.append(path)
         return orphans
 
-    def read(self, segment: str) -> list[Exchange]:
-        data = Path(segment).read_bytes()
-        exchanges = []
-        offset = 0
-        while offset + _LENGTH.size <= len(data):
-            (length,) = _LENGTH.unpack_from(data, offset)
-            start = offset + _LENGTH.size
-            if start + length > len(data):
-                break  # torn by a crash mid-write
-            try:
-                exchanges.append(_decode(data[start : start + length]))
-            except msgspec.DecodeError:
-                break
-            offset = start + length
-        return exchanges
+    def read(self, segment: str) -> Iterator[Exchange]:
+        with Path(segment).open("rb") as handle:
+            while len(header := handle.read(_LENGTH.size)) == _LENGTH.size:
+                (length,) = _LENGTH.unpack(header)
+                record = handle.read(length)
+                if len(record) < length:
+                    return  # torn by a crash mid-write
+                try:
+                    yield _decode(record)
+                except msgspec.DecodeError:
+                    return
 
     def remove(self, segment: str) -> None:
         Path(segment).unlink(missing_ok=True)

@@ -26,7 +26,7 @@ async def recorder_lifetime(
     data_dir: str,
     store_bodies: bool,
     queue_size: int,
-    queue_bytes: int = 64 * 1024 * 1024,
+    queue_bytes: int = 32 * 1024 * 1024,
     batch_size: int,
     retention_days: int | None = None,
 ) -> AsyncIterator[ExchangeRecorder | None]:

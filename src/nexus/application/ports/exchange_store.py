@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from nexus.application.exchange import Exchange
@@ -36,8 +36,9 @@ class ExchangeJournal(Protocol):
         """Segments ready to replay, oldest first (the one being written is closed first)."""
         ...
 
-    def read(self, segment: str) -> list[Exchange]:
-        """A segment's exchanges; a torn last record (crash mid-write) is skipped."""
+    def read(self, segment: str) -> Iterator[Exchange]:
+        """A segment's exchanges, one at a time (a segment can be large); a torn last record
+        (crash mid-write) is skipped."""
         ...
 
     def remove(self, segment: str) -> None: ...

@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from nexus.application.exchange import Exchange
 from nexus.application.ports.exchange_store import ExchangeJournal, ExchangeStore, StoreUnavailable
@@ -48,7 +48,7 @@ class ExchangeRecorder:
         journal: ExchangeJournal,
         store_bodies: bool,
         queue_size: int = 10_000,
-        queue_bytes: int = 64 * 1024 * 1024,
+        queue_bytes: int = 32 * 1024 * 1024,
         batch_size: int = 500,
         retry_delays_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -206,14 +206,27 @@ class ExchangeRecorder:
 
     async def _replay_journal(self) -> None:
         for segment in self._journal.segments():
-            exchanges = self._journal.read(segment)
-            for start in range(0, len(exchanges), self._batch_size):
-                if not await self._store_batch(exchanges[start : start + self._batch_size]):
+            replayed = 0
+            # Batch by batch: a segment written during a long outage may not fit in memory.
+            for batch in _batches(self._journal.read(segment), self._batch_size):
+                if not await self._store_batch(batch):
                     return  # still down: the segment stays for the next attempt
+                replayed += len(batch)
             self._journal.remove(segment)
-            log.info("Replayed %d journaled exchanges from %s", len(exchanges), segment)
+            log.info("Replayed %d journaled exchanges from %s", replayed, segment)
+
+
+# Python objects around an exchange (structs, header tuples) weigh a few KB even for tiny bodies.
+_OBJECT_OVERHEAD = 4096
 
 
 def _size(exchange: Exchange) -> int:
-    """The bytes an exchange holds on to (its bodies; the rest is small)."""
-    return len(exchange.request_body or b"") + sum(len(chunk) for chunk in exchange.response_chunks)
+    """Roughly the memory an exchange holds on to: its bodies, headers and object overhead."""
+    headers = sum(len(name) + len(value) for name, value in exchange.request_headers)
+    body = len(exchange.request_body or b"") + sum(len(chunk) for chunk in exchange.response_chunks)
+    return _OBJECT_OVERHEAD + headers + body
+
+
+def _batches(exchanges: Iterator[Exchange], size: int) -> Iterator[list[Exchange]]:
+    while batch := list(itertools.islice(exchanges, size)):
+        yield batch
