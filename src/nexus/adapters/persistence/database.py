@@ -7,9 +7,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
+_encode_json = msgspec.json.Encoder().encode
+
+
+def _json_text(value: object) -> str:
+    return _encode_json(value).decode()
+
 
 # libpq options asyncpg does not take as keyword arguments, mapped or dropped.
 _SSLMODE_TO_ASYNCPG = {"disable": "disable", "allow": "allow", "prefer": "prefer", "require": "require",
@@ -34,7 +41,15 @@ def async_url(url: str) -> str:
 
 @asynccontextmanager
 async def open_engine(url: str, *, pool_size: int = 10) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        # JSONB columns (headers, messages) on every recorded row: msgspec encodes them several
+        # times faster than the standard library, which was half the store's Python-side cost.
+        json_serializer=_json_text,
+    )
     try:
         yield engine
     finally:
