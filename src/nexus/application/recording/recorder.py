@@ -51,6 +51,7 @@ class ExchangeRecorder:
         queue_bytes: int = 32 * 1024 * 1024,
         batch_size: int = 500,
         retry_delays_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0),
+        linger_s: float = 0.02,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_row: Callable[[ExchangeRow], None] | None = None,
     ) -> None:
@@ -63,6 +64,7 @@ class ExchangeRecorder:
         self._queued_bytes = 0
         self._batch_size = batch_size
         self._retry_delays = retry_delays_s
+        self._linger_s = linger_s
         self._sleep = sleep
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
@@ -110,6 +112,10 @@ class ExchangeRecorder:
         await self._replay_journal()
         while True:
             batch = [self._dequeued(await self._queue.get())]
+            if self._queue.qsize() < self._batch_size - 1 and self._linger_s:
+                # Light traffic: gather what arrives shortly after, so one transaction (and its
+                # fixed cost on this event loop) serves many exchanges instead of each one.
+                await self._sleep(self._linger_s)
             batch.extend(self._take_now(self._batch_size - 1))
             if await self._store_batch(batch, fresh=True):
                 caught_up = self._queue.qsize() < self._batch_size
