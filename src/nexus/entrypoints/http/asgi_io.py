@@ -35,11 +35,8 @@ async def send_json(
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def proxy_error_body(error: ProxyError, request_id: bytes) -> bytes:
-    return error_body(error.error_type, error.message, request_id.decode())
-
-
 async def send_proxy_error(send: Any, error: ProxyError, request_id: bytes) -> None:
     """The proxy's own error, in Anthropic's format, carrying the exchange id."""
     extra = [(b"retry-after", str(error.retry_after_s).encode())] if error.retry_after_s is not None else None
-    await send_json(send, error.status, proxy_error_body(error, request_id), request_id, extra)
+    body = error_body(error.error_type, error.message, request_id.decode())
+    await send_json(send, error.status, body, request_id, extra)
