@@ -1,0 +1,1 @@
+"""Conversation linking: the algorithm (``linker``) and the loop that applies it (``run``)."""
