@@ -10,6 +10,10 @@ Requests pick the behaviour with the ``x-fake-scenario`` header (default ``text`
 - ``text``: one text block quoting the last user message, streamed word by word.
 - ``tool_use``: a text block, then a ``Read`` tool_use block streamed as input_json_delta fragments.
 - ``thinking``: a thinking block (thinking_delta chunks, one signature_delta), then a text block.
+- ``agents``: a text block, then two ``Agent`` tool_use blocks launching sub-agents with the
+  prompts in ``AGENT_PROMPTS`` (what Claude Code 2.1 does for parallel sub-agents).
+- ``summary``: the answer to a ``/compact`` request: ``SUMMARY_TEXT`` (``<analysis>`` then
+  ``<summary>`` sections).
 - ``unknown_event``: ``text`` with an ``event: future_event`` in the middle of the stream.
 - ``mid_stream_error``: a 200 stream that breaks off with ``event: error`` (overloaded_error);
   without ``stream`` a plain 529.
@@ -47,7 +51,9 @@ __all__ = (
     "DEFAULT_OAUTH_CLIENT_ID",
     "OAUTH_BETA",
     "ORGANIZATION_ID",
+    "AGENT_PROMPTS",
     "SCENARIO_HEADER",
+    "SUMMARY_TEXT",
     "SDK_API_VERSION",
     "FakeAnthropic",
     "RecordedRequest",
@@ -61,6 +67,16 @@ DEFAULT_API_KEY = "sk-ant-api03-test-key"
 DEFAULT_OAUTH_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 ORGANIZATION_ID = "2d7f0c1e-5b8a-4f3e-9c11-0a6e4b2f9d31"
 SCENARIO_HEADER = "x-fake-scenario"
+AGENT_PROMPTS = (
+    "Find every HTTP endpoint the service exposes and list each with its handler and file.",
+    "Summarise how the test suite is organised: folders, fixtures and how it is run.",
+)
+SUMMARY_TEXT = (
+    "<analysis>\nThe user asked for a configuration review; I read config.toml and proposed changes.\n"
+    "</analysis>\n\n<summary>\n1. Primary Request and Intent:\n   The user wants the service configuration"
+    " reviewed and the timeouts raised.\n\n2. Key Technical Concepts:\n   - TOML configuration\n"
+    "   - HTTP client timeouts\n\n3. Pending Tasks:\n   - Raise the upstream timeout to 600 s.\n</summary>"
+)
 ACCESS_TOKEN_PREFIX = "sk-ant-oat01-"
 REFRESH_TOKEN_PREFIX = "sk-ant-ort01-"
 
@@ -227,7 +243,7 @@ class _ApiError(Exception):
 # ---------------------------------------------------------------------------------------------
 
 _PLAIN_SCENARIOS = frozenset(
-    {"text", "tool_use", "thinking", "unknown_event", "echo", "mid_stream_error", "disconnect"}
+    {"text", "tool_use", "thinking", "agents", "summary", "unknown_event", "echo", "mid_stream_error", "disconnect"}
 )
 _ARGUMENT_SCENARIOS = frozenset({"error", "slow", "stall"})
 
@@ -259,7 +275,7 @@ class _Scenario:
     @property
     def reply_kind(self) -> str:
         """Which message the scenario answers with; the timing/failure scenarios reuse `text`."""
-        return self.name if self.name in {"tool_use", "thinking"} else "text"
+        return self.name if self.name in {"tool_use", "thinking", "agents", "summary"} else "text"
 
 
 @dataclass(frozen=True)
@@ -403,6 +419,19 @@ def _reply_blocks(kind: str, payload: Mapping[str, Any], seed: bytes) -> tuple[t
         intro = _text_block("I'll read the config file first.")
         tool = _tool_use_block(_make_id("toolu_01", seed, "tool_use"), "Read", {"file_path": "/srv/app/config.toml"})
         return (intro, tool), "tool_use"
+    if kind == "agents":
+        intro = _text_block("I'll explore both areas with two agents in parallel.")
+        agents = tuple(
+            _tool_use_block(
+                _make_id("toolu_01", seed, f"agent-{position}"),
+                "Agent",
+                {"description": f"Explore area {position}", "prompt": prompt, "subagent_type": "general-purpose"},
+            )
+            for position, prompt in enumerate(AGENT_PROMPTS, start=1)
+        )
+        return (intro, *agents), "tool_use"
+    if kind == "summary":
+        return (_text_block(SUMMARY_TEXT),), "end_turn"
     if kind == "thinking":
         signature = base64.b64encode(b"\x12" + _sha256(seed, b"signature") * 3).decode()
         thinking = _thinking_block("The user wants a short answer, so I will keep it brief.", signature)

@@ -15,12 +15,14 @@ import pytest
 from anthropic.types import MessageParam, TextBlockParam
 
 from tests.support.fake_anthropic import (
+    AGENT_PROMPTS,
     API_VERSION,
     DEFAULT_API_KEY,
     DEFAULT_OAUTH_CLIENT_ID,
     OAUTH_BETA,
     ORGANIZATION_ID,
     SCENARIO_HEADER,
+    SUMMARY_TEXT,
     FakeAnthropic,
 )
 
@@ -180,7 +182,7 @@ def test_beta_query_is_served_and_recorded(client: anthropic.Anthropic, fake: Fa
 # -- messages, streaming ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["text", "tool_use", "thinking", "unknown_event"])
+@pytest.mark.parametrize("name", ["text", "tool_use", "thinking", "agents", "summary", "unknown_event"])
 def test_stream_accumulates_to_the_non_streaming_message(client: anthropic.Anthropic, name: str) -> None:
     created = client.messages.create(model=MODEL, max_tokens=64, messages=MESSAGES, extra_headers=scenario(name))
     with client.messages.stream(model=MODEL, max_tokens=64, messages=MESSAGES, extra_headers=scenario(name)) as stream:
@@ -241,6 +243,23 @@ def test_tool_use_stream_splits_the_input_json_mid_token(http: httpx.Client) -> 
     assert json.loads("".join(fragments)) == {"file_path": "/srv/app/config.toml"}
     assert any(not _parses(fragment) for fragment in fragments[1:])
     assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
+
+
+def test_agents_launch_two_sub_agents_with_fixed_prompts(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(model=MODEL, max_tokens=64, messages=MESSAGES, extra_headers=scenario("agents"))
+
+    calls = [block for block in message.content if block.type == "tool_use"]
+    assert [(call.name, call.input["prompt"]) for call in calls] == [("Agent", p) for p in AGENT_PROMPTS]  # type: ignore[index]
+    assert calls[0].id != calls[1].id
+    assert message.stop_reason == "tool_use"
+
+
+def test_summary_answers_with_analysis_and_summary_sections(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(model=MODEL, max_tokens=64, messages=MESSAGES, extra_headers=scenario("summary"))
+
+    assert [block.text for block in message.content if block.type == "text"] == [SUMMARY_TEXT]
+    assert SUMMARY_TEXT.startswith("<analysis>")
+    assert "<summary>" in SUMMARY_TEXT
 
 
 def _parses(text: str) -> bool:

@@ -15,6 +15,7 @@ from nexus.adapters.credentials.oauth_refresher import HttpxTokenRefresher
 from nexus.adapters.persistence.database import open_optional_engine
 from nexus.adapters.persistence.exchange_queries import SqlAlchemyExchangeQueries
 from nexus.adapters.persistence.health import DatabaseProbe
+from nexus.adapters.persistence.linking import linker_lifetime
 from nexus.adapters.persistence.recording import recorder_lifetime
 from nexus.adapters.persistence.usage_queries import SqlAlchemyUsageQueries
 from nexus.adapters.system import SystemClock, Uuid4Ids
@@ -129,6 +130,7 @@ class Container(containers.DeclarativeContainer):
         batch_size=settings.provided.recorder_batch_size,
         retention_days=settings.provided.storage_retention_days,
     )
+    linker = providers.Resource(linker_lifetime, engine=engine, recorder=recorder)
     database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder)
     exchange_queries = providers.Singleton(SqlAlchemyExchangeQueries, engine=engine)
 

@@ -14,7 +14,8 @@ from sqlalchemy import ColumnElement, Row, Select, Text, cast, func, or_, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from nexus.adapters.persistence.tables import body_parts, exchanges
+from nexus.adapters.persistence.stored_bodies import compose_body
+from nexus.adapters.persistence.tables import exchanges
 from nexus.application.ports.exchange_queries import (
     DomainActivity,
     DomainPage,
@@ -28,7 +29,6 @@ from nexus.application.ports.exchange_queries import (
     UsageGroup,
     UsageTotals,
 )
-from nexus.domain.body_codec import compose, part_digests
 
 T = TypeVar("T")
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
@@ -125,7 +125,7 @@ class SqlAlchemyExchangeQueries:
             row = (await connection.execute(select(*_DETAIL_COLUMNS).where(exchanges.c.id == request_id))).first()
             if row is None:
                 return None
-            body = await _compose_body(connection, row.request_body) if row.request_body is not None else None
+            body = await compose_body(connection, row.request_body) if row.request_body is not None else None
             return _detail(row, body)
 
         return await self._run(run)
@@ -140,7 +140,7 @@ class SqlAlchemyExchangeQueries:
             if row is None or row.request_body is None:
                 return None
             return StoredBody(
-                data=await _compose_body(connection, row.request_body),
+                data=await compose_body(connection, row.request_body),
                 content_type=_header(row.request_headers, "content-type"),
                 content_encoding=_header(row.request_headers, "content-encoding"),
             )
@@ -397,20 +397,6 @@ def _float_or_none(value: Any) -> float | None:
 
 
 # --- bodies and headers -------------------------------------------------------------------------
-
-
-async def _compose_body(connection: AsyncConnection, skeleton: bytes) -> bytes:
-    """The exact body from its skeleton and parts (a missing part raises: the data is damaged)."""
-    digests = part_digests(skeleton)
-    parts: dict[str, bytes] = {}
-    if digests:
-        rows = await connection.execute(
-            select(body_parts.c.digest, body_parts.c.data).where(
-                body_parts.c.digest.in_([bytes.fromhex(digest) for digest in digests])
-            )
-        )
-        parts = {bytes(row.digest).hex(): zlib.decompress(row.data) for row in rows}
-    return compose(skeleton, parts)
 
 
 def _json_or_none(body: bytes | None) -> Any:

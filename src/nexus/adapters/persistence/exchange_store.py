@@ -20,6 +20,7 @@ from nexus.application.recording.row import ExchangeRow
 log = logging.getLogger(__name__)
 _ROW_FIELDS = tuple(field for field in ExchangeRow.__struct_fields__ if field not in {"parts", "rate_limit"})
 _MONTHS_AHEAD = 3
+EXCHANGES_CHANNEL = "nexus_exchanges"
 
 
 class SqlAlchemyExchangeStore:
@@ -54,6 +55,9 @@ class SqlAlchemyExchangeStore:
                     [{name: getattr(row, name) for name in _ROW_FIELDS} | {"is_subtask": False} for row in rows],
                 )
                 await upsert_snapshots(connection, rows)
+                if any(row.link_pending for row in rows):
+                    # Delivered at commit to every listening process: the linker wakes at once.
+                    await connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": EXCHANGES_CHANNEL})
         except (OSError, OperationalError, DBAPIError) as exc:
             raise StoreUnavailable(_reason(exc)) from None
         except SQLAlchemyError as exc:

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Float, Integer, LargeBinary, MetaData, Numeric, Table, Text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 metadata = MetaData()
 
@@ -51,6 +64,21 @@ exchanges = Table(
     Column("parent_request_id", UUID(as_uuid=True)),
     Column("is_subtask", Boolean, nullable=False),
     Column("parent_task_request_id", UUID(as_uuid=True)),
+    Column("message_hash", Text),
+    Column("parent_message_hash", Text),
+    Column("grandparent_message_hash", Text),
+    Column("system_hash", Text),
+    Column("message_count", Integer),
+    Column("prompt_key", Text),
+    Column("summarises", Boolean, nullable=False),
+    Column("continuation_key", Text),
+    Column("agent_calls", JSONB(none_as_null=True)),
+    Column("title", Text),
+    Column("facts_version", SmallInteger),
+    Column("spawn_tool_use_id", Text),
+    Column("link_method", Text),
+    Column("linked_at", DateTime(timezone=True)),
+    Column("link_pending", Boolean, nullable=False),
 )
 
 body_parts = Table(
@@ -81,4 +109,27 @@ account_rate_limits = Table(
     Column("overage_status", Text),
     Column("overage_disabled_reason", Text),
     Column("headers", JSONB, nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("conversation_id", UUID(as_uuid=True), primary_key=True),
+    Column("domain", Text),
+    Column("account_id", Text),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Column("request_count", Integer, nullable=False),
+    Column("branch_count", Integer, nullable=False),
+    Column("subtask_count", Integer, nullable=False),
+    Column("compact_count", Integer, nullable=False),
+    Column("models", ARRAY(Text), nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cache_creation_input_tokens", BigInteger, nullable=False),
+    Column("cache_read_input_tokens", BigInteger, nullable=False),
+    Column("cost_usd", Numeric(20, 9)),
+    Column("latest_request_id", UUID(as_uuid=True), nullable=False),
+    Column("title", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -16,7 +16,8 @@ from contextlib import AbstractAsyncContextManager
 import msgspec
 
 from nexus.application.linking.linker import ConversationLinker
-from nexus.application.ports.conversation_history import LinkWork
+from nexus.application.ports.conversation_history import Link, LinkingUnavailable, LinkWork, Subject
+from nexus.domain.conversation.branches import MAIN
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ async def _link_batch(work: LinkWork, batch_size: int) -> LinkCounts:
     counts = LinkCounts()
     linker = ConversationLinker(work)
     for subject in await work.pending(batch_size):
-        link = await linker.link(subject)
+        link = await _link_one(linker, work, subject)
         await work.save(subject, link)
         counts.linked += 1
         requeued = 0
@@ -66,3 +67,16 @@ async def _link_batch(work: LinkWork, batch_size: int) -> LinkCounts:
             counts.requeued += requeued
             break  # rows went back on the queue behind this one: take the queue again, in order
     return counts
+
+
+async def _link_one(linker: ConversationLinker, work: LinkWork, subject: Subject) -> Link:
+    """The subject's link; a request the linker fails on (a bug, odd data) starts a conversation
+    of its own rather than stopping every later request from being linked."""
+    try:
+        async with work.isolated():
+            return await linker.link(subject)
+    except LinkingUnavailable:
+        raise
+    except Exception:
+        log.exception("Linking exchange %s failed; it starts a conversation of its own", subject.id)
+        return Link(conversation_id=subject.id, branch_id=MAIN)

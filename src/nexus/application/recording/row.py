@@ -14,6 +14,8 @@ import msgspec
 from nexus.application.exchange import Exchange
 from nexus.domain.body_codec import decompose
 from nexus.domain.content_encoding import decoded_body
+from nexus.domain.conversation.facts import FACTS_VERSION, LinkFacts, facts_from_body
+from nexus.domain.conversation.subagents import AgentCall
 from nexus.domain.headers import header_value
 from nexus.domain.masking import masked_headers
 from nexus.domain.message_rebuild import rebuild_message
@@ -73,6 +75,19 @@ class ExchangeRow(msgspec.Struct, kw_only=True):
     response_body: Any = None
     response_raw: bytes | None = None
     response_raw_size: int | None = None
+    # Conversation facts (inference requests only); the linker fills the link columns later.
+    message_hash: str | None = None
+    parent_message_hash: str | None = None
+    grandparent_message_hash: str | None = None
+    system_hash: str | None = None
+    message_count: int | None = None
+    prompt_key: str | None = None
+    summarises: bool = False
+    continuation_key: str | None = None
+    agent_calls: list[AgentCall] | None = None
+    title: str | None = None
+    facts_version: int | None = None
+    link_pending: bool = False
     parts: list[StoredPart] = msgspec.field(default_factory=list)
     # Not a column: the store keeps each account's latest one in ``account_rate_limits``.
     rate_limit: UnifiedRateLimit | None = None
@@ -119,9 +134,28 @@ def build_row(exchange: Exchange, *, store_bodies: bool, known_parts: Container[
     )
     if usage is not None:
         _apply_usage(row, model or exchange.requested_model, usage)
+    message = _response_message(exchange, response) if measured.is_messages else None
     if measured.is_messages and store_bodies:
-        _apply_bodies(row, exchange, response, known_parts)
+        _apply_bodies(row, exchange, message, known_parts)
+    if measured.request_type == "inference" and exchange.request_body is not None:
+        apply_facts(row, facts_from_body(exchange.request_body, message))
     return row
+
+
+def apply_facts(row: ExchangeRow, facts: LinkFacts) -> None:
+    """Put a request's conversation facts on its row and queue it for the linker."""
+    row.message_hash = facts.message_hash
+    row.parent_message_hash = facts.parent_hash
+    row.grandparent_message_hash = facts.grandparent_hash
+    row.system_hash = facts.system_hash
+    row.message_count = facts.message_count
+    row.prompt_key = facts.prompt_key
+    row.summarises = facts.summarises
+    row.continuation_key = facts.continuation_key
+    row.agent_calls = facts.agent_calls or None
+    row.title = facts.title
+    row.facts_version = FACTS_VERSION
+    row.link_pending = True
 
 
 class Measured(msgspec.Struct, frozen=True):
@@ -159,7 +193,7 @@ def _apply_usage(row: ExchangeRow, model: str | None, usage: TokenUsage) -> None
     row.price_version = PRICE_TABLE_VERSION if row.cost_usd is not None else None
 
 
-def _apply_bodies(row: ExchangeRow, exchange: Exchange, response: bytes | None, known_parts: Container[bytes]) -> None:
+def _apply_bodies(row: ExchangeRow, exchange: Exchange, message: Any, known_parts: Container[bytes]) -> None:
     if exchange.request_body is not None:
         decomposed = decompose(exchange.request_body)
         row.request_body = decomposed.skeleton
@@ -173,10 +207,14 @@ def _apply_bodies(row: ExchangeRow, exchange: Exchange, response: bytes | None, 
     if raw:
         row.response_raw = zlib.compress(raw, 6)
         row.response_raw_size = len(raw)
-    if response is not None:
-        row.response_body = (
-            rebuild_message(response) if exchange.stream and exchange.status == 200 else _json_or_none(response)
-        )
+    row.response_body = message
+
+
+def _response_message(exchange: Exchange, response: bytes | None) -> Any:
+    """The response as one message: rebuilt from the stream, else the JSON body (or error)."""
+    if response is None:
+        return None
+    return rebuild_message(response) if exchange.stream and exchange.status == 200 else _json_or_none(response)
 
 
 def _readable_response(exchange: Exchange) -> bytes | None:

@@ -1,0 +1,192 @@
+"""The linker in PostgreSQL: one process at a time, woken by the recorder (ADR 8).
+
+Every proxy process runs a linker task; a transaction-scoped advisory lock lets one of them
+work at a time, so links are decided in one place, in order, with any number of workers. The
+recorder's ``NOTIFY`` wakes the linkers as soon as rows are committed; a short poll covers a
+missed notification (a listener reconnecting). When a unit of work links rows, the summaries of
+the conversations it touched are refreshed in the same transaction and ``nexus_links`` is
+notified (for live views).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from nexus.adapters.persistence.exchange_store import EXCHANGES_CHANNEL
+from nexus.adapters.persistence.link_work import SqlLinkWork
+from nexus.application.linking.run import LinkCounts, link_pending
+from nexus.application.ports.conversation_history import LinkingUnavailable
+
+log = logging.getLogger(__name__)
+LINKS_CHANNEL = "nexus_links"
+LINK_LOCK_KEY = 0x6E657875_736C6E6B  # "nexuslnk": one linker at a time across processes
+POLL_INTERVAL_S = 1.0
+_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
+_OUTAGE = (OSError, DBAPIError, SQLAlchemyError, LinkingUnavailable)
+
+
+@asynccontextmanager
+async def sql_link_work(engine: AsyncEngine, *, wait: bool = False) -> AsyncIterator[SqlLinkWork | None]:
+    """One transaction of linking work; None when another process holds the lock (unless
+    ``wait``, which waits for it)."""
+    async with engine.begin() as connection:
+        if wait:
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LINK_LOCK_KEY})
+        elif not await connection.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": LINK_LOCK_KEY}):
+            yield None
+            return
+        work = SqlLinkWork(connection)
+        yield work
+        if work.touched:
+            await refresh_conversations(connection, work.touched)
+        if work.linked:
+            await connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": LINKS_CHANNEL})
+
+
+async def refresh_conversations(connection: object, conversation_ids: Collection[uuid.UUID]) -> None:
+    """Recompute the summary rows of these conversations from their requests."""
+    ids = list(conversation_ids)
+    await connection.execute(text(_REFRESH), {"ids": ids})  # type: ignore[attr-defined]
+    await connection.execute(  # type: ignore[attr-defined]
+        text(
+            "DELETE FROM conversations c WHERE c.conversation_id = ANY(:ids) AND NOT EXISTS"
+            " (SELECT 1 FROM exchanges e WHERE e.conversation_id = c.conversation_id)"
+        ),
+        {"ids": ids},
+    )
+
+
+_REFRESH = """
+INSERT INTO conversations AS c (
+    conversation_id, domain, account_id, first_at, last_at, request_count, branch_count, subtask_count,
+    compact_count, models, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens,
+    cost_usd, latest_request_id, title, updated_at
+)
+SELECT
+    conversation_id,
+    (array_agg(domain ORDER BY ts, id))[1],
+    (array_agg(account_id ORDER BY ts, id))[1],
+    min(ts),
+    max(ts),
+    count(*),
+    count(DISTINCT branch_id),
+    count(DISTINCT branch_id) FILTER (WHERE branch_id LIKE 'subtask\\_%'),
+    count(DISTINCT branch_id) FILTER (WHERE branch_id LIKE 'compact\\_%'),
+    coalesce(array_agg(DISTINCT coalesce(model, model_requested))
+             FILTER (WHERE coalesce(model, model_requested) IS NOT NULL), '{}'),
+    coalesce(sum(input_tokens), 0),
+    coalesce(sum(output_tokens), 0),
+    coalesce(sum(cache_creation_input_tokens), 0),
+    coalesce(sum(cache_read_input_tokens), 0),
+    sum(cost_usd),
+    (array_agg(id ORDER BY ts DESC, id DESC))[1],
+    (array_agg(title ORDER BY ts, id))[1],
+    now()
+FROM exchanges
+WHERE conversation_id = ANY(:ids)
+GROUP BY conversation_id
+ON CONFLICT (conversation_id) DO UPDATE SET
+    domain = excluded.domain, account_id = excluded.account_id, first_at = excluded.first_at,
+    last_at = excluded.last_at, request_count = excluded.request_count, branch_count = excluded.branch_count,
+    subtask_count = excluded.subtask_count, compact_count = excluded.compact_count, models = excluded.models,
+    input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+    cache_creation_input_tokens = excluded.cache_creation_input_tokens,
+    cache_read_input_tokens = excluded.cache_read_input_tokens, cost_usd = excluded.cost_usd,
+    latest_request_id = excluded.latest_request_id, title = excluded.title, updated_at = excluded.updated_at
+"""
+
+
+class Linker:
+    """The background linking task of one process."""
+
+    def __init__(self, engine: AsyncEngine, *, poll_interval_s: float = POLL_INTERVAL_S, batch_size: int = 200):
+        self._engine = engine
+        self._poll_interval_s = poll_interval_s
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self.counts = LinkCounts()
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with self._listening() as still_listening:
+                    while still_listening():
+                        self.counts.add(await self.link_now())
+                        failures = 0
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+                        self._wake.clear()
+            except _OUTAGE as exc:
+                if failures == 0:
+                    log.warning("Conversation linking paused: the database is unreachable (%s)", _reason(exc))
+                failures += 1
+                await asyncio.sleep(_RETRY_DELAYS_S[min(failures, len(_RETRY_DELAYS_S)) - 1])
+
+    async def link_now(self) -> LinkCounts:
+        return await link_pending(lambda: sql_link_work(self._engine), batch_size=self._batch_size)
+
+    @asynccontextmanager
+    async def _listening(self) -> AsyncIterator[Callable[[], bool]]:
+        """LISTEN on a connection of its own while the body runs; yields a check that the
+        connection is still up (a dead listener hears nothing, so it is replaced)."""
+        async with self._engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            await driver.add_listener(EXCHANGES_CHANNEL, self._notified)  # type: ignore[union-attr]
+            try:
+                yield lambda: not driver.is_closed()  # type: ignore[union-attr]
+            finally:
+                with contextlib.suppress(Exception):
+                    await driver.remove_listener(EXCHANGES_CHANNEL, self._notified)  # type: ignore[union-attr]
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+
+async def linker_lifetime(engine: AsyncEngine | None, recorder: object) -> AsyncIterator[Linker | None]:
+    """A running linker while the app runs (None when storage is off).
+
+    ``recorder`` is taken so the container starts the recorder, which migrates the schema, first.
+    """
+    if engine is None or recorder is None:
+        yield None
+        return
+    linker = Linker(engine)
+    task = asyncio.create_task(linker.run(), name="conversation-linker")
+    try:
+        yield linker
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def rebuild_conversations(engine: AsyncEngine, *, since: datetime | None) -> LinkCounts:
+    """Re-link every inference request since ``since`` (all when None), in order; facts from
+    older rules are recomputed. Idempotent: on correctly linked data nothing changes."""
+    async with engine.begin() as connection:
+        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LINK_LOCK_KEY})
+        await connection.execute(
+            text(
+                "UPDATE exchanges SET link_pending = true WHERE request_type = 'inference'"
+                " AND (CAST(:since AS timestamptz) IS NULL OR ts >= :since)"
+            ),
+            {"since": since},
+        )
+    return await link_pending(lambda: sql_link_work(engine, wait=True))
+
+
+def _reason(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return f"{type(original).__name__}: {str(original).splitlines()[0][:200] if str(original) else ''}"
