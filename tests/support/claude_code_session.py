@@ -17,9 +17,13 @@ from tests.support.fake_anthropic import SCENARIO_HEADER
 MODEL = "claude-sonnet-5"
 MAIN_SYSTEM = [
     {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.330.abc; cc_entrypoint=cli;"},
-    {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.", "cache_control": {"type": "ephemeral"}},
+    {
+        "type": "text",
+        "text": "You are Claude Code, Anthropic's official CLI for Claude.",
+        "cache_control": {"type": "ephemeral"},
+    },
     {"type": "text", "text": "You are an interactive CLI tool that helps users with software engineering tasks."},
-]  # fmt: skip
+]
 AGENT_SYSTEM = [
     {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.330.abc; cc_entrypoint=cli;"},
     {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
@@ -49,7 +53,9 @@ class Thread:
 
     def say(self, text: str, *, scenario: str = "text") -> anthropic.types.Message:
         """Send a user message (with a reminder block, as Claude Code does) and keep the answer."""
-        self.messages.append({"role": "user", "content": [{"type": "text", "text": REMINDER}, {"type": "text", "text": text}]})
+        self.messages.append(
+            {"role": "user", "content": [{"type": "text", "text": REMINDER}, {"type": "text", "text": text}]}
+        )
         return self._send(scenario)
 
     def answer_tools(self, results: dict[str, str], *, scenario: str = "text") -> anthropic.types.Message:
@@ -76,7 +82,9 @@ class Thread:
             message = stream.get_final_message()
             self.request_ids.append(stream.response.headers["x-request-id"])
         self.last = message
-        self.messages.append({"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in message.content]})
+        self.messages.append(
+            {"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in message.content]}
+        )
         return message
 
 
@@ -86,4 +94,3 @@ def start_subagent(parent: Thread, call: Any, *, agent_id: str | None = None) ->
     thread.messages.append({"role": "user", "content": call.input["prompt"]})
     thread._send("text")
     return thread
-

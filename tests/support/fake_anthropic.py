@@ -46,15 +46,15 @@ from typing import Any
 from aiohttp import web
 
 __all__ = (
+    "AGENT_PROMPTS",
     "API_VERSION",
     "DEFAULT_API_KEY",
     "DEFAULT_OAUTH_CLIENT_ID",
     "OAUTH_BETA",
     "ORGANIZATION_ID",
-    "AGENT_PROMPTS",
     "SCENARIO_HEADER",
-    "SUMMARY_TEXT",
     "SDK_API_VERSION",
+    "SUMMARY_TEXT",
     "FakeAnthropic",
     "RecordedRequest",
 )

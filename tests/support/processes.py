@@ -32,8 +32,8 @@ def free_port() -> int:
 class ProxyProcess:
     """``claude-nexus-proxy -p PORT`` in the background, stopped with SIGTERM."""
 
-    def __init__(self, *, cwd: Path, env: dict[str, str], args: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
+    def __init__(self, *, cwd: Path, env: dict[str, str], args: tuple[str, ...] = (), port: int | None = None) -> None:
+        self.port = port or free_port()
         self._process = subprocess.Popen(
             [*COMMAND, "-H", "127.0.0.1", "-p", str(self.port), *args],
             cwd=cwd,

@@ -9,6 +9,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nexus.adapters.persistence.conversation_summaries import refresh_conversations
+
 log = logging.getLogger(__name__)
 MONTHS_AHEAD = 3
 _PARTITION = re.compile(r"exchanges_(\d{4})_(\d{2})")
@@ -46,6 +48,14 @@ async def maintain_partitions(engine: AsyncEngine, *, now: datetime, retention_d
             if match and _next_month(date(int(match[1]), int(match[2]), 1)) <= cutoff:
                 await connection.execute(text(f'DROP TABLE "{name}"'))
                 dropped.append(name)
+        if dropped:
+            # Conversations that had requests in the dropped months: summarise what is left
+            # (a conversation left with none disappears).
+            boundary = max(_next_month(date(int(m[1]), int(m[2]), 1)) for m in map(_PARTITION.fullmatch, dropped) if m)
+            stale = await connection.execute(
+                text("SELECT conversation_id FROM conversations WHERE first_at < :boundary"), {"boundary": boundary}
+            )
+            await refresh_conversations(connection, [conversation for (conversation,) in stale.all()])
     if dropped:
         log.info("Dropped exchange partitions past the %d-day retention: %s", retention_days, ", ".join(dropped))
     return sorted(dropped)

@@ -9,6 +9,7 @@ import click
 from dotenv import load_dotenv
 
 from nexus import __version__
+from nexus.entrypoints.cli.conversations import rebuild_conversations_command
 from nexus.entrypoints.cli.credentials import credentials
 from nexus.entrypoints.logs import configure_logging
 from nexus.entrypoints.serve import serve
@@ -62,3 +63,4 @@ def migrate(ctx: click.Context) -> None:
 
 
 main.add_command(credentials)
+main.add_command(rebuild_conversations_command)
