@@ -25,6 +25,8 @@ COMPACT_INSTRUCTION = (
     "Your task is to create a detailed summary of the conversation so far, paying close attention to the"
     " user's explicit requests and your previous actions."
 )
+# A 1x1 transparent PNG.
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 
 
 def continuation(summary: str) -> str:
@@ -184,3 +186,26 @@ def test_rebuild_conversations_restores_links_and_changes_nothing_when_run_again
     assert (summary["conversation_id"], summary["request_count"], summary["subtask_count"]) == (
         uuid.UUID(ids[0]), len(ids), 2,
     )  # fmt: skip
+
+
+def test_images_and_thinking_blocks_chain_even_when_earlier_thinking_is_dropped(
+    threading_proxy: RunningProxy, database_url: str
+) -> None:
+    main = Thread(sdk(threading_proxy.url), session_id=str(uuid.uuid4()))
+    main.messages.append({"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}},
+        {"type": "text", "text": "What is in this picture?"},
+    ]})  # fmt: skip
+    main._send("thinking")
+    assert [block["type"] for block in main.messages[-1]["content"]] == ["thinking", "text"]
+    main.say("And its colour?", scenario="thinking")
+    # A client may drop (or redact) earlier turns' thinking when it sends the next turn.
+    main.messages[1]["content"] = [b for b in main.messages[1]["content"] if b["type"] != "thinking"]
+    main.say("Thanks.")
+
+    rows = linked(database_url, main.request_ids)
+
+    assert [rows[i]["parent_request_id"] for i in main.request_ids] == [
+        None, *(uuid.UUID(i) for i in main.request_ids[:-1]),
+    ]  # fmt: skip
+    assert {rows[i]["branch_id"] for i in main.request_ids} == {"main"}

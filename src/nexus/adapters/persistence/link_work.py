@@ -27,7 +27,7 @@ from nexus.domain.conversation.subagents import AgentCall
 
 _CANDIDATES = 50
 _NODE = """
-    id, ts, session_id, agent_id, message_hash, system_hash, agent_calls,
+    id, ts, session_id, agent_id, message_hash, system_hash, summarises, agent_calls,
     conversation_id, branch_id, parent_request_id, is_subtask, parent_task_request_id,
     spawn_tool_use_id, link_method
 """
@@ -149,7 +149,7 @@ class SqlLinkWork:
         result = await self._connection.execute(
             text(
                 f"SELECT {_NODE}, domain, linked_at, facts_version, parent_message_hash, grandparent_message_hash,"
-                " message_count, prompt_key, summarises, continuation_key, title"
+                " message_count, prompt_key, continuation_key, title"
                 " FROM exchanges WHERE link_pending ORDER BY ts, id LIMIT :limit"
             ),
             {"limit": limit},
@@ -289,6 +289,7 @@ def _node(row: Any) -> Node:
         agent_id=row.agent_id,
         message_hash=row.message_hash,
         system_hash=row.system_hash,
+        summarises=row.summarises,
         link=link,
         agent_calls=msgspec.convert(row.agent_calls, list[AgentCall]) if row.agent_calls else [],
     )

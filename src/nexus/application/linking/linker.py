@@ -89,10 +89,12 @@ class ConversationLinker:
                 spawn_tool_use_id=parent.link.spawn_tool_use_id,
                 method=method,
             )
+        # A compaction request is a child of the last turn too, but not an edit of the next one
+        # (the turn after a cancelled compaction stays on its branch).
         siblings = [
             node
             for node in await self._history.children(parent.id, subject.position)
-            if node.link.method in _CONTENT_METHODS
+            if node.link.method in _CONTENT_METHODS and not node.summarises
         ]
         retried = [node for node in siblings if node.message_hash == subject.facts.message_hash]
         if retried:

@@ -55,6 +55,7 @@ class Node(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: str | None = None
     message_hash: str | None = None
     system_hash: str | None = None
+    summarises: bool = False
     link: Link
     agent_calls: list[AgentCall] = msgspec.field(default_factory=list)
 

@@ -74,6 +74,7 @@ def response_text(response: Any) -> str:
     return ""
 
 
-def summary_matches(key: str, summarising_response: Any) -> bool:
-    """Whether a summarising request's response holds the continuation's summary."""
-    return len(key) >= MIN_KEY_LENGTH and key in canonical(response_text(summarising_response))
+def summary_matches(key: str, summary_text: str) -> bool:
+    """Whether a summarising request's response text (see :func:`response_text`) holds the
+    continuation's summary."""
+    return len(key) >= MIN_KEY_LENGTH and key in canonical(summary_text)

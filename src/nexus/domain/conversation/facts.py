@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from nexus.domain.conversation.compaction import continuation_key, summarises
-from nexus.domain.conversation.message_hash import conversation_messages, message_hashes
+from nexus.domain.conversation.message_hash import conversation_hashes, conversation_messages
 from nexus.domain.conversation.subagents import AgentCall, agent_calls, first_prompt_text, prompt_key, user_text
 from nexus.domain.conversation.system_hash import system_hash, system_text
 from nexus.domain.conversation.text import collapse_whitespace
@@ -56,7 +56,7 @@ def link_facts(body: Any, response: Any) -> LinkFacts:
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         return LinkFacts()
     conversation = conversation_messages(body["messages"])
-    hashes = message_hashes(body["messages"])
+    hashes = conversation_hashes(conversation)
     prompt = first_prompt_text(conversation)
     system = body.get("system")
     return LinkFacts(

@@ -53,7 +53,11 @@ def conversation_messages(messages: Sequence[Any]) -> list[dict[str, Any]]:
 
 def message_hashes(messages: Sequence[Any]) -> MessageHashes | None:
     """The hashes of a request's ``messages``; None when it has no user or assistant message."""
-    conversation = conversation_messages(messages)
+    return conversation_hashes(conversation_messages(messages))
+
+
+def conversation_hashes(conversation: Sequence[dict[str, Any]]) -> MessageHashes | None:
+    """The hashes of messages already reduced by :func:`conversation_messages`."""
     count = len(conversation)
     if count == 0:
         return None

@@ -10,7 +10,8 @@ JS_WHITESPACE = (
     "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
     "\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
-_REMINDER = re.compile(rf"[{JS_WHITESPACE}]*<system-reminder>.*?</system-reminder>", re.IGNORECASE | re.DOTALL)
+_OPENING = re.compile("<system-reminder>", re.IGNORECASE)
+_REMINDER = re.compile("<system-reminder>.*?</system-reminder>", re.IGNORECASE | re.DOTALL)
 
 
 def js_trim(text: str) -> str:
@@ -23,9 +24,18 @@ def strip_system_reminders(text: str) -> str:
     Claude Code wraps volatile context (todo lists, file-change notices, dates) in these tags;
     they change between turns of one conversation, so they carry no identity.
     """
-    if "<" not in text:
+    # Tool results are often whole files: look for the tag once before doing any work, and strip
+    # the white space before each reminder by hand (a leading ``\s*`` in the pattern made the
+    # regex engine retry at every white space character of the text).
+    if _OPENING.search(text) is None:
         return text
-    return _REMINDER.sub("", text)
+    pieces: list[str] = []
+    position = 0
+    for reminder in _REMINDER.finditer(text):
+        pieces.append(text[position : reminder.start()].rstrip(JS_WHITESPACE))
+        position = reminder.end()
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 def collapse_whitespace(text: str) -> str:
