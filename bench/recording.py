@@ -1,5 +1,5 @@
-"""The recording scenarios: memory over 100,000 recorded requests, the recorder alone, and
-the bytes stored per request of a long conversation.
+"""The recording scenarios: memory over 100,000 recorded requests, the recorder alone, the
+bytes stored per request of a long conversation, and conversation linking under load.
 
 (Recording on against off under wrk is part of the wrk matrix in ``run.py``.)
 """
@@ -117,14 +117,28 @@ def _query(path: str) -> str:
 
 def recorder_alone(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
     """``recorder_load.py`` in its own process (its own embedded PostgreSQL), its JSON result."""
-    home = workdir / "recorder"
-    home.mkdir(exist_ok=True)
-    argv = [
-        sys.executable, str(BENCH_DIR / "recorder_load.py"), "--json",
-        "--count", str(args.recorder_exchanges), "--workdir", str(home),
-    ]  # fmt: skip
     say(f"\nrecorder alone: {args.recorder_exchanges:,} exchanges of 1 KB into its own embedded PostgreSQL ...")
-    log = home / "recorder.log"
+    argv = ["--count", str(args.recorder_exchanges)]
+    return _script(workdir / "recorder", "recorder_load.py", "RECORDER_RESULT", argv, say)
+
+
+def linker_alone(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """``linker_load.py`` in its own process (its own embedded PostgreSQL), its JSON result."""
+    say(
+        f"\nconversation linking: {args.link_conversations} conversations x {args.link_turns} turns, a backlog, "
+        f"then {args.link_live_rows:,} rows live, on time and late, into its own embedded PostgreSQL ..."
+    )
+    argv = ["--conversations", str(args.link_conversations), "--turns", str(args.link_turns),
+            "--live-rows", str(args.link_live_rows)]  # fmt: skip
+    return _script(workdir / "linker", "linker_load.py", "LINKING_RESULT", argv, say)
+
+
+def _script(home: Path, script: str, marker: str, options: list[str], say: Callable[[str], None]) -> dict[str, Any]:
+    """Run a bench script with ``--json --workdir home``; the JSON after its ``marker``. Exit
+    status 1 (a result that misses its check) still gives the result."""
+    home.mkdir(exist_ok=True)
+    argv = [sys.executable, str(BENCH_DIR / script), "--json", "--workdir", str(home), *options]
+    log = home / "stderr.log"
     env = dict(os.environ, PYTHONPATH=str(BENCH_DIR))
     with log.open("w") as errors:
         # Its own session, so that on Ctrl-C it is stopped in order (SIGTERM: it stops its server).
@@ -143,12 +157,12 @@ def recorder_alone(args: argparse.Namespace, workdir: Path, say: Callable[[str],
             raise
         finally:
             if note := pg.stop_postgres(home / "postgres"):
-                say(f"  {note}: the recorder test left it running")
-    line = next((ln for ln in out.splitlines() if ln.startswith("RECORDER_RESULT ")), None)
+                say(f"  {note}: {script} left it running")
+    line = next((ln for ln in out.splitlines() if ln.startswith(marker + " ")), None)
     if process.returncode not in (0, 1) or line is None:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-        raise RuntimeError(f"recorder_load.py failed ({process.returncode}):\n{tail}")
-    result: dict[str, Any] = json.loads(line.removeprefix("RECORDER_RESULT "))
+        raise RuntimeError(f"{script} failed ({process.returncode}):\n{tail}")
+    result: dict[str, Any] = json.loads(line.removeprefix(marker + " "))
     return result
 
 

@@ -17,6 +17,8 @@ GOAL_REC_STORED = ("answered requests not stored, or stored beyond those sent", 
 GOAL_RECORDER = ("recorder alone: 1 KB exchanges into embedded PostgreSQL", ">=", 5000.0, "exch/s")
 # "No growth": what the allocator keeps between two samples of an idle process, a few MB.
 GOAL_RSS_GROWTH = ("RSS growth over {n:,} requests with recording", "<=", 5.0, "MB")
+GOAL_LINK_LATENCY = ("links visible after the row is stored, p99 (live linker)", "<=", 1000.0, "ms")
+GOAL_LINK_REBUILD = ("late arrivals: links differing from an in-order rebuild", "<=", 0.0, "rows")
 
 
 def find_run(runs: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
@@ -81,7 +83,17 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         out.append(goal(GOAL_RSS, None, n=1000))
     out += recording_goals(results)
+    out += linking_goals(results.get("linking"))
     return out
+
+
+def linking_goals(linking: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not linking:
+        return [goal(GOAL_LINK_LATENCY, None), goal(GOAL_LINK_REBUILD, None)]
+    live, late = linking["live"], linking["late"]
+    wrong = sum(linking[part]["not_as_generated"] for part in ("backlog", "live", "late"))
+    note = f"{wrong} links not as the traffic was generated" if wrong else None
+    return [goal(GOAL_LINK_LATENCY, live["p99_ms"]), goal(GOAL_LINK_REBUILD, late["differ_from_rebuild"], note=note)]
 
 
 def stored_check(recorded: dict[str, Any]) -> tuple[int, str]:
@@ -242,6 +254,7 @@ def render(results: dict[str, Any]) -> str:
             )
     lines += _recorder_lines(results.get("recorder"))
     lines += _rss100k_lines(results.get("rss100k"))
+    lines += linking_lines(results.get("linking"))
     lines += _storage_lines(results.get("storage"))
     lines += ["", "goals (this 2-core class; load generator, upstream and proxy share it)"]
     for entry in results["goals"]:
@@ -267,6 +280,42 @@ def _recorder_lines(recorder: dict[str, Any] | None) -> list[str]:
         f"other {r['other_s']:.2f} s",
         f"  CPU: recorder process {r['python_cpu_s']:.2f} s, PostgreSQL {r['postgres_cpu_s']} s; "
         f"rows in the table {r['rows_in_table']:,} of {r['rows_expected']:,}, journaled {r['journaled']}",
+    ]
+
+
+def linking_lines(linking: dict[str, Any] | None) -> list[str]:
+    """The three parts of ``linker_load.py``: backlog, live latency, late arrivals."""
+    if not linking:
+        return []
+    b, live, late = linking["backlog"], linking["live"], linking["late"]
+
+    def latency(part: dict[str, Any]) -> str:
+        figures = "/".join(
+            "-" if part[key] is None else f"{part[key]:.0f}" for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms")
+        )
+        return (
+            f"{part['rows']:,} rows stored 1-5 every 20 ms ({part['replay_s']:.1f} s); stored -> linked "
+            f"p50/p95/p99/max {figures} ms, {part['over_1s']} over 1 s"
+        )
+
+    return [
+        "",
+        f"conversation linking: {linking['conversations']} conversations x {linking['turns']} turns + sub-agents, "
+        f"{b['rows']:,} inference rows (mean request {b['request_bytes_mean']:,} B), one domain",
+        f"  backlog   {b['rows_per_s']:>9,.0f} rows/s linked ({b['link_ms_per_row']:.2f} ms/row, {b['link_s']:.2f} s); "
+        f"queue left {b['pending_after']}, {b['conversations']} conversations; {b['methods']}",
+        f"            build_row {b['build_us_per_row']} us/row, "
+        f"{b['build_us_per_row'] - b['facts_us_per_row']} without the facts "
+        f"(facts_from_body {b['facts_us_per_row']} us, {b['facts_share_of_build_pct']} %); "
+        f"store {b['store_us_per_row']} us/row",
+        f"  live      {latency(live)}",
+        f"  late      {latency(late)}; every 10th row 2 s late ({late['late_rows']} rows)",
+        f"            re-queued {late['requeued']:,}, re-linked with a new link {late['changed']:,}, "
+        f"links written {late['linked']:,} (re-links included)",
+        f"            ROWS WHOSE LINKS DIFFER FROM AN IN-ORDER REBUILD: {late['differ_from_rebuild']} "
+        f"(the rebuild took {late['rebuild_s']:.2f} s and changed {late['rebuild_changed']})",
+        f"  links not as the traffic was generated: backlog {b['not_as_generated']}, live {live['not_as_generated']}, "
+        f"late {late['not_as_generated']}",
     ]
 
 

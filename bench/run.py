@@ -11,6 +11,8 @@
 5. ``rss100k``: the recording proxy's RSS after a warm-up and after 100,000 more requests.
 6. ``storage``: bytes stored per request of a real 200-request conversation, by the body
    codec's accounting and as the database of a recording proxy grows.
+7. ``linking``: conversation linking in its own embedded PostgreSQL: a backlog's throughput,
+   live latency from storing a row to its link, late arrivals against an in-order rebuild.
 
 It prints tables and the goals, and writes everything to a JSON file (bench/results/latest.json).
 Every process it starts is stopped again, also on Ctrl-C or an error.
@@ -43,7 +45,7 @@ import report
 import upstreams
 
 BENCH_DIR = Path(__file__).resolve().parent
-SCENARIOS = ("wrk", "recording", "ttfb", "rss", "recorder", "rss100k", "storage")
+SCENARIOS = ("wrk", "recording", "ttfb", "rss", "recorder", "rss100k", "storage", "linking")
 
 
 # (option, type, default, help); each can also be set as BENCH_<OPTION> in the environment.
@@ -57,6 +59,9 @@ _OPTIONS: tuple[tuple[str, type, str, str], ...] = (
     ("streams", int, "1000", "concurrent open streams for the RSS test"),
     ("workers", int, "1", "proxy worker processes (passed as --workers when above 1)"),
     ("recorder-exchanges", int, "20000", "exchanges the recorder alone stores (timed)"),
+    ("link-conversations", int, "30", "conversations of the linking scenario"),
+    ("link-turns", int, "30", "main-line requests per conversation there"),
+    ("link-live-rows", int, "1000", "rows stored live there, on time and late"),
     ("rss-requests", int, "100000", "requests through the recording proxy between the RSS samples"),
     ("rss-concurrency", int, "32", "wrk connections for those requests"),
     ("drain-timeout", int, "60", "seconds to wait for the recorder to store a run's exchanges"),
@@ -262,6 +267,9 @@ def main() -> int:
             "scenarios": args.scenarios,
             "workers": args.workers,
             "recorder_exchanges": args.recorder_exchanges,
+            "link_conversations": args.link_conversations,
+            "link_turns": args.link_turns,
+            "link_live_rows": args.link_live_rows,
             "rss_requests": args.rss_requests,
             "rss_concurrency": args.rss_concurrency,
             "drain_timeout_s": args.drain_timeout,
@@ -273,6 +281,7 @@ def main() -> int:
         "recorder": None,
         "rss100k": None,
         "storage": None,
+        "linking": None,
         "goals": [],
     }
     say(f"claude-nexus load benchmark: {', '.join(args.scenarios)}; {args.duration} s per wrk run")
@@ -290,6 +299,8 @@ def main() -> int:
                 results["rss100k"] = recording.rss_over_requests(args, workdir, say)
             if "storage" in args.scenarios:
                 results["storage"] = recording.storage_per_request(args, workdir, say)
+            if "linking" in args.scenarios:
+                results["linking"] = recording.linker_alone(args, workdir, say)
         except KeyboardInterrupt:
             say("\ninterrupted; processes stopped, partial results follow")
             failed = "interrupted"

@@ -34,14 +34,16 @@ _FACT_COLUMNS = (
 
 
 def upgrade() -> None:
-    op.execute(
-        "ALTER TABLE exchanges " + ", ".join(f"ADD COLUMN {name} {kind}" for name, kind in _FACT_COLUMNS)
-    )
+    op.execute("ALTER TABLE exchanges " + ", ".join(f"ADD COLUMN {name} {kind}" for name, kind in _FACT_COLUMNS))
     # Inference rows recorded before this revision have no facts yet: the linker computes them
     # from the stored bodies when it takes them off the queue.
     op.execute("UPDATE exchanges SET link_pending = true WHERE request_type = 'inference'")
     for statement in (
         "CREATE INDEX exchanges_link_queue ON exchanges (ts, id) WHERE link_pending",
+        # Whether a domain has linked rows after a given one (a late arrival): asked for every
+        # new row, and during a backlog most of the domain's later rows are not linked yet.
+        "CREATE INDEX exchanges_linked ON exchanges (domain, ts, id) WHERE conversation_id IS NOT NULL"
+        " AND NOT link_pending",
         "CREATE INDEX exchanges_message_hash ON exchanges (domain, message_hash, ts) WHERE message_hash IS NOT NULL",
         "CREATE INDEX exchanges_parent_hash ON exchanges (domain, parent_message_hash)"
         " WHERE parent_message_hash IS NOT NULL",
@@ -78,9 +80,7 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute(
-        "COMMENT ON TABLE conversations IS 'one row per conversation, refreshed by the linker from exchanges'"
-    )
+    op.execute("COMMENT ON TABLE conversations IS 'one row per conversation, refreshed by the linker from exchanges'")
     op.execute("CREATE INDEX conversations_last_at ON conversations (last_at DESC)")
     op.execute("CREATE INDEX conversations_domain_last_at ON conversations (domain, last_at DESC)")
     op.execute("CREATE INDEX conversations_account_last_at ON conversations (account_id, last_at DESC)")
@@ -90,6 +90,7 @@ def downgrade() -> None:
     op.execute("DROP TABLE conversations")
     for index in (
         "exchanges_link_queue",
+        "exchanges_linked",
         "exchanges_message_hash",
         "exchanges_parent_hash",
         "exchanges_grandparent_hash",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import text
+from sqlalchemy import CursorResult, TextClause, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -55,14 +54,18 @@ class SqlLinkWork:
 
     async def spawners(self, domain: str | None, prompt_key: str, since: datetime, before: Position) -> list[Node]:
         probe = msgspec.json.encode([{"prompt_key": prompt_key}]).decode()
-        return await self._nodes(
-            f"{_domain(domain)} AND agent_calls @> CAST(:probe AS jsonb) AND ts >= :since AND {_LINKED} AND {_BEFORE}"
-            " ORDER BY ts DESC, id DESC LIMIT 20",
-            before,
-            domain=domain,
-            probe=probe,
-            since=since,
+        # Matches are few: find them all through the agent_calls index, then order. Left to
+        # itself the planner walks the domain's (domain, ts) index back over the whole window.
+        result = await self._execute(
+            text(
+                f"WITH matches AS MATERIALIZED (SELECT {_NODE} FROM exchanges"
+                f" WHERE agent_calls @> CAST(:probe AS jsonb) AND {_domain(domain)} AND ts >= :since"
+                f" AND {_LINKED} AND {_BEFORE})"
+                " SELECT * FROM matches ORDER BY ts DESC, id DESC LIMIT 20"
+            ),
+            {"probe": probe, "domain": domain, "since": since, "ts": before.ts, "id": before.id},
         )
+        return [_node(row) for row in result.all()]
 
     async def session_spawners(self, session_id: str, since: datetime, before: Position) -> list[Node]:
         return await self._nodes(
@@ -83,7 +86,7 @@ class SqlLinkWork:
         )
 
     async def highest_subtask(self, conversation_id: uuid.UUID, spawned_before: Position, before: Position) -> int:
-        result = await self._connection.execute(
+        result = await self._execute(
             text(
                 "SELECT coalesce(max(substring(s.branch_id FROM '^subtask_([0-9]+)$')::integer), 0)"
                 " FROM exchanges s JOIN exchanges p ON p.id = s.parent_task_request_id"
@@ -107,7 +110,7 @@ class SqlLinkWork:
         )
 
     async def branch_names(self, conversation_id: uuid.UUID, before: Position) -> set[str]:
-        result = await self._connection.execute(
+        result = await self._execute(
             text(
                 "SELECT DISTINCT branch_id FROM exchanges"
                 f" WHERE conversation_id = :conversation AND {_LINKED} AND {_BEFORE}"
@@ -127,7 +130,7 @@ class SqlLinkWork:
         return nodes[0] if nodes else None
 
     async def summarisers(self, domain: str | None, since: datetime, before: Position) -> list[Summariser]:
-        result = await self._connection.execute(
+        result = await self._execute(
             text(
                 f"SELECT {_NODE}, jsonb_path_query_first(response_body, '$.content[*] ? (@.type == \"text\").text')"
                 f" #>> '{{}}' AS summary FROM exchanges WHERE {_domain(domain)} AND summarises AND ts >= :since"
@@ -137,16 +140,8 @@ class SqlLinkWork:
         )
         return [Summariser(_node(row), row.summary or "") for row in result.all()]
 
-    @asynccontextmanager
-    async def isolated(self) -> AsyncIterator[None]:
-        try:
-            async with self._connection.begin_nested():
-                yield
-        except (OSError, OperationalError, InterfaceError) as exc:
-            raise LinkingUnavailable(str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__) from exc
-
     async def pending(self, limit: int) -> list[Subject]:
-        result = await self._connection.execute(
+        result = await self._execute(
             text(
                 f"SELECT {_NODE}, domain, linked_at, facts_version, parent_message_hash, grandparent_message_hash,"
                 " message_count, prompt_key, continuation_key, title"
@@ -175,7 +170,7 @@ class SqlLinkWork:
         return subjects
 
     async def save(self, subject: Subject, link: Link) -> None:
-        await self._connection.execute(
+        await self._execute(
             text(
                 "UPDATE exchanges SET conversation_id = :conversation, branch_id = :branch,"
                 " parent_request_id = :parent, is_subtask = :is_subtask, parent_task_request_id = :task,"
@@ -200,7 +195,7 @@ class SqlLinkWork:
         self.linked += 1
 
     async def linked_after(self, subject: Subject) -> bool:
-        result = await self._connection.execute(
+        result = await self._execute(
             text(
                 f"SELECT EXISTS (SELECT 1 FROM exchanges WHERE {_domain(subject.domain)} AND ts >= :ts"
                 f" AND (ts, id) > (:ts, :id) AND {_LINKED})"
@@ -211,7 +206,7 @@ class SqlLinkWork:
 
     async def requeue_dependents(self, subject: Subject, link: Link) -> int:
         facts = subject.facts
-        result = await self._connection.execute(
+        result = await self._execute(
             text(
                 f"UPDATE exchanges SET link_pending = true WHERE {_domain(subject.domain)} AND ts >= :ts"
                 f" AND (ts, id) > (:ts, :id) AND {_LINKED} AND ("
@@ -236,14 +231,14 @@ class SqlLinkWork:
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def requeue_children(self, subject: Subject) -> int:
-        result = await self._connection.execute(
+        result = await self._execute(
             text("UPDATE exchanges SET link_pending = true WHERE parent_request_id = :id AND NOT link_pending"),
             {"id": subject.id},
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def _save_facts(self, ts: datetime, exchange_id: uuid.UUID, facts: LinkFacts) -> None:
-        await self._connection.execute(
+        await self._execute(
             text(
                 "UPDATE exchanges SET message_hash = :hash, parent_message_hash = :parent_hash,"
                 " grandparent_message_hash = :grandparent_hash, system_hash = :system_hash,"
@@ -268,11 +263,23 @@ class SqlLinkWork:
             },
         )
 
+    async def _execute(self, statement: TextClause, params: dict[str, Any]) -> CursorResult[Any]:
+        """Run a statement; the database being unreachable is ``LinkingUnavailable``."""
+        try:
+            return await self._connection.execute(statement, params)
+        except (OSError, OperationalError, InterfaceError) as exc:
+            raise LinkingUnavailable(_reason(exc)) from exc
+
     async def _nodes(self, where: str, before: Position, **params: Any) -> list[Node]:
-        result = await self._connection.execute(
+        result = await self._execute(
             text(f"SELECT {_NODE} FROM exchanges WHERE {where}"), params | {"ts": before.ts, "id": before.id}
         )
         return [_node(row) for row in result.all()]
+
+
+def _reason(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return f"{type(original).__name__}: {str(original).splitlines()[0][:200] if str(original) else ''}"
 
 
 def _domain(domain: str | None) -> str:

@@ -10,6 +10,7 @@ as linking everything in order at once, which is what the rebuild command does.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -26,35 +27,47 @@ class LinkCounts(msgspec.Struct):
     linked: int = 0
     changed: int = 0  # rows linked before whose link is now different
     requeued: int = 0
+    failed: int = 0  # rows the linker failed on, linked as conversations of their own
 
     def add(self, other: LinkCounts) -> None:
         self.linked += other.linked
         self.changed += other.changed
         self.requeued += other.requeued
+        self.failed += other.failed
 
 
 UnitOfWork = Callable[[], AbstractAsyncContextManager[LinkWork | None]]
+
+
+class _Failed(Exception):
+    """The linker failed on one row: the unit of work is abandoned (its transaction rolled
+    back) and the row is linked on its own in the next one."""
 
 
 async def link_pending(unit_of_work: UnitOfWork, *, batch_size: int = 200) -> LinkCounts:
     """Link everything waiting. ``unit_of_work`` opens one transaction and yields the work in
     it, or None when another process holds the linking lock (it will do the work)."""
     total = LinkCounts()
+    failed: set[uuid.UUID] = set()
     while True:
-        async with unit_of_work() as work:
-            if work is None:
-                return total
-            counts = await _link_batch(work, batch_size)
+        try:
+            async with unit_of_work() as work:
+                if work is None:
+                    return total
+                counts = await _link_batch(work, batch_size, failed)
+        except _Failed:
+            total.failed += 1
+            continue
         total.add(counts)
         if counts.linked == 0:
             return total
 
 
-async def _link_batch(work: LinkWork, batch_size: int) -> LinkCounts:
+async def _link_batch(work: LinkWork, batch_size: int, failed: set[uuid.UUID]) -> LinkCounts:
     counts = LinkCounts()
     linker = ConversationLinker(work)
     for subject in await work.pending(batch_size):
-        link = await _link_one(linker, work, subject)
+        link = await _link_one(linker, subject, failed)
         await work.save(subject, link)
         counts.linked += 1
         requeued = 0
@@ -69,14 +82,16 @@ async def _link_batch(work: LinkWork, batch_size: int) -> LinkCounts:
     return counts
 
 
-async def _link_one(linker: ConversationLinker, work: LinkWork, subject: Subject) -> Link:
-    """The subject's link; a request the linker fails on (a bug, odd data) starts a conversation
+async def _link_one(linker: ConversationLinker, subject: Subject, failed: set[uuid.UUID]) -> Link:
+    """The subject's link. A request the linker fails on (a bug, odd data) starts a conversation
     of its own rather than stopping every later request from being linked."""
+    if subject.id in failed:
+        return Link(conversation_id=subject.id, branch_id=MAIN)
     try:
-        async with work.isolated():
-            return await linker.link(subject)
+        return await linker.link(subject)
     except LinkingUnavailable:
         raise
-    except Exception:
+    except Exception as exc:
         log.exception("Linking exchange %s failed; it starts a conversation of its own", subject.id)
-        return Link(conversation_id=subject.id, branch_id=MAIN)
+        failed.add(subject.id)
+        raise _Failed from exc

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
@@ -21,7 +20,10 @@ from nexus.domain.conversation.subagents import AgentCall
 
 
 class LinkingUnavailable(Exception):
-    """The history cannot be read or written right now (database away): try the batch later."""
+    """The history cannot be read or written right now (database away): try the batch later.
+
+    Adapters raise it for every read and write, so that a failure of the linker itself (any
+    other exception) can be told apart."""
 
 
 LinkMethod = Literal["new", "chain", "grandparent", "subagent", "agent_session", "compact", "compact_session"]
@@ -131,11 +133,6 @@ class ConversationHistory(Protocol):
 @runtime_checkable
 class LinkWork(ConversationHistory, Protocol):
     """One unit of linking work (a transaction): history reads plus the pending queue."""
-
-    def isolated(self) -> AbstractAsyncContextManager[None]:
-        """A scope whose failure leaves the unit of work usable (its writes are undone); raises
-        LinkingUnavailable instead when the failure is the store being unreachable."""
-        ...
 
     async def pending(self, limit: int) -> list[Subject]:
         """Rows waiting to be linked, in linking order."""
