@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.conftest import sdk
+from tests.support.claude_code_session import Thread
 from tests.support.database import query, wait_for_rows
 from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.proxy_server import RunningProxy
@@ -95,3 +99,30 @@ def test_exchanges_journaled_when_the_proxy_stops_are_stored_at_the_next_start(
     assert set(during) <= {str(row["id"]) for row in rows}
     assert len(rows) == 10
     assert not any((data_dir / "journal").glob("*")), "replayed segments are removed"
+
+
+def test_a_conversation_going_on_through_an_outage_is_threaded_once_the_database_returns(
+    fake: FakeAnthropic, own_postgres: Any, start_proxy: Callable[..., RunningProxy], tmp_path: Path
+) -> None:
+    url = own_postgres.get_uri()
+    proxy = start_proxy(DATABASE_URL=url, NEXUS_DATA_DIR=str(tmp_path / "data"))
+    main = Thread(sdk(proxy.url), session_id=str(uuid.uuid4()))
+    main.say("First question.")
+    main.say("Second question.")
+    assert len(wait_for_rows(url, 2)) == 2
+
+    stop(own_postgres)
+    main.say("Asked while the database is away.")
+    main.say("And another.")
+    own_postgres.ensure_postgres_running()
+    main.say("Back again.")
+
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        rows = query(url, "SELECT * FROM exchanges WHERE NOT link_pending AND conversation_id IS NOT NULL ORDER BY ts")
+        if len(rows) == 5:
+            break
+        time.sleep(0.1)
+    assert [str(row["id"]) for row in rows] == main.request_ids
+    assert [row["parent_request_id"] for row in rows] == [None, *(row["id"] for row in rows[:-1])]
+    assert {row["conversation_id"] for row in rows} == {rows[0]["id"]}
