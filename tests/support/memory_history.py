@@ -13,12 +13,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from nexus.application.linking.run import LinkCounts, link_pending
 from nexus.application.ports.conversation_history import Link, LinkWork, Node, Position, Subject, Summariser
-from nexus.domain.conversation.branches import subtask_number
 from nexus.domain.conversation.compaction import response_text
 from nexus.domain.conversation.facts import LinkFacts, link_facts
 
@@ -168,20 +167,10 @@ class MemoryHistory:
             and row.linked.spawn_tool_use_id in tool_use_ids
         ]
 
-    async def highest_subtask(self, conversation_id: uuid.UUID, spawned_before: Position, before: Position) -> int:
-        numbers = [
-            subtask_number(row.linked.branch_id) or 0
-            for row in self._linked(before)
-            if row.linked.conversation_id == conversation_id
-            and row.linked.method in _STARTS
-            and self._position_of(row.linked.parent_task_request_id) < spawned_before
-        ]
-        return max(numbers, default=0)
-
-    def _position_of(self, row_id: uuid.UUID | None) -> Position:
-        """Where a row is; an unknown one sorts after everything."""
-        row = self.rows.get(row_id) if row_id else None
-        return row.position if row else Position(datetime.max.replace(tzinfo=UTC), uuid.UUID(int=0))
+    async def launches_before(self, conversation_id: uuid.UUID, before: Position) -> int:
+        return sum(
+            len(row.facts.agent_calls) for row in self._linked(before) if row.linked.conversation_id == conversation_id
+        )
 
     async def children(self, parent_id: uuid.UUID, before: Position) -> list[Node]:
         return [row.node() for row in reversed(self._linked(before)) if row.linked.parent_request_id == parent_id]

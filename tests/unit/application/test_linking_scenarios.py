@@ -283,6 +283,24 @@ async def test_nested_sub_agent_gets_its_own_number_and_is_spawned_from_the_sub_
     assert_subtask(history, back, "subtask_1", main, launcher)
 
 
+async def test_a_nested_sub_agent_starting_before_its_parents_sibling_does_not_take_its_number() -> None:
+    """Numbers belong to launches: the second launch of the main response is subtask_2 even
+    when a sub-agent launched by the first one starts earlier."""
+    history = MemoryHistory()
+    main = spawn(history)
+    a_start = user(text(REMINDER), text(PROMPT_A))
+    first = history.add(sub_agent_start(PROMPT_A), response(A_TURN), ts=at(1))
+    launcher = history.add(body(a_start, A_TURN, A_RESULT, system=SUB_AGENT), response(A_NESTED), ts=at(2))
+    nested = history.add(sub_agent_start(PROMPT_C), response(assistant("It waits for a socket.")), ts=at(3))
+    second = history.add(sub_agent_start(PROMPT_B), ts=at(4))
+
+    await history.link_all()
+
+    assert_subtask(history, first, "subtask_1", main, main)
+    assert_subtask(history, second, "subtask_2", main, main)
+    assert_subtask(history, nested, "subtask_3", launcher, launcher)
+
+
 # Compactions
 
 SUMMARY_POINTS = (

@@ -226,19 +226,36 @@ class SqlAlchemyExchangeQueries:
         return await self._run(run)
 
     def _require_engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise QueriesUnavailable("Storage is off (STORAGE_ENABLED=false or no database): nothing is recorded")
-        return self._engine
+        return require_engine(self._engine)
 
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        engine = self._require_engine()
-        try:
-            async with engine.connect() as connection:
+        return await run_read(self._engine, work)
+
+
+def require_engine(engine: AsyncEngine | None) -> AsyncEngine:
+    if engine is None:
+        raise QueriesUnavailable("Storage is off (STORAGE_ENABLED=false or no database): nothing is recorded")
+    return engine
+
+
+async def run_read(
+    engine: AsyncEngine | None, work: Callable[[AsyncConnection], Awaitable[T]], *, snapshot: bool = False
+) -> T:
+    """Run ``work`` on a connection, a database outage raised as ``QueriesUnavailable``.
+
+    With ``snapshot``, its statements all read one snapshot (``REPEATABLE READ``), so sums
+    read by separate statements agree with each other.
+    """
+    connected = require_engine(engine)
+    try:
+        async with connected.connect() as connection:
+            if not snapshot:
                 return await work(connection)
-        except (OSError, DBAPIError) as exc:
-            if (unavailable := _unavailable(exc)) is None:
-                raise
-            raise unavailable from None
+            return await work(await connection.execution_options(isolation_level="REPEATABLE READ"))
+    except (OSError, DBAPIError) as exc:
+        if (unavailable := _unavailable(exc)) is None:
+            raise
+        raise unavailable from None
 
 
 _UNDEFINED_TABLE = "42P01"

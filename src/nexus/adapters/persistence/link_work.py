@@ -85,22 +85,13 @@ class SqlLinkWork:
             calls=list(tool_use_ids),
         )
 
-    async def highest_subtask(self, conversation_id: uuid.UUID, spawned_before: Position, before: Position) -> int:
+    async def launches_before(self, conversation_id: uuid.UUID, before: Position) -> int:
         result = await self._execute(
             text(
-                "SELECT coalesce(max(substring(s.branch_id FROM '^subtask_([0-9]+)$')::integer), 0)"
-                " FROM exchanges s JOIN exchanges p ON p.id = s.parent_task_request_id"
-                " WHERE s.conversation_id = :conversation AND NOT s.link_pending"
-                " AND s.link_method IN ('subagent', 'agent_session')"
-                " AND (s.ts, s.id) < (:ts, :id) AND (p.ts, p.id) < (:spawn_ts, :spawn_id)"
+                "SELECT coalesce(sum(jsonb_array_length(agent_calls)), 0) FROM exchanges"
+                f" WHERE conversation_id = :conversation AND agent_calls IS NOT NULL AND {_LINKED} AND {_BEFORE}"
             ),
-            {
-                "conversation": conversation_id,
-                "ts": before.ts,
-                "id": before.id,
-                "spawn_ts": spawned_before.ts,
-                "spawn_id": spawned_before.id,
-            },
+            {"conversation": conversation_id, "ts": before.ts, "id": before.id},
         )
         return int(result.scalar_one())
 

@@ -141,9 +141,10 @@ class ConversationLinker:
         return calls[0] if allow_taken and subject.agent_id is None else None
 
     async def _subtask(self, subject: Subject, spawner: Node, call: AgentCall, method: LinkMethod) -> Link:
-        # Numbered by launch, not by arrival: parallel sub-agents of one response get
-        # consecutive numbers in the order of its tool calls, whichever request comes first.
-        base = await self._history.highest_subtask(spawner.link.conversation_id, spawner.position, subject.position)
+        # Numbered by launch, not by arrival: each launch in the conversation's responses has its
+        # number (launches of earlier responses, then this response's tool calls in order), so
+        # parallel and nested sub-agents get distinct numbers whichever request comes first.
+        base = await self._history.launches_before(spawner.link.conversation_id, spawner.position)
         return Link(
             conversation_id=spawner.link.conversation_id,
             branch_id=subtask_branch(base + call.position),

@@ -110,9 +110,8 @@ class ConversationHistory(Protocol):
         """Rows that started a sub-agent for one of these tool calls."""
         ...
 
-    async def highest_subtask(self, conversation_id: uuid.UUID, spawned_before: Position, before: Position) -> int:
-        """The highest ``subtask_N`` among sub-agents started before ``before`` by requests
-        before ``spawned_before`` (else 0)."""
+    async def launches_before(self, conversation_id: uuid.UUID, before: Position) -> int:
+        """How many sub-agent launches (``agent_calls``) the conversation's rows before hold."""
         ...
 
     async def children(self, parent_id: uuid.UUID, before: Position) -> list[Node]:

@@ -81,6 +81,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
                 "check_health": container.check_health,
                 "lifecycle": container.lifecycle,
                 "exchange_queries": container.exchange_queries,
+                "conversation_queries": container.conversation_queries,
                 "token_accounting": container.token_accounting,
                 "usage_reports": container.usage_reports,
             },

@@ -37,10 +37,15 @@ def utc(moment: datetime | None) -> datetime | None:
 
 def parse_request_id(raw: str) -> uuid.UUID:
     """The id in a path; a malformed one is a 400, not a 404."""
+    return parse_path_id(raw, "request id", "the x-request-id header")
+
+
+def parse_path_id(raw: str, what: str, hint: str) -> uuid.UUID:
+    """A UUID in a path; a malformed one is a 400 naming ``what`` it should be, not a 404."""
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise ValidationException(f"Invalid request id {raw!r}: expected a UUID (the x-request-id header)") from None
+        raise ValidationException(f"Invalid {what} {raw!r}: expected a UUID ({hint})") from None
 
 
 def storage_unavailable(request: Request[Any, Any, Any], exc: QueriesUnavailable) -> Response[bytes]:
