@@ -13,6 +13,7 @@ from nexus import __version__
 from nexus.adapters.credentials.file_store import FileCredentialStore
 from nexus.adapters.credentials.oauth_refresher import HttpxTokenRefresher
 from nexus.adapters.persistence.conversation_queries import SqlAlchemyConversationQueries
+from nexus.adapters.persistence.dashboard_queries import SqlAlchemyDashboardQueries
 from nexus.adapters.persistence.database import open_optional_engine
 from nexus.adapters.persistence.exchange_queries import SqlAlchemyExchangeQueries
 from nexus.adapters.persistence.health import DatabaseProbe
@@ -134,6 +135,7 @@ class Container(containers.DeclarativeContainer):
     linker = providers.Resource(linker_lifetime, engine=engine, recorder=recorder)
     database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder)
     exchange_queries = providers.Singleton(SqlAlchemyExchangeQueries, engine=engine)
+    dashboard_queries = providers.Singleton(SqlAlchemyDashboardQueries, engine=engine)
     conversation_queries = providers.Singleton(SqlAlchemyConversationQueries, engine=engine)
 
     # Token accounting: in-memory counters and their console report; per-account usage in SQL.

@@ -12,6 +12,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from nexus import __version__
+from nexus.entrypoints.dashboard.keys import KEY_FILE, resolve_keys
 from nexus.entrypoints.http.app import create_app
 from nexus.entrypoints.settings import Settings
 from nexus.entrypoints.storage_setup import resolve_storage
@@ -45,6 +46,28 @@ def server_config(settings: Settings, app: Any = None, **overrides: Any) -> uvic
     return uvicorn.Config(app if app is not None else create_app(settings), **options)
 
 
+def _announce_dashboard(settings: Settings) -> None:
+    """Where the dashboard is; a key generated just now is printed this once (it is kept in
+    ``NEXUS_DATA_DIR``, readable by its owner only)."""
+    keys = resolve_keys(
+        api_key=settings.dashboard_api_key,
+        session_secret=settings.dashboard_session_secret,
+        data_dir=settings.nexus_data_dir,
+        generate_key=settings.dashboard_generate_key,
+    )
+    url = f"http://{'localhost' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}/dashboard/"  # noqa: S104
+    if keys.generated_key:
+        print(
+            f"\nDashboard: {url}\nDashboard key (generated now, kept in {settings.nexus_data_dir}/"
+            f"{KEY_FILE}): {keys.api_key}\n",
+            flush=True,
+        )
+    elif keys.api_key is None:
+        log.warning("No DASHBOARD_API_KEY: the dashboard at %s only says how to set one", url)
+    else:
+        log.info("Dashboard at %s", url)
+
+
 def _stopped(sig: int, frame: FrameType | None) -> None:
     """uvicorn re-raises the shutdown signal once it has stopped gracefully; by then there is
     nothing left to do, and the process should end with status 0, not die of the signal."""
@@ -61,6 +84,8 @@ def serve(settings: Settings) -> None:
     )
     signal.signal(signal.SIGTERM, _stopped)
     settings = resolve_storage(settings)
+    if settings.serves_dashboard:
+        _announce_dashboard(settings)
     if settings.workers == 1:
         uvicorn.Server(server_config(settings)).run()
         return
@@ -68,5 +93,6 @@ def serve(settings: Settings) -> None:
     # uses the database this process resolved (the embedded server it started, if any).
     if settings.database_url:
         os.environ["DATABASE_URL"] = settings.database_url
+    os.environ["NEXUS_ROLE"] = settings.nexus_role
     config = server_config(settings, WORKER_APP_FACTORY, factory=True, workers=settings.workers)
     Multiprocess(config, sockets=[config.bind_socket()]).run()

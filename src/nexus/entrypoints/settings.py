@@ -56,6 +56,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     recorder_queue_bytes: int = 32 * 1024 * 1024
     recorder_batch_size: int = 500
     dashboard_api_key: str | None = None
+    dashboard_session_secret: str | None = None
+    dashboard_database_url: str | None = None
+    dashboard_generate_key: bool = False
+    nexus_role: Literal["all", "proxy", "dashboard"] = "all"
     token_report_interval: int = 10
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -87,8 +91,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 raise ValueError(f"must not be negative - at `$.{name}`")
         if self.storage_retention_days is not None and self.storage_retention_days <= 0:
             raise ValueError("must be a positive number of days - at `$.storage_retention_days`")
-        if self.database_url is not None and not self.database_url.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql:// or postgres:// URL - at `$.database_url`")
+        for name in ("database_url", "dashboard_database_url"):
+            url = getattr(self, name)
+            if url is not None and not url.startswith(("postgresql://", "postgres://")):
+                raise ValueError(f"must be a postgresql:// or postgres:// URL - at `$.{name}`")
         if not self.claude_api_base_url.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL - at `$.claude_api_base_url`")
 
@@ -99,13 +105,24 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             shown["claude_api_key"] = "********"
         if self.database_url:
             shown["database_url"] = mask_url_password(self.database_url)
-        if self.dashboard_api_key:
-            shown["dashboard_api_key"] = "********"
+        for secret in ("dashboard_api_key", "dashboard_session_secret"):
+            if getattr(self, secret):
+                shown[secret] = "********"
+        if self.dashboard_database_url:
+            shown["dashboard_database_url"] = mask_url_password(self.dashboard_database_url)
         return "Settings(" + ", ".join(f"{name}={value!r}" for name, value in shown.items()) + ")"
 
     @property
     def upstream_timeout_s(self) -> float:
         return self.claude_api_timeout / 1000
+
+    @property
+    def serves_proxy(self) -> bool:
+        return self.nexus_role in ("all", "proxy")
+
+    @property
+    def serves_dashboard(self) -> bool:
+        return self.nexus_role in ("all", "dashboard")
 
 
 _BOOLEAN_FIELDS = frozenset(

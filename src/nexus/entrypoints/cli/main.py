@@ -11,6 +11,7 @@ from dotenv import load_dotenv
 from nexus import __version__
 from nexus.entrypoints.cli.conversations import rebuild_conversations_command
 from nexus.entrypoints.cli.credentials import credentials
+from nexus.entrypoints.dashboard.app import DASHBOARD_PORT
 from nexus.entrypoints.logs import configure_logging
 from nexus.entrypoints.serve import serve
 from nexus.entrypoints.settings import Settings, SettingsError, load_settings
@@ -31,6 +32,11 @@ def load_environment(env_file: Path | None) -> None:
 @click.option("-H", "--host", help="Address to listen on (env HOST; default 0.0.0.0).")
 @click.option("-w", "--workers", type=int, help="Serve with N processes on one port (env WORKERS; default 1).")
 @click.option(
+    "--role",
+    type=click.Choice(["all", "proxy", "dashboard"]),
+    help="What to serve (env NEXUS_ROLE): all (default), the proxy only, or the dashboard only (port 3001).",
+)
+@click.option(
     "-e",
     "--env-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -38,11 +44,22 @@ def load_environment(env_file: Path | None) -> None:
 )
 @click.version_option(__version__, "-v", "--version", prog_name="claude-nexus-proxy")
 @click.pass_context
-def main(ctx: click.Context, port: int | None, host: str | None, workers: int | None, env_file: Path | None) -> None:
+def main(
+    ctx: click.Context,
+    *,
+    port: int | None,
+    host: str | None,
+    workers: int | None,
+    role: str | None,
+    env_file: Path | None,
+) -> None:
     """claude-nexus: a transparent proxy for the Anthropic API. With no command, it serves."""
     load_environment(env_file)
+    role = role or os.environ.get("NEXUS_ROLE") or None
+    if role == "dashboard" and port is None and not os.environ.get("PORT", "").strip():
+        port = DASHBOARD_PORT
     try:
-        settings = load_settings(os.environ, port=port, host=host, workers=workers)
+        settings = load_settings(os.environ, port=port, host=host, workers=workers, nexus_role=role)
     except SettingsError as exc:
         raise click.UsageError(f"invalid setting {exc}") from None
     configure_logging(settings.log_level, settings.log_format)

@@ -14,6 +14,9 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 
 from nexus.adapters.telemetry.otel import Telemetry
 from nexus.entrypoints.container import Container, build_container
+from nexus.entrypoints.dashboard.app import create_dashboard_app
+from nexus.entrypoints.dashboard.keys import resolve_keys
+from nexus.entrypoints.dashboard.routes import dashboard_handlers, template_config
 from nexus.entrypoints.gc_tuning import tune_gc
 from nexus.entrypoints.http.api import API_ROUTE_HANDLERS
 from nexus.entrypoints.http.api.docs import docs_assets_router, openapi_config
@@ -71,8 +74,23 @@ async def _add_request_id(response: Response[Any]) -> Response[Any]:
 
 
 def create_app(settings: Settings, container: Container | None = None) -> Litestar:
-    """A fresh app with its own container (resources never outlive one app's lifespan)."""
+    """A fresh app with its own container (resources never outlive one app's lifespan).
+
+    ``--role all`` (the default) serves the proxy and the dashboard, ``proxy`` only the proxy,
+    ``dashboard`` only the dashboard (a process of its own, see ``create_dashboard_app``).
+    """
+    if settings.nexus_role == "dashboard":
+        return create_dashboard_app(settings)
     container = container or build_container(settings)
+    keys = resolve_keys(
+        api_key=settings.dashboard_api_key,
+        session_secret=settings.dashboard_session_secret,
+        data_dir=settings.nexus_data_dir,
+        generate_key=settings.dashboard_generate_key,
+    )
+    dashboard = (
+        dashboard_handlers(keys, trust_forwarded=settings.trust_proxy_headers) if settings.serves_dashboard else []
+    )
     proxy = _ProxyRoute(container, settings)
     plugins: list[PluginProtocol] = [
         ContainerPlugin(
@@ -82,6 +100,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
                 "lifecycle": container.lifecycle,
                 "exchange_queries": container.exchange_queries,
                 "conversation_queries": container.conversation_queries,
+                "dashboard_queries": container.dashboard_queries,
                 "token_accounting": container.token_accounting,
                 "usage_reports": container.usage_reports,
             },
@@ -108,8 +127,10 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             *SIDE_CALL_HANDLERS,
             *API_ROUTE_HANDLERS,
             docs_assets_router(),
+            *dashboard,
         ],
-        state=State({"dashboard_api_key": settings.dashboard_api_key}),
+        state=State({"dashboard_api_key": keys.api_key}),
+        template_config=template_config() if dashboard else None,
         plugins=plugins,
         after_request=_add_request_id,
         exception_handlers={HTTPException: http_exception_handler, Exception: unexpected_exception_handler},

@@ -1,0 +1,56 @@
+"""The dashboard served alone (``claude-nexus-proxy --role dashboard``, port 3001 by default)."""
+
+from __future__ import annotations
+
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.response import Redirect
+
+from nexus.entrypoints.dashboard.container import DashboardContainer
+from nexus.entrypoints.dashboard.keys import resolve_keys
+from nexus.entrypoints.dashboard.routes import dashboard_handlers, template_config
+from nexus.entrypoints.http.container_plugin import ContainerPlugin
+from nexus.entrypoints.http.errors import http_exception_handler, unexpected_exception_handler
+from nexus.entrypoints.settings import Settings
+
+DASHBOARD_PORT = 3001
+
+
+@get("/", include_in_schema=False)
+async def to_dashboard() -> Redirect:
+    return Redirect("/dashboard/", status_code=302)
+
+
+@get("/health/live", include_in_schema=False)
+async def live() -> dict[str, bool]:
+    return {"alive": True}
+
+
+def create_dashboard_app(settings: Settings) -> Litestar:
+    container = DashboardContainer(settings=settings)
+    keys = resolve_keys(
+        api_key=settings.dashboard_api_key,
+        session_secret=settings.dashboard_session_secret,
+        data_dir=settings.nexus_data_dir,
+        generate_key=settings.dashboard_generate_key,
+    )
+    return Litestar(
+        route_handlers=[to_dashboard, live, *dashboard_handlers(keys, trust_forwarded=settings.trust_proxy_headers)],
+        plugins=[
+            ContainerPlugin(
+                container,
+                dependencies={
+                    "exchange_queries": container.exchange_queries,
+                    "conversation_queries": container.conversation_queries,
+                    "dashboard_queries": container.dashboard_queries,
+                    "usage_reports": container.usage_reports,
+                },
+            )
+        ],
+        state=State({"dashboard_api_key": keys.api_key}),
+        template_config=template_config(),
+        exception_handlers={HTTPException: http_exception_handler, Exception: unexpected_exception_handler},
+        logging_config=None,
+        openapi_config=None,
+    )
