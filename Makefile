@@ -10,6 +10,9 @@ STAMP := $(VENV)/.synced
 # Real Claude Code, for the end-to-end tests (a native binary from the npm registry).
 CLAUDE_CODE_VERSION := 2.1.330
 CLAUDE_CODE := $(TOOLS)/claude-code/node_modules/.bin/claude
+# The dashboard's JS assets (htmx, its SSE extension, Chart.js) from the npm registry, pinned with
+# their integrity in the script; gitignored, shipped in the wheel. The manifest it writes last is the stamp.
+DASHBOARD_ASSETS := src/nexus/entrypoints/dashboard/static/vendor/manifest.json
 # Use the machine's Python; never download one.
 export UV_PYTHON_DOWNLOADS := never
 
@@ -27,26 +30,39 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the locked dependencies
+$(DASHBOARD_ASSETS): scripts/fetch_dashboard_assets.py
+	@$(PYTHON) scripts/fetch_dashboard_assets.py
+
+install: $(STAMP) $(DASHBOARD_ASSETS) ## Create .venv, install the locked dependencies and the dashboard's JS assets
 
 $(CLAUDE_CODE):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/claude-code "@anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)"
 
-run: $(STAMP) ## Run the proxy on port 3000 (PORT, HOST and the rest from the environment or .env)
+# Debian's chromium for the browser tests (driven by Playwright with executable_path), installed if missing.
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || { \
+		echo "installing chromium with apt-get"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+			|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; \
+	}
+
+run: $(STAMP) $(DASHBOARD_ASSETS) ## Run the proxy on port 3000 (PORT, HOST and the rest from the environment or .env)
 	$(BIN)/claude-nexus-proxy
 
-test: $(STAMP) $(CLAUDE_CODE) ## Run the whole test suite (installs Claude Code for the end-to-end tests)
+test: $(STAMP) $(DASHBOARD_ASSETS) $(CLAUDE_CODE) chromium ## Run the whole test suite (installs Claude Code for the end-to-end tests, chromium for the browser tests)
 	$(BIN)/pytest
 
-test-unit: $(STAMP) ## Run the unit tests only
+test-unit: $(STAMP) $(DASHBOARD_ASSETS) ## Run the unit tests only
 	$(BIN)/pytest tests/unit
 
-test-integration: $(STAMP) $(CLAUDE_CODE) ## Run the integration tests only
+test-integration: $(STAMP) $(DASHBOARD_ASSETS) $(CLAUDE_CODE) ## Run the integration tests only
 	$(BIN)/pytest tests/integration tests/support_tests
 
-lint: $(STAMP) ## ruff, the strict type checker and the layer contract
-	$(BIN)/ruff check src tests migrations bench
-	$(BIN)/ruff format --check src tests migrations bench
+lint: $(STAMP) $(DASHBOARD_ASSETS) ## ruff, the strict type checker and the layer contract
+	$(BIN)/ruff check src tests migrations bench scripts
+	$(BIN)/ruff format --check src tests migrations bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
