@@ -48,8 +48,8 @@ chromium:
 			|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; \
 	}
 
-run: $(STAMP) $(DASHBOARD_ASSETS) ## Run the proxy on port 3000 (PORT, HOST and the rest from the environment or .env)
-	$(BIN)/claude-nexus-proxy
+run: $(STAMP) $(DASHBOARD_ASSETS) ## Run the proxy and its dashboard on port 3000 (PORT, HOST and the rest from the environment or .env)
+	DASHBOARD_GENERATE_KEY=true $(BIN)/claude-nexus-proxy
 
 test: $(STAMP) $(DASHBOARD_ASSETS) $(CLAUDE_CODE) chromium ## Run the whole test suite (installs Claude Code for the end-to-end tests, chromium for the browser tests)
 	$(BIN)/pytest
