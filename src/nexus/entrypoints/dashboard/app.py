@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
@@ -10,7 +12,7 @@ from litestar.response import Redirect
 from nexus.entrypoints.dashboard.container import DashboardContainer
 from nexus.entrypoints.dashboard.keys import resolve_keys
 from nexus.entrypoints.dashboard.routes import dashboard_handlers, template_config
-from nexus.entrypoints.http.container_plugin import ContainerPlugin
+from nexus.entrypoints.http.container_plugin import ContainerPlugin, resolve
 from nexus.entrypoints.http.errors import http_exception_handler, unexpected_exception_handler
 from nexus.entrypoints.settings import Settings
 
@@ -25,6 +27,14 @@ async def to_dashboard() -> Redirect:
 @get("/health/live", include_in_schema=False)
 async def live() -> dict[str, bool]:
     return {"alive": True}
+
+
+def _watch_signals(container: DashboardContainer) -> Callable[[], Awaitable[None]]:
+    async def watch() -> None:
+        # Live streams end when the process starts shutting down, instead of holding it.
+        (await resolve(container.lifecycle)).watch_signals()
+
+    return watch
 
 
 def create_dashboard_app(settings: Settings) -> Litestar:
@@ -45,7 +55,9 @@ def create_dashboard_app(settings: Settings) -> Litestar:
                     "conversation_queries": container.conversation_queries,
                     "dashboard_queries": container.dashboard_queries,
                     "usage_reports": container.usage_reports,
+                    "lifecycle": container.lifecycle,
                 },
+                on_startup=[_watch_signals(container)],
             )
         ],
         state=State({"dashboard_api_key": keys.api_key}),

@@ -79,6 +79,33 @@
     });
   }
 
+  // Live view: connection indicator, status from the server, bounded table.
+  function connection(state, text) {
+    var indicator = document.querySelector("[data-connection]");
+    if (!indicator) { return; }
+    indicator.classList.remove("connected", "disconnected");
+    if (state) { indicator.classList.add(state); }
+    indicator.textContent = text;
+  }
+  document.addEventListener("htmx:sseOpen", function () { connection("connected", "connected"); });
+  document.addEventListener("htmx:sseError", function () { connection("disconnected", "reconnecting…"); });
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    var message = event.detail;
+    if (message.type === "status") {
+      event.preventDefault();
+      if (message.data === "live") { connection("connected", "connected"); } else { connection("disconnected", "database unreachable"); }
+    } else if (message.type === "gap") {
+      event.preventDefault();
+      window.location.reload();
+    }
+  });
+  document.addEventListener("htmx:sseMessage", function () {
+    var rows = document.getElementById("live-rows");
+    if (!rows) { return; }
+    var keep = parseInt(rows.getAttribute("data-keep") || "50", 10);
+    while (rows.children.length > keep) { rows.removeChild(rows.lastElementChild); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { renderCharts(document); });
   document.addEventListener("htmx:afterSwap", function (event) { renderCharts(event.target); });
 })();
