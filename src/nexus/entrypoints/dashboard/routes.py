@@ -16,13 +16,27 @@ from litestar.types import ASGIApp, ControllerRouterHandler
 
 from nexus.entrypoints.dashboard.auth import BASE, SESSION_HOURS, AuthController, require_login
 from nexus.entrypoints.dashboard.keys import DashboardKeys
+from nexus.entrypoints.dashboard.pages.conversations import conversation_page, conversations_page
+from nexus.entrypoints.dashboard.pages.live import live_events, live_page
 from nexus.entrypoints.dashboard.pages.overview import overview_page
+from nexus.entrypoints.dashboard.pages.requests import request_page, requests_page
+from nexus.entrypoints.dashboard.pages.usage import usage_export, usage_page
 from nexus.entrypoints.dashboard.security import SecurityHeaders
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "nexus_dashboard"
 CSRF_COOKIE = "nexus_csrf"
-PAGE_HANDLERS: list[ControllerRouterHandler] = [overview_page]
+PAGE_HANDLERS: list[ControllerRouterHandler] = [
+    overview_page,
+    live_page,
+    live_events,
+    usage_page,
+    usage_export,
+    conversations_page,
+    conversation_page,
+    requests_page,
+    request_page,
+]
 
 
 def dashboard_handlers(keys: DashboardKeys, *, trust_forwarded: bool) -> list[ControllerRouterHandler]:
@@ -65,7 +79,7 @@ def _sessions(app: ASGIApp, *, config: CookieBackendConfig) -> ASGIApp:
     """Litestar copies routers when it registers them, and the cookie backend's cipher cannot be
     copied: the session middleware is built from its (copyable) config when the app is."""
     defined = config.middleware
-    return defined.middleware(app, *defined.args, **defined.kwargs)  # type: ignore[no-any-return]
+    return defined.middleware(app, *defined.args, **defined.kwargs)
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

@@ -1,0 +1,219 @@
+"""Conversations: the list (searchable, filtered by time and domain, paged) and one conversation
+with its branch tree drawn as a graph, its branches and its sub-agents with their totals.
+
+The list answers an htmx request (``HX-Request``) with its results only (the table, the total
+and the pager); without JavaScript the same form reloads the whole page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import msgspec
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.params import PathParameter, QueryParameter
+from litestar.response import Template
+
+from nexus.application.ports.conversation_queries import (
+    ConversationFilters,
+    ConversationPage,
+    ConversationQueries,
+    ConversationTree,
+)
+from nexus.application.ports.dashboard_queries import DashboardQueries
+from nexus.application.ports.exchange_queries import QueriesUnavailable
+from nexus.entrypoints.dashboard.context import page_context
+from nexus.entrypoints.dashboard.render.graph import MAX_ROWS, conversation_graph
+
+PAGE_SIZE = 50
+MAX_SEARCH_LENGTH = 200  # as the API's ``search``
+MAX_PARAM_LENGTH = 255
+TITLE_CHARS = 80
+RESULTS_ID = "conversations-results"  # what the list's htmx requests swap
+LIST_URL = "/dashboard/conversations"
+# Every query parameter is read as text and checked here: a bad value is ignored (and named on
+# the page), never a bare 400 in place of the page.
+Text = Annotated[str | None, QueryParameter()]
+
+
+class ListParams(msgspec.Struct, frozen=True, kw_only=True):
+    """The list's parameters, normalised; ``problems`` names those that were ignored."""
+
+    domain: str | None
+    search: str | None
+    since: datetime | None
+    until: datetime | None
+    since_text: str  # as the form shows it again
+    until_text: str
+    page: int
+    problems: list[str]
+
+    @classmethod
+    def parse(
+        cls, *, domain: str | None, search: str | None, since: str | None, until: str | None, page: str | None
+    ) -> ListParams:
+        problems: list[str] = []
+        since_at, since_text = _moment("since", since, problems)
+        until_at, until_text = _moment("until", until, problems)
+        number = int(page) if page and page.isdigit() and 0 < int(page) < 1_000_000 else 1
+        searched = (search or "").strip()[:MAX_SEARCH_LENGTH] or None
+        return cls(
+            domain=(domain or "")[:MAX_PARAM_LENGTH] or None,
+            search=searched,
+            since=since_at,
+            until=until_at,
+            since_text=since_text,
+            until_text=until_text,
+            page=number,
+            problems=problems,
+        )
+
+    @property
+    def filters(self) -> ConversationFilters:
+        return ConversationFilters(domain=self.domain, since=self.since, until=self.until, search=self.search)
+
+    @property
+    def keep(self) -> dict[str, Any]:
+        """What the domain filter resubmits (the page is not: another domain starts at page 1)."""
+        return {"search": self.search, "since": self.since_text, "until": self.until_text}
+
+    def query(self, **changes: object) -> str:
+        """``?search=...&page=...`` with ``changes`` applied; empty values (and page 1) left out."""
+        values: dict[str, object] = {"domain": self.domain, **self.keep, "page": self.page}
+        values.update(changes)
+        if values.get("page") == 1:
+            values.pop("page")
+        shown = {name: value for name, value in values.items() if value not in (None, "")}
+        return "?" + urlencode(shown) if shown else ""
+
+
+@get("/conversations", name="dashboard-conversations")
+async def conversations_page(
+    *,
+    request: Request[Any, Any, Any],
+    dashboard_queries: NamedDependency[DashboardQueries],
+    conversation_queries: NamedDependency[ConversationQueries],
+    domain: Text = None,
+    search: Text = None,
+    since: Text = None,
+    until: Text = None,
+    page: Text = None,
+) -> Template:
+    params = ListParams.parse(domain=domain, search=search, since=since, until=until, page=page)
+    listing: ConversationPage | None = None
+    unavailable: str | None = None
+    try:
+        listing = await conversation_queries.list_conversations(
+            params.filters, limit=PAGE_SIZE, offset=(params.page - 1) * PAGE_SIZE
+        )
+    except QueriesUnavailable as exc:
+        unavailable = str(exc)
+    pages = max(1, -(-listing.total // PAGE_SIZE)) if listing else 1
+    values: dict[str, Any] = {
+        "params": params,
+        "listing": listing,
+        "unavailable": unavailable,
+        "page_number": params.page,
+        "pages": pages,
+        "page_size": PAGE_SIZE,
+        "results_id": RESULTS_ID,
+        "list_url": LIST_URL,
+        "title_chars": TITLE_CHARS,
+        **_helpers(),
+    }
+    if _partial(request):
+        return Template("conversations_results.html", context={"domain": params.domain, **values})
+    context = await page_context("conversations", dashboard_queries, domain=params.domain, keep=params.keep, **values)
+    return Template("conversations.html", context=context)
+
+
+@get("/conversations/{conversation_id:str}", name="dashboard-conversation")
+async def conversation_page(
+    *,
+    dashboard_queries: NamedDependency[DashboardQueries],
+    conversation_queries: NamedDependency[ConversationQueries],
+    conversation_id: Annotated[str, PathParameter()],
+    domain: Text = None,
+) -> Template:
+    domain = (domain or "")[:MAX_PARAM_LENGTH] or None
+    tree: ConversationTree | None = None
+    problem: str | None = None
+    unavailable: str | None = None
+    status = 200
+    try:
+        parsed = uuid.UUID(conversation_id)
+    except ValueError:
+        parsed = None
+        status, problem = 400, "This is not a conversation id: expected a UUID (the x-request-id of its first request)."
+    if parsed is not None:
+        try:
+            tree = await conversation_queries.get_conversation(parsed, limit=MAX_ROWS)
+        except QueriesUnavailable as exc:
+            status, unavailable = 503, str(exc)
+        else:
+            if tree is None:
+                status, problem = 404, "No conversation has this id."
+    context = await page_context(
+        "conversations",
+        dashboard_queries,
+        domain=domain,
+        conversation_id=conversation_id,
+        tree=tree,
+        graph=conversation_graph(tree, request_url) if tree else None,
+        problem=problem,
+        unavailable=unavailable,
+        list_url=LIST_URL,
+        **_helpers(),
+    )
+    return Template("conversation_detail.html", context=context, status_code=status)
+
+
+def request_url(request_id: uuid.UUID) -> str:
+    """The request page (``/dashboard/requests/{id}``) a node, or any request id shown, opens."""
+    return f"/dashboard/requests/{request_id}"
+
+
+def _partial(request: Request[Any, Any, Any]) -> bool:
+    """An htmx swap of the results; htmx restoring its history wants the whole page."""
+    return bool(request.headers.get("hx-request")) and not request.headers.get("hx-history-restore-request")
+
+
+def _moment(name: str, raw: str | None, problems: list[str]) -> tuple[datetime | None, str]:
+    """A ``datetime-local`` value (or any ISO 8601 time), UTC when it has no offset."""
+    text = (raw or "").strip()[:64]
+    if not text:
+        return None, ""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        problems.append(f"{name} is not a date and time ({text!r}): ignored")
+        return None, text
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment, moment.strftime("%Y-%m-%dT%H:%M:%S" if moment.second else "%Y-%m-%dT%H:%M")
+
+
+def _helpers() -> dict[str, Any]:
+    return {"when": when, "money": money, "number": number, "request_url": request_url}
+
+
+def when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+
+
+def money(cost: str | None) -> str:
+    """``$0.0123`` (four decimals); ``—`` when nothing in the sum has a price."""
+    if cost is None:
+        return "—"
+    try:
+        return f"${Decimal(cost):,.4f}"
+    except InvalidOperation:
+        return "—"
+
+
+def number(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "—"
