@@ -7,6 +7,7 @@ No recorder, linker or upstream: such a process may run with a read-only databas
 from __future__ import annotations
 
 from dependency_injector import containers, providers
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nexus.adapters.credentials.file_store import FileCredentialStore
 from nexus.adapters.persistence.conversation_queries import SqlAlchemyConversationQueries
@@ -18,6 +19,10 @@ from nexus.adapters.system import SystemClock
 from nexus.application.use_cases.account_usage import UsageReports
 from nexus.entrypoints.lifecycle import Lifecycle
 from nexus.entrypoints.settings import Settings
+
+
+def _usage_queries(engine: AsyncEngine | None) -> SqlAlchemyUsageQueries | None:
+    return SqlAlchemyUsageQueries(engine) if engine is not None else None
 
 
 def _read_url(settings: Settings) -> str | None:
@@ -38,5 +43,5 @@ class DashboardContainer(containers.DeclarativeContainer):
     conversation_queries = providers.Singleton(SqlAlchemyConversationQueries, engine=engine)
     dashboard_queries = providers.Singleton(SqlAlchemyDashboardQueries, engine=engine)
     credential_store = providers.Singleton(FileCredentialStore, directory=settings.provided.credentials_dir)
-    usage_queries = providers.Singleton(SqlAlchemyUsageQueries, engine=engine)
+    usage_queries = providers.Singleton(_usage_queries, engine=engine)
     usage_reports = providers.Singleton(UsageReports, queries=usage_queries, credentials=credential_store, clock=clock)
