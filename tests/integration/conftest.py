@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 import warnings
@@ -15,6 +14,7 @@ import anthropic
 import asyncpg
 import pytest
 
+from tests.support.database import run_coroutine
 from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.proxy_server import RunningProxy
 
@@ -83,9 +83,9 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def database_url(postgres_url: str) -> Iterator[str]:
     """A fresh, empty database on the session's server for one test."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(postgres_url, f'CREATE DATABASE "{name}"'))
+    run_coroutine(_admin(postgres_url, f'CREATE DATABASE "{name}"'))
     yield _with_database(postgres_url, name)
-    asyncio.run(_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_coroutine(_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _admin(url: str, statement: str) -> None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import asyncpg
 
 from nexus.domain.body_codec import compose, part_digests
+
+T = TypeVar("T")
 
 
 async def _query(url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
@@ -20,8 +24,19 @@ async def _query(url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
         await connection.close()
 
 
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, also from code already inside an event loop (Playwright's sync API
+    keeps one running in the test's thread): then on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def query(url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
-    return asyncio.run(_query(url, sql, *args))
+    return run_coroutine(_query(url, sql, *args))
 
 
 def wait_for_rows(url: str, count: int, *, timeout: float = 10.0, where: str = "TRUE") -> list[dict[str, Any]]:
