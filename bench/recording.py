@@ -1,5 +1,6 @@
 """The recording scenarios: memory over 100,000 recorded requests, the recorder alone, the
-bytes stored per request of a long conversation, and conversation linking under load.
+bytes stored per request of a long conversation, conversation linking under load, and the
+dashboard's pages over what was recorded.
 
 (Recording on against off under wrk is part of the wrk matrix in ``run.py``.)
 """
@@ -133,7 +134,21 @@ def linker_alone(args: argparse.Namespace, workdir: Path, say: Callable[[str], N
     return _script(workdir / "linker", "linker_load.py", "LINKING_RESULT", argv, say)
 
 
-def _script(home: Path, script: str, marker: str, options: list[str], say: Callable[[str], None]) -> dict[str, Any]:
+def dashboard_pages(args: argparse.Namespace, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """``dashboard_load.py`` in its own process (its own embedded PostgreSQL and dashboard)."""
+    small = f"{args.dashboard_small:,}, then " if 0 < args.dashboard_small < args.dashboard_requests else ""
+    say(
+        f"\ndashboard: every page, {args.dashboard_samples} requests each, with {small}"
+        f"{args.dashboard_requests:,} requests stored in its own embedded PostgreSQL ..."
+    )
+    argv = ["--requests", str(args.dashboard_requests), "--small", str(args.dashboard_small),
+            "--samples", str(args.dashboard_samples)]  # fmt: skip
+    return _script(workdir / "dashboard", "dashboard_load.py", "DASHBOARD_RESULT", argv, say, timeout=900)
+
+
+def _script(
+    home: Path, script: str, marker: str, options: list[str], say: Callable[[str], None], *, timeout: float = 300
+) -> dict[str, Any]:
     """Run a bench script with ``--json --workdir home``; the JSON after its ``marker``. Exit
     status 1 (a result that misses its check) still gives the result."""
     home.mkdir(exist_ok=True)
@@ -146,7 +161,7 @@ def _script(home: Path, script: str, marker: str, options: list[str], say: Calla
             argv, stdout=subprocess.PIPE, stderr=errors, text=True, env=env, start_new_session=True
         )
         try:
-            out, _ = process.communicate(timeout=300)
+            out, _ = process.communicate(timeout=timeout)
         except BaseException:
             process.send_signal(signal.SIGTERM)
             try:

@@ -19,6 +19,9 @@ GOAL_RECORDER = ("recorder alone: 1 KB exchanges into embedded PostgreSQL", ">="
 GOAL_RSS_GROWTH = ("RSS growth over {n:,} requests with recording", "<=", 5.0, "MB")
 GOAL_LINK_LATENCY = ("links visible after the row is stored, p99 (live linker)", "<=", 1000.0, "ms")
 GOAL_LINK_REBUILD = ("late arrivals: links differing from an in-order rebuild", "<=", 0.0, "rows")
+GOAL_DASH_P95 = ("dashboard: slowest page p95, {n:,} requests stored", "<=", 300.0, "ms")
+GOAL_DASH_BOUNDED = ("dashboard: pages listing > 50 rows or growing with the data", "<=", 0.0, "pages")
+DASH_P95_MS = GOAL_DASH_P95[2]
 
 
 def find_run(runs: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
@@ -84,6 +87,7 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(goal(GOAL_RSS, None, n=1000))
     out += recording_goals(results)
     out += linking_goals(results.get("linking"))
+    out += dashboard_goals(results.get("dashboard"))
     return out
 
 
@@ -94,6 +98,89 @@ def linking_goals(linking: dict[str, Any] | None) -> list[dict[str, Any]]:
     wrong = sum(linking[part]["not_as_generated"] for part in ("backlog", "live", "late"))
     note = f"{wrong} links not as the traffic was generated" if wrong else None
     return [goal(GOAL_LINK_LATENCY, live["p99_ms"]), goal(GOAL_LINK_REBUILD, late["differ_from_rebuild"], note=note)]
+
+
+def dashboard_goals(dashboard: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not dashboard:
+        return [goal(GOAL_DASH_P95, None, n=100_000), goal(GOAL_DASH_BOUNDED, None)]
+    pages = _present(dashboard["pages"])
+    slowest = max((page["p95_ms"] for page in pages.values()), default=None)
+    over = [name for name, page in pages.items() if page["p95_ms"] > DASH_P95_MS]
+    failed = [name for name, page in pages.items() if page["status"] != 200]
+    notes = [f"over: {', '.join(over)}"] if over else []
+    notes += [f"failing: {', '.join(failed)}"] if failed else []
+    bounded = dashboard["bounded"]
+    unbounded = sorted(set(bounded["grows"]) | set(bounded["over_50_rows"]))
+    return [
+        goal(GOAL_DASH_P95, slowest, note="; ".join(notes) or None, n=dashboard["seeded"]["requests"]),
+        goal(GOAL_DASH_BOUNDED, len(unbounded), note=", ".join(unbounded) or None),
+    ]
+
+
+def dashboard_ok(dashboard: dict[str, Any]) -> bool:
+    return all(entry["met"] is not False for entry in dashboard_goals(dashboard))
+
+
+def _present(pages: dict[str, Any]) -> dict[str, Any]:
+    return {name: page for name, page in pages.items() if not page.get("missing")}
+
+
+DASH_HEADER = (
+    f"  {'page':<24}{'status':>7}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'SQL ms':>8}{'stmts':>6}"
+    f"{'bytes':>11}{'<tr':>6}{'table':>6}{'list':>6}"
+)
+
+
+def dashboard_page_line(name: str, page: dict[str, Any], before: dict[str, Any] | None = None) -> str:
+    if page.get("missing"):
+        return f"  {name:<24}{'404':>7}  missing: {page['path']}"
+    line = (
+        f"  {name:<24}{page['status']!s:>7}{page['p50_ms']:>9.1f}{page['p95_ms']:>9.1f}{page['max_ms']:>9.1f}"
+        f"{page.get('sql_ms', '-'):>8}{page.get('statements', '-'):>6}"
+        f"{page['bytes']:>11,}{page['tr']:>6}{page['longest_table']:>6}{page['longest_list']:>6}"
+    )
+    if before and not before.get("missing"):
+        line += (
+            f"   | {before['p95_ms']:>6.1f} {before['bytes']:>9,} {before['longest_table']:>5}"
+            f" {before['longest_list']:>4}"
+        )
+    if page["p95_ms"] > DASH_P95_MS:
+        line += "  SLOW"
+    if "error" in page:
+        line += f"  {page['error'][:80]}"
+    return line
+
+
+def dashboard_lines(dashboard: dict[str, Any] | None) -> list[str]:
+    """The pages of ``dashboard_load.py``: time, size and rows, and at the small seed."""
+    if not dashboard:
+        return []
+    seeded, stages = dashboard["seeded"], dashboard["stages"]
+    small = stages[0] if len(stages) > 1 else None
+    targets = stages[-1]["targets"]
+    lines = [
+        "",
+        f"dashboard: {seeded['requests']:,} requests stored ({seeded['conversations']:,} conversations, "
+        f"{seeded['last_24h']:,} in the last 24 h, the biggest conversation {targets['conversation_requests']:,} "
+        f"requests); {dashboard['samples']} sequential requests per page after {dashboard['warmup']} warm-up",
+        f"  seeded in {sum(stage['seeded']['seconds'] for stage in stages):.0f} s; the dashboard "
+        "(--role dashboard) on that database, signed in as a browser; load average "
+        + " -> ".join(f"{value:.1f}" for value in stages[-1].get("loadavg", [])),
+        DASH_HEADER + (f"   | at {small['seeded']['requests']:,}: p95, bytes, table, list" if small else ""),
+    ]
+    for name, page in dashboard["pages"].items():
+        lines.append(dashboard_page_line(name, page, small["pages"].get(name) if small else None))
+    missing = [name for name, page in dashboard["pages"].items() if page.get("missing")]
+    if missing:
+        lines.append(f"  missing (404, not built yet): {', '.join(missing)}")
+    bounded = dashboard["bounded"]
+    lines += [
+        "  (SQL ms, stmts: the statements of one more request and their time in PostgreSQL; <tr: table rows of"
+        " the page; table/list: rows of its longest table, items of its longest list)",
+        f"  tables or lists over 50 rows: {', '.join(bounded['over_50_rows']) or 'none'}; growing with the data: "
+        + (", ".join(bounded["grows"]) or "none" if small else "not compared (no small seed)"),
+    ]
+    return lines
 
 
 def stored_check(recorded: dict[str, Any]) -> tuple[int, str]:
@@ -255,6 +342,7 @@ def render(results: dict[str, Any]) -> str:
     lines += _recorder_lines(results.get("recorder"))
     lines += _rss100k_lines(results.get("rss100k"))
     lines += linking_lines(results.get("linking"))
+    lines += dashboard_lines(results.get("dashboard"))
     lines += _storage_lines(results.get("storage"))
     lines += ["", "goals (this 2-core class; load generator, upstream and proxy share it)"]
     for entry in results["goals"]:

@@ -13,6 +13,8 @@
    codec's accounting and as the database of a recording proxy grows.
 7. ``linking``: conversation linking in its own embedded PostgreSQL: a backlog's throughput,
    live latency from storing a row to its link, late arrivals against an in-order rebuild.
+8. ``dashboard``: every dashboard page timed over 100,000 stored requests (its own embedded
+   PostgreSQL, seeded in SQL), and whether any page's rows grow with the data.
 
 It prints tables and the goals, and writes everything to a JSON file (bench/results/latest.json).
 Every process it starts is stopped again, also on Ctrl-C or an error.
@@ -45,7 +47,7 @@ import report
 import upstreams
 
 BENCH_DIR = Path(__file__).resolve().parent
-SCENARIOS = ("wrk", "recording", "ttfb", "rss", "recorder", "rss100k", "storage", "linking")
+SCENARIOS = ("wrk", "recording", "ttfb", "rss", "recorder", "rss100k", "storage", "linking", "dashboard")
 
 
 # (option, type, default, help); each can also be set as BENCH_<OPTION> in the environment.
@@ -62,6 +64,9 @@ _OPTIONS: tuple[tuple[str, type, str, str], ...] = (
     ("link-conversations", int, "30", "conversations of the linking scenario"),
     ("link-turns", int, "30", "main-line requests per conversation there"),
     ("link-live-rows", int, "1000", "rows stored live there, on time and late"),
+    ("dashboard-requests", int, "100000", "requests stored under the dashboard (seeded in SQL)"),
+    ("dashboard-small", int, "10000", "pages measured first with this many, to see rows grow (0 skips)"),
+    ("dashboard-samples", int, "20", "timed requests per dashboard page"),
     ("rss-requests", int, "100000", "requests through the recording proxy between the RSS samples"),
     ("rss-concurrency", int, "32", "wrk connections for those requests"),
     ("drain-timeout", int, "60", "seconds to wait for the recorder to store a run's exchanges"),
@@ -270,6 +275,9 @@ def main() -> int:
             "link_conversations": args.link_conversations,
             "link_turns": args.link_turns,
             "link_live_rows": args.link_live_rows,
+            "dashboard_requests": args.dashboard_requests,
+            "dashboard_small": args.dashboard_small,
+            "dashboard_samples": args.dashboard_samples,
             "rss_requests": args.rss_requests,
             "rss_concurrency": args.rss_concurrency,
             "drain_timeout_s": args.drain_timeout,
@@ -282,6 +290,7 @@ def main() -> int:
         "rss100k": None,
         "storage": None,
         "linking": None,
+        "dashboard": None,
         "goals": [],
     }
     say(f"claude-nexus load benchmark: {', '.join(args.scenarios)}; {args.duration} s per wrk run")
@@ -301,6 +310,8 @@ def main() -> int:
                 results["storage"] = recording.storage_per_request(args, workdir, say)
             if "linking" in args.scenarios:
                 results["linking"] = recording.linker_alone(args, workdir, say)
+            if "dashboard" in args.scenarios:
+                results["dashboard"] = recording.dashboard_pages(args, workdir, say)
         except KeyboardInterrupt:
             say("\ninterrupted; processes stopped, partial results follow")
             failed = "interrupted"
