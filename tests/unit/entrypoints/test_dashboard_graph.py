@@ -284,7 +284,7 @@ def test_the_view_box_grows_with_rows_and_lanes() -> None:
 
 
 def test_rows_are_capped_and_the_caption_says_so() -> None:
-    assert MAX_ROWS == 2000
+    assert MAX_ROWS == 400
     nodes = [_node(1), *(_node(number, parent=number - 1) for number in range(2, 9))]
     svg = _parse(conversation_graph(_tree(nodes), _url, max_rows=5))
     assert len(svg.all("circle")) == 5

@@ -30,6 +30,8 @@ from nexus.application.ports.exchange_queries import QueriesUnavailable
 from nexus.entrypoints.dashboard.context import page_context
 from nexus.entrypoints.dashboard.render.graph import MAX_ROWS, conversation_graph
 
+TABLE_ROWS = 50  # branches and sub-agents listed; the graph shows every one it draws
+
 PAGE_SIZE = 50
 MAX_SEARCH_LENGTH = 200  # as the API's ``search``
 MAX_PARAM_LENGTH = 255
@@ -168,6 +170,7 @@ async def conversation_page(
         problem=problem,
         unavailable=unavailable,
         list_url=LIST_URL,
+        table_rows=TABLE_ROWS,
         **_helpers(),
     )
     return Template("conversation_detail.html", context=context, status_code=status)

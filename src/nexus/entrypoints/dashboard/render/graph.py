@@ -20,7 +20,7 @@ from nexus.domain.conversation.branches import MAIN, branch_kind
 
 __all__ = ["MAX_ROWS", "conversation_graph"]
 
-MAX_ROWS = 2000
+MAX_ROWS = 400  # beyond a few hundred nodes the SVG stops being readable and costs 100s of ms
 _LANE = 28  # lane width
 _ROW = 22  # row height
 _GUTTER = 64  # room for the time of each row
