@@ -7,9 +7,9 @@ import io
 import re
 import time
 import uuid
-from urllib.parse import quote
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -141,9 +141,8 @@ def test_every_page_renders_recorded_traffic(recorded: Recorded, watched: Page, 
 
     page.goto(f"{recorded.url}/")
     expect(page.locator("[data-metric=requests]")).not_to_have_text("0")
-    page.wait_for_function(
-        "document.querySelectorAll('canvas[data-chart]').length === 4 && Chart.getChart(document.querySelector('canvas'))"
-    )
+    page.wait_for_function("window.Chart && Chart.getChart(document.querySelector('canvas[data-chart]'))")
+    expect(page.locator("canvas[data-chart]")).to_have_count(4)
     screenshot(page, f"overview-{device}")
 
     page.goto(f"{recorded.url}/requests")

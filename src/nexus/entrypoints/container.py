@@ -18,6 +18,7 @@ from nexus.adapters.persistence.database import open_optional_engine
 from nexus.adapters.persistence.exchange_queries import SqlAlchemyExchangeQueries
 from nexus.adapters.persistence.health import DatabaseProbe
 from nexus.adapters.persistence.linking import linker_lifetime
+from nexus.adapters.persistence.live_feed import live_feed_lifetime
 from nexus.adapters.persistence.recording import recorder_lifetime
 from nexus.adapters.persistence.usage_queries import SqlAlchemyUsageQueries
 from nexus.adapters.system import SystemClock, Uuid4Ids
@@ -136,6 +137,7 @@ class Container(containers.DeclarativeContainer):
     database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder)
     exchange_queries = providers.Singleton(SqlAlchemyExchangeQueries, engine=engine)
     dashboard_queries = providers.Singleton(SqlAlchemyDashboardQueries, engine=engine)
+    live_feed = providers.Resource(live_feed_lifetime, engine=engine)
     conversation_queries = providers.Singleton(SqlAlchemyConversationQueries, engine=engine)
 
     # Token accounting: in-memory counters and their console report; per-account usage in SQL.

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, TypeAlias, TypeVar
 
 import msgspec
-from sqlalchemy import ColumnElement, Row, Select, Text, cast, func, or_, select, tuple_
+from sqlalchemy import ARRAY, ColumnElement, Row, Select, Text, any_, bindparam, cast, func, or_, select, tuple_
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -119,6 +119,20 @@ class SqlAlchemyExchangeQueries:
             if (unavailable := _unavailable(exc)) is None:
                 raise
             raise unavailable from None
+
+    async def summaries_by_ids(self, request_ids: Sequence[uuid.UUID]) -> list[RequestSummary]:
+        if not request_ids:
+            return []
+        statement = (
+            select(*_SUMMARY_COLUMNS)
+            .where(exchanges.c.id == any_(bindparam("ids", list(request_ids), type_=ARRAY(exchanges.c.id.type))))
+            .order_by(exchanges.c.ts.asc(), exchanges.c.id.asc())
+        )
+
+        async def run(connection: AsyncConnection) -> list[RequestSummary]:
+            return [_summary(row) for row in await connection.execute(statement)]
+
+        return await self._run(run)
 
     async def get_request(self, request_id: uuid.UUID) -> RequestDetail | None:
         async def run(connection: AsyncConnection) -> RequestDetail | None:

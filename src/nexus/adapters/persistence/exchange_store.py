@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from sqlalchemy import text
@@ -21,6 +22,11 @@ log = logging.getLogger(__name__)
 _ROW_FIELDS = tuple(field for field in ExchangeRow.__struct_fields__ if field not in {"parts", "rate_limit"})
 _MONTHS_AHEAD = 3
 EXCHANGES_CHANNEL = "nexus_exchanges"
+# Every stored batch is announced here, its ids as payload, for live views (``live_feed.py``).
+RECORDED_CHANNEL = "nexus_recorded"
+# A payload must stay under 8000 bytes: 200 ids of 36 characters and their commas take 7399.
+_IDS_PER_NOTIFICATION = 200
+_NOTIFY_EACH = text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload")
 
 
 class SqlAlchemyExchangeStore:
@@ -55,6 +61,10 @@ class SqlAlchemyExchangeStore:
                     [{name: getattr(row, name) for name in _ROW_FIELDS} | {"is_subtask": False} for row in rows],
                 )
                 await upsert_snapshots(connection, rows)
+                # Delivered at commit, like the linker's wake-up below; one round trip for any size.
+                await connection.execute(
+                    _NOTIFY_EACH, {"channel": RECORDED_CHANNEL, "payloads": recorded_payloads(row.id for row in rows)}
+                )
                 if any(row.link_pending for row in rows):
                     # Delivered at commit to every listening process: the linker wakes at once.
                     await connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": EXCHANGES_CHANNEL})
@@ -76,6 +86,12 @@ class SqlAlchemyExchangeStore:
                 {"month": month, "count": _MONTHS_AHEAD},
             )
             self._months.add(month)
+
+
+def recorded_payloads(ids: Iterable[uuid.UUID]) -> list[str]:
+    """The payloads of ``nexus_recorded`` for these ids: comma-separated, each under 8000 bytes."""
+    texts = [str(request_id) for request_id in ids]
+    return [",".join(texts[i : i + _IDS_PER_NOTIFICATION]) for i in range(0, len(texts), _IDS_PER_NOTIFICATION)]
 
 
 def _reason(exc: BaseException) -> str:

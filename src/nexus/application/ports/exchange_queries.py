@@ -8,7 +8,7 @@ them into binary floats, and timestamps are timezone-aware UTC datetimes.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -170,6 +170,10 @@ class ExchangeQueries(Protocol):
         The database connection is held while the iterator runs and released when it ends or
         is closed.
         """
+        ...
+
+    async def summaries_by_ids(self, request_ids: Sequence[uuid.UUID]) -> list[RequestSummary]:
+        """The stored exchanges among these ids, oldest first; unknown ids are left out."""
         ...
 
     async def get_request(self, request_id: uuid.UUID) -> RequestDetail | None: ...

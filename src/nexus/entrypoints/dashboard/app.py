@@ -56,6 +56,7 @@ def create_dashboard_app(settings: Settings) -> Litestar:
                     "dashboard_queries": container.dashboard_queries,
                     "usage_reports": container.usage_reports,
                     "lifecycle": container.lifecycle,
+                    "live_feed": container.live_feed,
                 },
                 on_startup=[_watch_signals(container)],
             )

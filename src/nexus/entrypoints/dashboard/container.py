@@ -14,6 +14,7 @@ from nexus.adapters.persistence.conversation_queries import SqlAlchemyConversati
 from nexus.adapters.persistence.dashboard_queries import SqlAlchemyDashboardQueries
 from nexus.adapters.persistence.database import open_optional_engine
 from nexus.adapters.persistence.exchange_queries import SqlAlchemyExchangeQueries
+from nexus.adapters.persistence.live_feed import live_feed_lifetime
 from nexus.adapters.persistence.usage_queries import SqlAlchemyUsageQueries
 from nexus.adapters.system import SystemClock
 from nexus.application.use_cases.account_usage import UsageReports
@@ -42,6 +43,7 @@ class DashboardContainer(containers.DeclarativeContainer):
     exchange_queries = providers.Singleton(SqlAlchemyExchangeQueries, engine=engine)
     conversation_queries = providers.Singleton(SqlAlchemyConversationQueries, engine=engine)
     dashboard_queries = providers.Singleton(SqlAlchemyDashboardQueries, engine=engine)
+    live_feed = providers.Resource(live_feed_lifetime, engine=engine)
     credential_store = providers.Singleton(FileCredentialStore, directory=settings.provided.credentials_dir)
     usage_queries = providers.Singleton(_usage_queries, engine=engine)
     usage_reports = providers.Singleton(UsageReports, queries=usage_queries, credentials=credential_store, clock=clock)

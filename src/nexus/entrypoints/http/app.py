@@ -101,6 +101,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
                 "exchange_queries": container.exchange_queries,
                 "conversation_queries": container.conversation_queries,
                 "dashboard_queries": container.dashboard_queries,
+                "live_feed": container.live_feed,
                 "token_accounting": container.token_accounting,
                 "usage_reports": container.usage_reports,
             },

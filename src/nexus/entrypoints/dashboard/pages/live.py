@@ -40,13 +40,16 @@ async def live_page(
 
 @get("/live/events", name="dashboard-live-events")
 async def live_events(
-    request: Request[Any, Any, Any], live_feed: LiveFeed, lifecycle: Lifecycle, domain: str | None = None
+    request: Request[Any, Any, Any], live_feed: LiveFeed | None, lifecycle: Lifecycle, domain: str | None = None
 ) -> ServerSentEvent:
     """``request`` events carry table rows (HTML rendered with escaping) for the live table;
     ``status`` events say whether the feed hears the database; ``gap`` asks for a reload."""
     template = request.app.template_engine.get_template("live_row.html")  # type: ignore[union-attr]
 
     async def events() -> AsyncIterator[ServerSentEventMessage]:
+        if live_feed is None:  # storage is off: nothing is recorded, so nothing can be shown
+            yield ServerSentEventMessage(event="status", data="offline", retry=60_000)
+            return
         async with live_feed.subscribe() as updates:
             waited = 0.0
             while not lifecycle.draining:
@@ -76,5 +79,3 @@ def _messages(update: LiveUpdate, template: Any, domain: str | None) -> list[Ser
             html = template.render(row=row, fresh=True)
             messages.append(ServerSentEventMessage(event="request", data=" ".join(html.split())))
     return messages
-
-
