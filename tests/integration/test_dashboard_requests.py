@@ -547,3 +547,17 @@ def test_the_timeline_of_a_long_stream_is_bounded() -> None:
     offsets = [e.offset for e in (*found.head, *found.tail)]
     assert offsets == sorted(offsets)
     assert found.head[0].offset == found.head[0].size == len(events[0]) + 4
+
+
+def test_a_search_counts_its_first_matches_only_and_still_pages_on(
+    browser: httpx.Client, traffic: Traffic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("nexus.entrypoints.dashboard.pages.requests.SEARCH_COUNT_LIMIT", 2)
+
+    page = ok_page(browser.get("/dashboard/requests", params={"q": "claude", "limit": 2}))
+
+    assert total(page) == 2
+    assert re.search(r"2\+ requests", text(page)), "said to be a lower bound"
+    assert link(page, "next") is not None, "more matches may follow"
+    exact = ok_page(browser.get("/dashboard/requests", params={"model": "claude-haiku-4-5", "limit": 2}))
+    assert "+ request" not in text(exact), "without a search the total is exact"

@@ -92,11 +92,19 @@ class SqlAlchemyExchangeQueries:
     def __init__(self, engine: AsyncEngine | None) -> None:
         self._engine = engine
 
-    async def list_requests(self, filters: RequestFilters, *, limit: int, offset: int) -> RequestPage:
+    async def list_requests(
+        self, filters: RequestFilters, *, limit: int, offset: int, count_up_to: int | None = None
+    ) -> RequestPage:
+        # A text search scans every row it matches to count them; a bounded count stops early.
+        counting = _count(filters) if count_up_to is None else _count_up_to(filters, count_up_to + 1)
+
         async def run(connection: AsyncConnection) -> RequestPage:
-            total = await connection.scalar(_count(filters))
+            total = (await connection.scalar(counting)) or 0
             rows = await connection.execute(_newest_first(filters).limit(limit).offset(offset))
-            return RequestPage(requests=[_summary(row) for row in rows], total=total or 0)
+            requests = [_summary(row) for row in rows]
+            if count_up_to is not None and total > count_up_to:
+                return RequestPage(requests=requests, total=count_up_to, total_is_exact=False)
+            return RequestPage(requests=requests, total=total)
 
         return await self._run(run)
 
@@ -324,6 +332,11 @@ def _conditions(filters: RequestFilters) -> list[ColumnElement[bool]]:
 
 def _count(filters: RequestFilters) -> Select[int]:
     return select(func.count()).select_from(exchanges).where(*_conditions(filters))
+
+
+def _count_up_to(filters: RequestFilters, bound: int) -> Select[int]:
+    matches = select(exchanges.c.id).where(*_conditions(filters)).limit(bound).subquery()
+    return select(func.count()).select_from(matches)
 
 
 def _newest_first(filters: RequestFilters) -> Select[Any]:

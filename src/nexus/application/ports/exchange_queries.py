@@ -72,8 +72,12 @@ class RequestSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RequestPage(msgspec.Struct, frozen=True):
+    """One page of requests. ``total`` counts every match, unless the caller bounded the count
+    (``count_up_to``): then ``total_is_exact`` is false when there are more than ``total``."""
+
     requests: list[RequestSummary]
     total: int
+    total_is_exact: bool = True
 
 
 class RequestDetail(RequestSummary, frozen=True, kw_only=True):
@@ -158,7 +162,9 @@ class DomainPage(msgspec.Struct, frozen=True):
 class ExchangeQueries(Protocol):
     """Every method raises ``QueriesUnavailable`` when storage is off or unreachable."""
 
-    async def list_requests(self, filters: RequestFilters, *, limit: int, offset: int) -> RequestPage:
+    async def list_requests(
+        self, filters: RequestFilters, *, limit: int, offset: int, count_up_to: int | None = None
+    ) -> RequestPage:
         """Matching exchanges, newest first, and how many match in all."""
         ...
 

@@ -176,7 +176,13 @@ async def requests_page(
     status_code = 400 if params.problems else 200
     if not params.problems:
         try:
-            page = await exchange_queries.list_requests(params.filters(), limit=params.limit, offset=params.offset)
+            page = await exchange_queries.list_requests(
+                params.filters(),
+                limit=params.limit,
+                offset=params.offset,
+                # A text search reads every row it matches to count them: count the first ones.
+                count_up_to=SEARCH_COUNT_LIMIT if params.q else None,
+            )
         except QueriesUnavailable as exc:
             unavailable = str(exc)  # said on the page (200, as the other lists), the form still works
     context = await page_context(
@@ -210,12 +216,15 @@ def _wants_fragment(request: Request[Any, Any, Any]) -> bool:
     return bool(headers.get("hx-request")) and not headers.get("hx-history-restore-request")
 
 
+SEARCH_COUNT_LIMIT = 1000
+
+
 def _pager(params: ListParams, page: RequestPage) -> Pager:
     shown = len(page.requests)
     previous = max(params.offset - params.limit, 0)
     if params.offset >= page.total > 0:  # past the end: back to the last page
         previous = (page.total - 1) // params.limit * params.limit
-    has_next = params.offset + shown < page.total and shown > 0
+    has_next = shown > 0 and (params.offset + shown < page.total or (not page.total_is_exact and shown == params.limit))
     return Pager(
         total=page.total,
         first=params.offset + 1 if shown else 0,
