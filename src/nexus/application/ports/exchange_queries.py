@@ -71,7 +71,7 @@ class RequestSummary(msgspec.Struct, frozen=True, kw_only=True):
     parent_task_request_id: uuid.UUID | None
 
 
-class RequestPage(msgspec.Struct, frozen=True):
+class RequestPage(msgspec.Struct, frozen=True, omit_defaults=True):
     """One page of requests. ``total`` counts every match, unless the caller bounded the count
     (``count_up_to``): then ``total_is_exact`` is false when there are more than ``total``."""
 
