@@ -13,8 +13,9 @@ it and seeds ``--requests`` stored requests (100,000 by default):
 * ~200 real Claude Code-shaped requests with bodies and tool calls (``linker_load.traffic``)
   through ``build_row`` + ``SqlAlchemyExchangeStore`` and linked by ``link_pending``, so
   that request pages have bodies to render;
-* every conversation's summary row (``refresh_conversations``), then ``VACUUM ANALYZE`` and a
-  checkpoint.
+* every conversation's summary row (``refresh_conversations``) and the hourly usage rollup
+  (``nexus_rebuild_usage_hourly()``: the bulk bypasses the store that keeps it), then
+  ``VACUUM ANALYZE`` and a checkpoint.
 
 Then it serves the dashboard on that database (``python -m nexus --role dashboard``), signs
 in as a browser does and times every page: 3 warm-up requests, then ``--samples`` sequential
@@ -69,6 +70,7 @@ from nexus.adapters.persistence.conversation_summaries import refresh_conversati
 from nexus.adapters.persistence.database import open_engine
 from nexus.adapters.persistence.embedded import start_embedded_postgres
 from nexus.adapters.persistence.exchange_store import SqlAlchemyExchangeStore
+from nexus.adapters.persistence.hourly_rollup import rebuild_rollup
 from nexus.adapters.persistence.linking import sql_link_work
 from nexus.adapters.persistence.migrate import upgrade
 from nexus.application.exchange import Exchange
@@ -475,6 +477,10 @@ async def seed_stage(url: str, stage: list[Segment], rich: list[Exchange]) -> di
         await refresh_summaries(engine, ids)
         timings["summaries_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        async with engine.begin() as connection:
+            await rebuild_rollup(connection)  # the bulk went into exchanges in SQL, past the store
+        timings["rollup_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         async with engine.connect() as connected:
             connection = await connected.execution_options(isolation_level="AUTOCOMMIT")
             await connection.execute(text("VACUUM ANALYZE"))
@@ -485,13 +491,13 @@ async def seed_stage(url: str, stage: list[Segment], rich: list[Exchange]) -> di
                     text(
                         "SELECT (SELECT count(*) FROM exchanges), (SELECT count(*) FROM conversations),"
                         " (SELECT count(*) FROM exchanges WHERE ts >= now() - interval '24 hours'),"
-                        " (SELECT count(*) FROM exchanges WHERE link_pending)"
+                        " (SELECT count(*) FROM exchanges WHERE link_pending), (SELECT count(*) FROM usage_hourly)"
                     )
                 )
             ).one()
     return {
         "requests": counts[0], "conversations": counts[1], "last_24h": counts[2], "link_pending": counts[3],
-        "rich_rows": rich_rows, "seconds": round(time.perf_counter() - began, 1),
+        "rollup_rows": counts[4], "rich_rows": rich_rows, "seconds": round(time.perf_counter() - began, 1),
         **{key: round(value, 1) for key, value in timings.items()},
     }  # fmt: skip
 

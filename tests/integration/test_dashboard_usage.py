@@ -31,7 +31,7 @@ from tests.integration.test_api_usage import (
     write_credential,
 )
 from tests.support.dashboard import sign_in
-from tests.support.database import query, wait_for_rows
+from tests.support.database import query, rebuild_usage_hourly, wait_for_rows
 from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.proxy_server import RunningProxy
 
@@ -217,6 +217,7 @@ def record_traffic(proxy: RunningProxy, fake: FakeAnthropic, database_url: str) 
         bulk = past(now - timedelta(hours=10), 50 * n, "0.010000000")
         bulk = Sent(bulk.id, f"d{n}.example", bulk.model, bulk.usage, bulk.cost, bulk.ts)
         insert_past_exchange(database_url, bulk, "acc_bulk")
+    rebuild_usage_hourly(database_url)  # the rows inserted here, beside those the proxy recorded
     return query(
         database_url,
         """SELECT ts, domain, account_id, coalesce(model, model_requested) AS model, input_tokens, output_tokens,

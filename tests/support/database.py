@@ -39,6 +39,12 @@ def query(url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
     return run_coroutine(_query(url, sql, *args))
 
 
+def rebuild_usage_hourly(url: str) -> None:
+    """Recompute the hourly rollup the dashboard reads from ``exchanges``: rows a test wrote
+    into ``exchanges`` itself (not through the store) are in it afterwards."""
+    query(url, "SELECT nexus_rebuild_usage_hourly()")
+
+
 def wait_for_rows(url: str, count: int, *, timeout: float = 10.0, where: str = "TRUE") -> list[dict[str, Any]]:
     """Poll until ``count`` exchanges are stored (the recorder writes in the background)."""
     deadline = time.monotonic() + timeout

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nexus.adapters.persistence.hourly_rollup import add_to_rollup
 from nexus.adapters.persistence.migrate import upgrade
 from nexus.adapters.persistence.rate_limits import upsert_snapshots
 from nexus.adapters.persistence.tables import body_parts, exchanges
@@ -56,10 +57,14 @@ class SqlAlchemyExchangeStore:
                         insert(body_parts).on_conflict_do_nothing(),
                         [{"digest": p.digest, "data": p.data, "size": p.size} for p in parts.values()],
                     )
-                await connection.execute(
-                    insert(exchanges).on_conflict_do_nothing(),
+                created = await connection.execute(
+                    insert(exchanges).on_conflict_do_nothing().returning(exchanges.c.id),
                     [{name: getattr(row, name) for name in _ROW_FIELDS} | {"is_subtask": False} for row in rows],
                 )
+                # Only rows this insert created count in the hourly totals: a replayed batch
+                # (the journal after an outage) must not count twice.
+                by_id = {row.id: row for row in rows}
+                await add_to_rollup(connection, [by_id[row_id] for (row_id,) in created])
                 await upsert_snapshots(connection, rows)
                 # Delivered at commit, like the linker's wake-up below; one round trip for any size.
                 await connection.execute(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nexus.adapters.persistence.conversation_summaries import refresh_conversations
+from nexus.adapters.persistence.hourly_rollup import drop_rollup_before
 
 log = logging.getLogger(__name__)
 MONTHS_AHEAD = 3
@@ -56,6 +57,8 @@ async def maintain_partitions(engine: AsyncEngine, *, now: datetime, retention_d
                 text("SELECT conversation_id FROM conversations WHERE first_at < :boundary"), {"boundary": boundary}
             )
             await refresh_conversations(connection, [conversation for (conversation,) in stale.all()])
+            # The hourly rollup forgets the same months.
+            await drop_rollup_before(connection, datetime(boundary.year, boundary.month, boundary.day, tzinfo=UTC))
     if dropped:
         log.info("Dropped exchange partitions past the %d-day retention: %s", retention_days, ", ".join(dropped))
     return sorted(dropped)

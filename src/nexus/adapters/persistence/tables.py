@@ -133,3 +133,24 @@ conversations = Table(
     Column("title", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+usage_hourly = Table(
+    "usage_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("domain", Text),
+    Column("account_id", Text),
+    Column("model", Text),  # coalesce(model, model_requested)
+    Column("request_type", Text),
+    Column("requests", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cache_creation_input_tokens", BigInteger, nullable=False),
+    Column("cache_read_input_tokens", BigInteger, nullable=False),
+    Column("cost_usd", Numeric(20, 9), nullable=False),
+    Column("unpriced_requests", BigInteger, nullable=False),
+    Column("duration_ms_sum", Float, nullable=False),
+    Column("first_token_ms_sum", Float, nullable=False),
+    Column("first_token_count", BigInteger, nullable=False),
+)

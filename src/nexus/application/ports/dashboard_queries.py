@@ -1,8 +1,14 @@
-"""What the dashboard's overview reads: totals, breakdowns and an hourly series for a period."""
+"""What the dashboard reads: totals, breakdowns and series for a period, per hour or per day.
+
+These are read from an hourly rollup, so periods are whole UTC hours: ``since`` is rounded
+down to its hour, and the hour holding ``until`` counts whole (``until`` is normally now, so
+nothing later exists). A period of the last 24 hours asked at 10:20 covers 10:00 yesterday
+until now.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 import msgspec
@@ -21,8 +27,29 @@ class HourPoint(msgspec.Struct, frozen=True, kw_only=True):
     cost_usd: str
 
 
+class DomainHourPoint(HourPoint, frozen=True, kw_only=True):
+    """One hour of one domain."""
+
+    domain: str | None
+
+
+class DayPoint(msgspec.Struct, frozen=True, kw_only=True):
+    """One UTC day. ``unpriced_requests``: requests with tokens but no cost (``cost_usd``
+    leaves them out), as in ``usage_queries.TokenTotals``."""
+
+    day: date
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    cost_usd: str
+    unpriced_requests: int
+
+
 class Overview(msgspec.Struct, frozen=True, kw_only=True):
-    """One period (``since`` inclusive, ``until`` exclusive), optionally one domain."""
+    """One period (``since`` inclusive, rounded down to its hour; ``until`` exclusive),
+    optionally one domain."""
 
     since: datetime
     until: datetime
@@ -37,8 +64,20 @@ class Overview(msgspec.Struct, frozen=True, kw_only=True):
 
 @runtime_checkable
 class DashboardQueries(Protocol):
+    """Every method raises ``QueriesUnavailable`` when nothing can be read; periods are whole
+    hours (see the module's docstring)."""
+
     async def overview(self, since: datetime, until: datetime, *, domain: str | None) -> Overview:
-        """Raises ``QueriesUnavailable`` when nothing can be read."""
+        """Totals, the breakdowns (busiest first) and the hours with requests (oldest first)."""
+        ...
+
+    async def hourly_by_domain(self, since: datetime, until: datetime, *, domain: str | None) -> list[DomainHourPoint]:
+        """Each hour's sums per domain, for the hours and domains with requests: oldest hour
+        first, domains by name (no domain last)."""
+        ...
+
+    async def daily(self, account_id: str, since: datetime, until: datetime, *, domain: str | None) -> list[DayPoint]:
+        """One account's sums per UTC day, for the days with requests, oldest first."""
         ...
 
     async def domains(self, since: datetime) -> list[str]:

@@ -23,15 +23,13 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 
-from nexus.application.ports.dashboard_queries import DashboardQueries, HourPoint, Overview
+from nexus.application.ports.dashboard_queries import DashboardQueries, DayPoint, DomainHourPoint
 from nexus.application.ports.exchange_queries import QueriesUnavailable, UsageGroup
-from nexus.application.ports.usage_queries import UsageFilter, UsageUnavailable
+from nexus.application.ports.usage_queries import UsageUnavailable
 from nexus.application.use_cases.account_usage import (
     AccountsReport,
     AccountUsage,
     AnthropicView,
-    DailyReport,
-    InvalidUsageQuery,
     Totals,
     UsageReports,
 )
@@ -243,11 +241,11 @@ async def usage_page(
     selected = params.account or (choices[0] if choices else None)
     if selected and selected not in choices:
         choices = [selected, *choices]
-    if selected and usage_unavailable is None:
+    if selected and queries_unavailable is None:
         try:
-            daily = await _daily(usage_reports, selected, params)
-        except UsageUnavailable as exc:
-            usage_unavailable = str(exc)
+            daily = await _daily(dashboard_queries, selected, params, now)
+        except QueriesUnavailable as exc:
+            queries_unavailable = str(exc)
     shown = msgspec.structs.replace(params, account=selected)
     context = await page_context(
         "usage",
@@ -316,7 +314,7 @@ async def _export_rows(
     selected = params.account or await _default_account(usage_reports, dashboard_queries, params, now)
     if selected is None:
         return [], f"usage-daily-{params.days}d{suffix}"
-    rows = await _daily(usage_reports, selected, params)
+    rows = await _daily(dashboard_queries, selected, params, now)
     return [row.export() for row in rows], f"usage-daily-{_safe_filename(selected)}-{params.days}d{suffix}"
 
 
@@ -379,12 +377,35 @@ def _account_row(usage: AccountUsage) -> AccountRow:
     )
 
 
-async def _daily(reports: UsageReports, account_id: str, params: UsageParams) -> list[DayRow]:
-    try:
-        report: DailyReport = await reports.daily(account_id, params.days, UsageFilter(domain=params.domain))
-    except InvalidUsageQuery:
-        return []
-    return [DayRow(date=entry.date.isoformat(), totals=entry.totals) for entry in report.daily]
+async def _daily(queries: DashboardQueries, account_id: str, params: UsageParams, now: datetime) -> list[DayRow]:
+    """One row per UTC day, today included, oldest first; days without traffic are zeros."""
+    first = now.date() - timedelta(days=params.days - 1)
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    found = {point.day: point for point in await queries.daily(account_id, since, now, domain=params.domain)}
+    days = (first + timedelta(days=n) for n in range(params.days))
+    return [DayRow(date=day.isoformat(), totals=_day_totals(found.get(day))) for day in days]
+
+
+def _day_totals(point: DayPoint | None) -> Totals:
+    if point is None:
+        return Totals(
+            requests=0,
+            input_tokens=0,
+            output_tokens=0,
+            cache_creation_input_tokens=0,
+            cache_read_input_tokens=0,
+            cost_usd="0.000000000",
+            unpriced_requests=0,
+        )
+    return Totals(
+        requests=point.requests,
+        input_tokens=point.input_tokens,
+        output_tokens=point.output_tokens,
+        cache_creation_input_tokens=point.cache_creation_input_tokens,
+        cache_read_input_tokens=point.cache_read_input_tokens,
+        cost_usd=point.cost_usd,
+        unpriced_requests=point.unpriced_requests,
+    )
 
 
 async def _allocation(queries: DashboardQueries, params: UsageParams, now: datetime) -> Allocation:
@@ -432,19 +453,22 @@ def _account_choices(accounts: Accounts | None, allocation: Allocation | None) -
 async def _hourly_chart(queries: DashboardQueries, domain: str | None, now: datetime) -> dict[str, Any]:
     """Input + output tokens per hour over the last 24 hours, one line per domain: the busiest
     ``HOURLY_DOMAINS`` of all accounts (or only the filtered domain), the rest summed as
-    "other". At most 1 + ``HOURLY_DOMAINS`` bounded reads of 24 hours."""
+    "other". One read: the sums of each domain and hour."""
     first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS - 1)
     hours = [first + timedelta(hours=n) for n in range(HOURS)]
-    everything = await queries.overview(first, now, domain=domain)
+    points = await queries.hourly_by_domain(first, now, domain=domain)
     series: list[dict[str, Any]] = []
     if domain is not None:
-        series.append({"label": domain, "data": _per_hour(everything, hours)})
+        series.append({"label": domain, "data": _per_hour(points, hours)})
     else:
-        rest = _per_hour(everything, hours)
-        ranked = sorted(everything.by_domain, key=lambda group: (-group.requests, group.name or ""))
-        busiest = [group.name for group in ranked if group.name][:HOURLY_DOMAINS]
+        rest = _per_hour(points, hours)
+        requests: dict[str | None, int] = {}
+        for point in points:
+            requests[point.domain] = requests.get(point.domain, 0) + point.requests
+        ranked = sorted(requests, key=lambda name: (-requests[name], name or ""))
+        busiest = [name for name in ranked if name][:HOURLY_DOMAINS]
         for name in busiest:
-            data = _per_hour(await queries.overview(first, now, domain=name), hours)
+            data = _per_hour([point for point in points if point.domain == name], hours)
             series.append({"label": name, "data": data})
             rest = [left - used for left, used in zip(rest, data, strict=True)]
         if any(rest):
@@ -452,15 +476,15 @@ async def _hourly_chart(queries: DashboardQueries, domain: str | None, now: date
     return {"type": "line", "labels": [hour.strftime("%m-%d %H:00") for hour in hours], "series": series}
 
 
-def _per_hour(overview: Overview, hours: list[datetime]) -> list[int]:
+def _per_hour(points: Sequence[DomainHourPoint], hours: list[datetime]) -> list[int]:
     found: dict[datetime, int] = {}
-    for point in overview.hourly:
+    for point in points:
         hour = _hour(point)
         found[hour] = found.get(hour, 0) + point.input_tokens + point.output_tokens
     return [found.get(hour, 0) for hour in hours]
 
 
-def _hour(point: HourPoint) -> datetime:
+def _hour(point: DomainHourPoint) -> datetime:
     instant = point.hour if point.hour.tzinfo else point.hour.replace(tzinfo=UTC)
     return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
