@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import stat
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
 from tests.support.dashboard import csrf_token, sign_in
+from tests.support.database import query
 from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.processes import ProxyProcess
 from tests.support.proxy_server import RunningProxy
@@ -142,3 +145,30 @@ def test_roles_split_the_proxy_and_the_dashboard(fake: FakeAnthropic, tmp_path: 
     finally:
         proxy_only.stop()
         dashboard_only.stop()
+
+
+def test_the_dashboard_alone_reads_through_a_read_only_role(
+    fake: FakeAnthropic, start_proxy: Callable[..., RunningProxy], database_url: str, tmp_path: Path
+) -> None:
+    proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "proxy"))
+    assert httpx.post(f"{proxy.url}/v1/messages", json=BODY, headers=API).status_code == 200
+    reader = f"reader_{uuid.uuid4().hex[:8]}"
+    for statement in (
+        f"CREATE ROLE {reader} LOGIN",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}",
+    ):
+        query(database_url, statement)
+    parts = urlsplit(database_url)
+    read_only = urlunsplit(parts._replace(netloc=f"{reader}@{parts.hostname or ''}"))
+    env = {"CLAUDE_API_BASE_URL": fake.url, "STORAGE_ENABLED": "true", "DASHBOARD_DATABASE_URL": read_only,
+           "NEXUS_DATA_DIR": str(tmp_path / "dashboard"), "DASHBOARD_API_KEY": KEY}  # fmt: skip
+    dashboard_only = ProxyProcess(cwd=tmp_path, env=env, args=("--role", "dashboard")).wait_ready(timeout=60)
+    try:
+        browser = sign_in(dashboard_only.url, KEY)
+        listed = browser.get("/dashboard/requests")
+        assert listed.status_code == 200
+        assert 'data-total="1"' in listed.text, "the proxy's request, read with SELECT rights only"
+        assert not (tmp_path / "dashboard" / "postgres").exists(), "no embedded server was started"
+    finally:
+        output = dashboard_only.stop()
+    assert "permission denied" not in output

@@ -18,6 +18,8 @@ def resolve_storage(settings: Settings) -> Settings:
     joined) now. Unchanged when storage is off."""
     if not settings.storage_enabled or settings.database_url:
         return settings
+    if settings.nexus_role == "dashboard" and settings.dashboard_database_url:
+        return settings  # the dashboard alone reads the database it was given, and starts none
     url = start_embedded_postgres(Path(settings.nexus_data_dir))
     return msgspec.structs.replace(settings, database_url=url)
 
