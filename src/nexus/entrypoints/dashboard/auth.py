@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 
 from nexus.domain.credentials import secrets_match
@@ -54,7 +54,11 @@ class AuthController(Controller):
     path = ""
 
     @get("/login", name="dashboard-login")
-    async def login_form(self, request: Request[Any, Any, Any], next: str = BASE) -> Template | Redirect:
+    async def login_form(
+        self,
+        request: Request[Any, Any, Any],
+        next: Annotated[str, QueryParameter(description="Where to go once signed in")] = BASE,
+    ) -> Template | Redirect:
         if not dashboard_key(request):
             return Template("setup.html", context={"page": "setup"}, status_code=503)
         if signed_in(request):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
@@ -23,7 +25,9 @@ _TICK_S = 1.0  # how often a stream notices the process shutting down
 
 @get("/live", name="dashboard-live")
 async def live_page(
-    exchange_queries: ExchangeQueries, dashboard_queries: DashboardQueries, domain: str | None = None
+    exchange_queries: NamedDependency[ExchangeQueries],
+    dashboard_queries: NamedDependency[DashboardQueries],
+    domain: Annotated[str | None, QueryParameter(description="Only this domain")] = None,
 ) -> Template:
     unavailable = None
     rows: list[Any] = []
@@ -40,7 +44,10 @@ async def live_page(
 
 @get("/live/events", name="dashboard-live-events")
 async def live_events(
-    request: Request[Any, Any, Any], live_feed: LiveFeed | None, lifecycle: Lifecycle, domain: str | None = None
+    request: Request[Any, Any, Any],
+    live_feed: NamedDependency[LiveFeed | None],
+    lifecycle: NamedDependency[Lifecycle],
+    domain: Annotated[str | None, QueryParameter(description="Only this domain")] = None,
 ) -> ServerSentEvent:
     """``request`` events carry table rows (HTML rendered with escaping) for the live table;
     ``status`` events say whether the feed hears the database; ``gap`` asks for a reload."""

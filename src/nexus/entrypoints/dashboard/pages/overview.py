@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import get
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 from litestar.response import Template
 
 from nexus.application.ports.dashboard_queries import DashboardQueries, Overview
@@ -17,7 +19,9 @@ PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta
 
 @get("/", name="dashboard-overview")
 async def overview_page(
-    dashboard_queries: DashboardQueries, period: str = "24h", domain: str | None = None
+    dashboard_queries: NamedDependency[DashboardQueries],
+    period: Annotated[str, QueryParameter(description="1h, 24h, 7d or 30d")] = "24h",
+    domain: Annotated[str | None, QueryParameter(description="Only this domain")] = None,
 ) -> Template:
     period = period if period in PERIODS else "24h"
     until = datetime.now(UTC)

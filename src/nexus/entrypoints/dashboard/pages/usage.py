@@ -299,8 +299,8 @@ async def usage_export(
 
 async def _export_rows(
     section: Section,
-    dashboard_queries: DashboardQueries,
-    usage_reports: UsageReports,
+    dashboard_queries: NamedDependency[DashboardQueries],
+    usage_reports: NamedDependency[UsageReports],
     params: UsageParams,
     now: datetime,
 ) -> tuple[list[dict[str, Any]], str]:
