@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import tempfile
 import threading
 import time
 from types import TracebackType
@@ -19,6 +20,9 @@ class RunningProxy:
     def __init__(self, **environment: str) -> None:
         if "DATABASE_URL" not in environment:
             environment.setdefault("STORAGE_ENABLED", "false")  # the tests of storage give a database
+        # Nothing a test starts writes into the working copy (the dashboard keeps its session
+        # secret in the data directory).
+        environment.setdefault("NEXUS_DATA_DIR", tempfile.mkdtemp(prefix="nexus-test-"))
         self.settings: Settings = load_settings(environment)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
