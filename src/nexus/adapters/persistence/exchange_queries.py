@@ -365,7 +365,7 @@ def _summary_fields(row: AnyRow) -> dict[str, Any]:
         "output_tokens": row.output_tokens,
         "cache_creation_input_tokens": row.cache_creation_input_tokens,
         "cache_read_input_tokens": row.cache_read_input_tokens,
-        "cost_usd": _decimal_text(row.cost_usd),
+        "cost_usd": decimal_text(row.cost_usd),
         "duration_ms": row.duration_ms,
         "first_token_ms": row.first_token_ms,
         "tool_call_count": row.tool_call_count,
@@ -431,7 +431,7 @@ def _totals_fields(row: AnyRow) -> dict[str, Any]:
     }
 
 
-def _decimal_text(value: Decimal | None) -> str | None:
+def decimal_text(value: Decimal | None) -> str | None:
     """Exact, never in exponent form (``str(Decimal("0E-9"))`` would be ``"0E-9"``)."""
     return None if value is None else f"{value:f}"
 
