@@ -67,8 +67,8 @@ lint: $(STAMP) $(DASHBOARD_ASSETS) ## ruff, the strict type checker and the laye
 	$(BIN)/lint-imports
 
 fmt: $(STAMP) ## Format and auto-fix
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests migrations bench scripts
+	$(BIN)/ruff format src tests migrations bench scripts
 
 .PHONY: bench
 bench: $(STAMP) ## Run the load benchmark on loopback (installs nginx-light and wrk with apt-get if missing)

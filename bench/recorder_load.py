@@ -47,6 +47,7 @@ from nexus.adapters.persistence.embedded import start_embedded_postgres
 from nexus.adapters.persistence.exchange_store import SqlAlchemyExchangeStore
 from nexus.adapters.persistence.journal import FileJournal
 from nexus.adapters.persistence.migrate import upgrade
+from nexus.adapters.persistence.quarantine import FileQuarantine
 from nexus.application.exchange import Exchange
 from nexus.application.recording import recorder as recorder_module
 from nexus.application.recording.recorder import ExchangeRecorder
@@ -215,6 +216,7 @@ async def measure(url: str, workdir: Path, args: argparse.Namespace) -> dict[str
         recorder = ExchangeRecorder(
             store=TimedStore(SqlAlchemyExchangeStore(engine), timer),  # type: ignore[arg-type]
             journal=FileJournal(workdir / "journal"),
+            quarantine=FileQuarantine(workdir / "quarantine"),
             store_bodies=True,
             queue_size=args.queue_size,
             batch_size=args.batch_size,

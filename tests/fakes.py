@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
+from nexus.application.exchange import Exchange
 from nexus.application.ports import CredentialEntry, StoredCredential, TokenRefreshFailed
+from nexus.application.ports.exchange_store import Quarantined, StoreRejected, StoreUnavailable
+from nexus.application.recording.row import ExchangeRow
 from nexus.domain.credentials import (
     CredentialFileInvalid,
     OAuthTokens,
@@ -91,3 +95,72 @@ class FakeRefresher:
         return RefreshedTokens(
             access_token=f"sk-ant-oat01-new{n}", expires_in=self.expires_in, refresh_token=f"sk-ant-ort01-new{n}"
         )
+
+
+class FlakyStore:
+    """Rows by id. ``down`` makes it unavailable; a row whose id is in ``refused`` makes every
+    batch holding it rejected, as one bad row rolls back a PostgreSQL transaction."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, ExchangeRow] = {}
+        self.down = False
+        self.refused: set[str] = set()
+        self.batches: list[int] = []
+        self.calls = 0
+
+    async def store(self, rows: Sequence[ExchangeRow]) -> None:
+        self.calls += 1
+        if self.down:
+            raise StoreUnavailable("connection refused")
+        if refused := [str(row.id) for row in rows if str(row.id) in self.refused]:
+            raise StoreRejected(f"invalid byte sequence in row {refused[0]}")
+        self.batches.append(len(rows))
+        for row in rows:
+            self.rows.setdefault(str(row.id), row)
+
+
+class MemoryJournal:
+    def __init__(self) -> None:
+        self.closed: list[list[Exchange]] = []
+        self.open: list[Exchange] = []
+
+    def append(self, exchanges: Sequence[Exchange]) -> None:
+        self.open.extend(exchanges)
+
+    def segments(self) -> list[str]:
+        if self.open:
+            self.closed.append(self.open)
+            self.open = []
+        return [str(index) for index, segment in enumerate(self.closed) if segment]
+
+    def read(self, segment: str) -> Iterator[Exchange]:
+        return iter(list(self.closed[int(segment)]))
+
+    def remove(self, segment: str) -> None:
+        self.closed[int(segment)] = []
+
+    @property
+    def waiting(self) -> int:
+        return len(self.open) + sum(len(segment) for segment in self.closed)
+
+
+class MemoryQuarantine:
+    """Quarantined exchanges by request id, in the order they came; ``broken`` fails every put."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, tuple[Exchange, str]] = {}
+        self.puts = 0
+        self.broken = False
+
+    def put(self, exchange: Exchange, reason: str) -> None:
+        self.puts += 1
+        if self.broken:
+            raise OSError("No space left on device")
+        self.kept[exchange.request_id] = (exchange, reason)
+
+    def count(self) -> int:
+        return len(self.kept)
+
+    def latest(self, limit: int) -> list[Quarantined]:
+        newest = list(self.kept.items())[::-1][:limit]
+        return [Quarantined(request_id=key, reason=reason, at=datetime.now(UTC)) for key, (_, reason) in newest]

@@ -14,6 +14,9 @@ Requests pick the behaviour with the ``x-fake-scenario`` header (default ``text`
   prompts in ``AGENT_PROMPTS`` (what Claude Code 2.1 does for parallel sub-agents).
 - ``summary``: the answer to a ``/compact`` request: ``SUMMARY_TEXT`` (``<analysis>`` then
   ``<summary>`` sections).
+- ``odd_values``: values JSON allows that PostgreSQL's ``text``/``jsonb`` do not take: a text
+  block with U+0000 (``"\u0000"``), then a ``Read`` tool_use whose input holds ``1e400``, a
+  40-digit integer and U+0000 (as JSON in the message, inside ``partial_json`` in the stream).
 - ``unknown_event``: ``text`` with an ``event: future_event`` in the middle of the stream.
 - ``mid_stream_error``: a 200 stream that breaks off with ``event: error`` (overloaded_error);
   without ``stream`` a plain 529.
@@ -23,6 +26,11 @@ Requests pick the behaviour with the ``x-fake-scenario`` header (default ``text`
 - ``stall:<ms>``: ``text``, with <ms> of silence after the response headers.
 - ``error:<status>``: the API's JSON error for that status (any /v1 endpoint).
 - ``echo``: a JSON description of the request as received (any /v1 endpoint).
+
+Like the real API (which reads JSON with serde), a Messages body holding a lone surrogate escape
+(``"\ud83d"`` with no low half, as Claude Code sends when it cuts a string inside an emoji) is
+refused with 400 "The request body is not valid JSON: no low surrogate in string: line 1 column N
+(char M)".
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import base64
 import collections
 import hashlib
 import json
+import re
 import socket
 import threading
 import time
@@ -150,9 +159,17 @@ def _make_id(prefix: str, seed: bytes, purpose: str, length: int = 22) -> str:
     return prefix + "".join(chars)
 
 
+# Python cannot write 1e400 as a JSON number; ``odd_values`` writes this marker and ``_dumps``
+# swaps it for the number, in the message (quoted) and inside partial_json (escaped quotes).
+_HUGE = "__fake_huge_number__"
+
+
 def _dumps(value: Any) -> bytes:
     """Compact JSON, the way the real API writes bodies and SSE data lines."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    if _HUGE.encode() in encoded:
+        encoded = encoded.replace(b'\\"' + _HUGE.encode() + b'\\"', b"1e400").replace(f'"{_HUGE}"'.encode(), b"1e400")
+    return encoded
 
 
 def _sse(name: str, data: Mapping[str, Any]) -> bytes:
@@ -243,7 +260,18 @@ class _ApiError(Exception):
 # ---------------------------------------------------------------------------------------------
 
 _PLAIN_SCENARIOS = frozenset(
-    {"text", "tool_use", "thinking", "agents", "summary", "unknown_event", "echo", "mid_stream_error", "disconnect"}
+    {
+        "text",
+        "tool_use",
+        "thinking",
+        "agents",
+        "summary",
+        "odd_values",
+        "unknown_event",
+        "echo",
+        "mid_stream_error",
+        "disconnect",
+    }
 )
 _ARGUMENT_SCENARIOS = frozenset({"error", "slow", "stall"})
 
@@ -275,7 +303,7 @@ class _Scenario:
     @property
     def reply_kind(self) -> str:
         """Which message the scenario answers with; the timing/failure scenarios reuse `text`."""
-        return self.name if self.name in {"tool_use", "thinking", "agents", "summary"} else "text"
+        return self.name if self.name in {"tool_use", "thinking", "agents", "summary", "odd_values"} else "text"
 
 
 @dataclass(frozen=True)
@@ -365,7 +393,7 @@ def _text_block(text: str) -> _Block:
 def _tool_use_block(tool_id: str, name: str, tool_input: dict[str, Any]) -> _Block:
     # The real fragments use ", " / ": " separators; cutting in thirds splits a token mid-way, and
     # the first fragment is empty, both as observed on the wire.
-    encoded = json.dumps(tool_input)
+    encoded = json.dumps(tool_input).replace(f'"{_HUGE}"', "1e400")
     third = len(encoded) // 3
     fragments = ("", encoded[:third], encoded[third : 2 * third], encoded[2 * third :])
     deltas = tuple({"type": "input_json_delta", "partial_json": fragment} for fragment in fragments)
@@ -432,6 +460,10 @@ def _reply_blocks(kind: str, payload: Mapping[str, Any], seed: bytes) -> tuple[t
         return (intro, *agents), "tool_use"
     if kind == "summary":
         return (_text_block(SUMMARY_TEXT),), "end_turn"
+    if kind == "odd_values":
+        odd = {"big": _HUGE, "long": 1234567890123456789012345678901234567890, "nul": "a\x00b"}
+        tool = _tool_use_block(_make_id("toolu_01", seed, "odd"), "Read", odd)
+        return (_text_block("A NUL \x00 here. " + _echo_text(payload)), tool), "tool_use"
     if kind == "thinking":
         signature = base64.b64encode(b"\x12" + _sha256(seed, b"signature") * 3).decode()
         thinking = _thinking_block("The user wants a short answer, so I will keep it brief.", signature)
@@ -588,11 +620,34 @@ def _classic_rate_limit_headers(rejected: bool) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
+_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)")
+
+
+def _lone_surrogate(body: bytes) -> str | None:
+    """serde_json's complaint about the first lone surrogate escape in ``body``, if any."""
+    pending: int | None = None  # offset of a high surrogate waiting for its low half
+    for match in _ESCAPE.finditer(body):
+        code = int(match.group(1), 16) if match.group(1) else None
+        if pending is not None and (code is None or not 0xDC00 <= code <= 0xDFFF or match.start() != pending + 6):
+            break
+        if code is not None and 0xD800 <= code <= 0xDBFF:
+            pending = match.start()
+            continue
+        if pending is None and code is not None and 0xDC00 <= code <= 0xDFFF:
+            return f"lone leading surrogate in hex escape: line 1 column {match.end() + 1} (char {match.end()})"
+        pending = None
+    if pending is None:
+        return None
+    return f"no low surrogate in string: line 1 column {pending + 7} (char {pending + 6})"
+
+
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise _ApiError(400, "The request body is not valid JSON.") from None
+    if (surrogate := _lone_surrogate(body)) is not None:
+        raise _ApiError(400, f"The request body is not valid JSON: {surrogate}")
     if not isinstance(payload, dict):
         raise _ApiError(400, "The request body must be a JSON object.")
     return payload

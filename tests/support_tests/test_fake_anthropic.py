@@ -729,3 +729,45 @@ def test_clear_forgets_recordings(fake: FakeAnthropic, http: httpx.Client) -> No
     assert (fake.requests, fake.token_requests, fake.cancelled_streams) == ([], [], [])
     with pytest.raises(LookupError):
         _ = fake.last_request
+
+
+# -- values PostgreSQL refuses, and bodies the real API refuses ---------------------------------------
+
+
+def test_odd_values_carry_nul_and_numbers_past_float_in_both_forms(http: httpx.Client) -> None:
+    response = http.post("/v1/messages", content=body(), headers=api_headers(**{SCENARIO_HEADER: "odd_values"}))
+    assert b"1e400" in response.content
+    assert b"\\u0000" in response.content
+    message = json.loads(response.content)
+    assert "\x00" in message["content"][0]["text"]
+    assert message["content"][1]["input"] == {
+        "big": float("inf"),  # what Python's json makes of 1e400
+        "long": 1234567890123456789012345678901234567890,
+        "nul": "a\x00b",
+    }
+    streamed, raw = stream_raw(http, "odd_values")
+    assert streamed.status_code == 200
+    fragments = "".join(delta["partial_json"] for delta in deltas(parse_sse(raw), 1))
+    assert json.loads(fragments) == message["content"][1]["input"]
+    assert '"big": 1e400' in fragments
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        (rb"cut inside \ud83d", "no low surrogate in string: line 1 column"),
+        (rb"\udc00 alone", "lone leading surrogate in hex escape: line 1 column"),
+    ],
+)
+def test_a_lone_surrogate_is_refused_as_the_real_api_does(http: httpx.Client, text: bytes, complaint: str) -> None:
+    raw = b'{"model":"claude-sonnet-5","max_tokens":8,"messages":[{"role":"user","content":"' + text + b'"}]}'
+    response = http.post("/v1/messages", content=raw, headers=api_headers())
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith(f"The request body is not valid JSON: {complaint}")
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_are_no_lone_surrogates(http: httpx.Client) -> None:
+    raw = rb'{"model":"claude-sonnet-5","max_tokens":8,"messages":[{"role":"user","content":"\ud83d\ude00 \\ud83d"}]}'
+    assert http.post("/v1/messages", content=raw, headers=api_headers()).status_code == 200

@@ -176,8 +176,9 @@ def _top_level_fields(body: bytes) -> dict[str, msgspec.Raw] | None:
     """Every top-level value's exact bytes in document order, or None if the body is no JSON object."""
     try:
         return msgspec.json.decode(body, type=dict[str, msgspec.Raw])
-    except (msgspec.DecodeError, RecursionError):
-        # RecursionError: msgspec's answer to absurdly deep nesting, odd input like any other.
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        # RecursionError: msgspec's answer to absurdly deep nesting; UnicodeDecodeError, to bytes
+        # that are no UTF-8: odd input like any other. (A lone surrogate escape too: kept whole.)
         return None
 
 
@@ -185,7 +186,7 @@ def _array_elements(raw: msgspec.Raw) -> list[msgspec.Raw] | None:
     """The exact bytes of each element of a JSON array, or None if ``raw`` is not an array."""
     try:
         return msgspec.json.decode(raw, type=list[msgspec.Raw])
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
 
 

@@ -81,7 +81,7 @@ def parse_credential_file(data: bytes) -> CredentialFile:
         return msgspec.json.decode(data, type=CredentialFile)
     except msgspec.ValidationError as exc:
         raise CredentialFileInvalid(str(exc)) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise CredentialFileInvalid("not valid JSON") from None
 
 

@@ -4,8 +4,8 @@ ProxyError
 ├── InvalidRequest          400 invalid_request_error
 ├── RequestTooLarge         413 request_too_large
 ├── AuthenticationFailed    401 authentication_error
-├── NotFound                404 not_found_error
 ├── UpstreamUnavailable     502 api_error
+├── UpstreamCircuitOpen     503 overloaded_error
 └── UpstreamTimeout         504 timeout_error
 """
 
@@ -39,11 +39,6 @@ class RequestTooLarge(ProxyError):
 class AuthenticationFailed(ProxyError):
     status = 401
     error_type = "authentication_error"
-
-
-class NotFound(ProxyError):
-    status = 404
-    error_type = "not_found_error"
 
 
 class UpstreamUnavailable(ProxyError):

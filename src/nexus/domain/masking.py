@@ -8,13 +8,22 @@ _SECRET_HEADERS = frozenset(
 )
 
 
+def without_secrets(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Raw headers with every credential masked, for anything written to disk.
+
+    ``masked_headers`` reads them exactly as it reads the originals, so a row built from an
+    exchange kept on disk is the row its original would have given.
+    """
+    return [(name, _masked(name, value.decode("latin-1")).encode("latin-1")) for name, value in headers]
+
+
 def masked_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     """Decoded headers with secrets masked; an auth scheme stays visible (``Bearer ********``)."""
-    shown = []
-    for name, value in headers:
-        text = value.decode("latin-1")
-        if name in _SECRET_HEADERS:
-            scheme, space, _ = text.partition(" ")
-            text = f"{scheme} {MASK}" if space and name.endswith(b"authorization") else MASK
-        shown.append((name.decode("latin-1"), text))
-    return shown
+    return [(name.decode("latin-1"), _masked(name, value.decode("latin-1"))) for name, value in headers]
+
+
+def _masked(name: bytes, text: str) -> str:
+    if name not in _SECRET_HEADERS:
+        return text
+    scheme, space, _ = text.partition(" ")
+    return f"{scheme} {MASK}" if space and name.endswith(b"authorization") else MASK

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from nexus.domain import json_text
 from nexus.domain.usage import TokenUsage, WireUsage, overwrite_usage, sse_events
 
 # Usage fields folded through TokenUsage; any other usage field (service_tier,
@@ -69,7 +70,7 @@ def rebuild_message(stream: bytes) -> dict[str, Any] | None:
     state = _State()
     for raw_name, data in sse_events(stream):
         try:
-            event = msgspec.json.decode(data)
+            event = json_text.loads(data)
         except msgspec.MsgspecError:
             continue  # a torn last event, or a comment-only chunk
         if not isinstance(event, dict):
@@ -183,7 +184,7 @@ def _parse_input(text: str) -> Any:
     if not text.strip():
         return {}  # a tool called without arguments streams only empty fragments
     try:
-        return msgspec.json.decode(text)
+        return json_text.loads(text)
     except msgspec.MsgspecError:
         return {"_raw": text}  # cut off mid-JSON: keep it readable rather than lose it
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
+from nexus.domain import json_text
 from nexus.domain.errors import InvalidRequest
 from nexus.domain.host import RequestHost
 
@@ -26,6 +29,14 @@ class _CountTokensFields(msgspec.Struct):
     messages: msgspec.Raw
 
 
+class _ReadFields(msgspec.Struct):
+    """The same fields from an already decoded body (the rare one msgspec cannot read)."""
+
+    model: str
+    messages: Any
+    stream: object = False
+
+
 class MessagesSummary(msgspec.Struct, frozen=True):
     model: str
     stream: bool
@@ -41,14 +52,31 @@ def inspect_json_body(path: str, body: bytes) -> MessagesSummary:
     )
     try:
         fields = msgspec.json.decode(body, type=fields_type)
+        model = fields.model
+        messages_listed = bytes(fields.messages).startswith(b"[")
+        stream = isinstance(fields, _MessagesFields) and fields.stream is True
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(_validation_message(exc)) from None
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        # Valid JSON msgspec will not read (a lone surrogate escape, a huge number): upstream
+        # decides what to make of it, as it would without the proxy. (Bytes that are no UTF-8
+        # raise the second; the fallback refuses them as invalid JSON.)
+        read = _read_fields(body)
+        messages_listed = isinstance(read.messages, list)
+        stream = path == MESSAGES_PATH and read.stream is True
+        model = read.model
+    if not messages_listed:
+        raise InvalidRequest("messages: Input should be a valid list")
+    return MessagesSummary(model=model, stream=stream)
+
+
+def _read_fields(body: bytes) -> _ReadFields:
+    try:
+        return msgspec.convert(json_text.loads(body), _ReadFields)
     except msgspec.ValidationError as exc:
         raise InvalidRequest(_validation_message(exc)) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
-    if not bytes(fields.messages).startswith(b"["):
-        raise InvalidRequest("messages: Input should be a valid list")
-    stream = isinstance(fields, _MessagesFields) and fields.stream is True
-    return MessagesSummary(model=fields.model, stream=stream)
 
 
 def _validation_message(exc: msgspec.ValidationError) -> str:
@@ -84,7 +112,3 @@ class ProxyRequest(msgspec.Struct, frozen=True, kw_only=True):
         if self.query_string:
             return f"{self.path}?{self.query_string.decode('latin-1')}"
         return self.path
-
-    @property
-    def is_stream(self) -> bool:
-        return self.summary is not None and self.summary.stream

@@ -15,6 +15,8 @@ from typing import Literal
 
 import msgspec
 
+from nexus.domain import json_text
+
 RequestType = Literal["quota", "query_evaluation", "inference"]
 
 BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
@@ -35,7 +37,7 @@ class _Body(msgspec.Struct):
     messages: list[_Message] = msgspec.field(default_factory=list)
 
 
-_body = msgspec.json.Decoder(_Body)
+_body = json_text.decoder(_Body)
 
 
 def classify_request(body: bytes) -> RequestType:
@@ -50,7 +52,7 @@ def classify_request(body: bytes) -> RequestType:
         and the original never stored such a request either.
     """
     try:
-        return _classify(_body.decode(body))
+        return _classify(_body(body))
     except msgspec.MsgspecError:
         return "query_evaluation"
 

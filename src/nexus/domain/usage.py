@@ -7,8 +7,16 @@ output count), every ``message_delta`` carries cumulative values that overwrite,
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
 import msgspec
+
+from nexus.domain import json_text
+
+# A token count as the API can mean it: a whole number below 2**31 (a million-token context is
+# far below). Anything else is a broken or hostile upstream, and is read as no usage at all
+# rather than stored as a count no report could trust (or no database column could take).
+Count = Annotated[int, msgspec.Meta(ge=0, lt=2**31)]
 
 
 class TokenUsage(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,17 +38,17 @@ class ResponseFacts(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _CacheCreation(msgspec.Struct):
-    ephemeral_5m_input_tokens: int | None = None
-    ephemeral_1h_input_tokens: int | None = None
+    ephemeral_5m_input_tokens: Count | None = None
+    ephemeral_1h_input_tokens: Count | None = None
 
 
 class WireUsage(msgspec.Struct):
     """The counters of a wire ``usage`` object; absent or null fields stay None."""
 
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_creation_input_tokens: int | None = None
-    cache_read_input_tokens: int | None = None
+    input_tokens: Count | None = None
+    output_tokens: Count | None = None
+    cache_creation_input_tokens: Count | None = None
+    cache_read_input_tokens: Count | None = None
     cache_creation: _CacheCreation | None = None
 
 
@@ -73,10 +81,10 @@ class _BlockStart(msgspec.Struct):
     content_block: _Block
 
 
-_message = msgspec.json.Decoder(_Message)
-_message_start = msgspec.json.Decoder(_MessageStart)
-_message_delta = msgspec.json.Decoder(_MessageDelta)
-_block_start = msgspec.json.Decoder(_BlockStart)
+_message = json_text.decoder(_Message)
+_message_start = json_text.decoder(_MessageStart)
+_message_delta = json_text.decoder(_MessageDelta)
+_block_start = json_text.decoder(_BlockStart)
 
 
 def overwrite_usage(current: TokenUsage | None, wire: WireUsage | None) -> TokenUsage | None:
@@ -112,7 +120,7 @@ def overwrite_usage(current: TokenUsage | None, wire: WireUsage | None) -> Token
 def facts_from_message(body: bytes) -> ResponseFacts | None:
     """From a non-streaming Message JSON; None when the body is not one."""
     try:
-        message = _message.decode(body)
+        message = _message(body)
     except msgspec.MsgspecError:
         return None
     return ResponseFacts(
@@ -134,16 +142,16 @@ def facts_from_sse(stream: bytes) -> ResponseFacts:
     for name, data in sse_events(stream):
         try:
             if name == b"message_start":
-                start = _message_start.decode(data).message
+                start = _message_start(data).message
                 model, message_id = start.model, start.id
                 usage = overwrite_usage(usage, start.usage)
             elif name == b"message_delta":
-                delta = _message_delta.decode(data)
+                delta = _message_delta(data)
                 usage = overwrite_usage(usage, delta.usage)
                 if delta.delta is not None and delta.delta.stop_reason is not None:
                     stop_reason = delta.delta.stop_reason
             elif name == b"content_block_start":
-                tool_calls += _block_start.decode(data).content_block.type == "tool_use"
+                tool_calls += _block_start(data).content_block.type == "tool_use"
             elif name == b"message_stop":
                 complete = True
         except msgspec.MsgspecError:

@@ -1,8 +1,11 @@
-"""The composition root: the only module that names concrete adapters."""
+"""The composition root: with the read side it composes (``read_container``) and the dashboard
+process's own container, the only modules that name concrete adapters."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -12,15 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nexus import __version__
 from nexus.adapters.credentials.file_store import FileCredentialStore
 from nexus.adapters.credentials.oauth_refresher import HttpxTokenRefresher
-from nexus.adapters.persistence.conversation_queries import SqlAlchemyConversationQueries
-from nexus.adapters.persistence.dashboard_queries import SqlAlchemyDashboardQueries
 from nexus.adapters.persistence.database import open_optional_engine
-from nexus.adapters.persistence.exchange_queries import SqlAlchemyExchangeQueries
+from nexus.adapters.persistence.exchange_store import SqlAlchemyExchangeStore
 from nexus.adapters.persistence.health import DatabaseProbe
+from nexus.adapters.persistence.journal import FileJournal
 from nexus.adapters.persistence.linking import linker_lifetime
-from nexus.adapters.persistence.live_feed import live_feed_lifetime
-from nexus.adapters.persistence.recording import recorder_lifetime
-from nexus.adapters.persistence.usage_queries import SqlAlchemyUsageQueries
+from nexus.adapters.persistence.quarantine import FileQuarantine
+from nexus.adapters.persistence.recording import recording_lifetime
 from nexus.adapters.system import SystemClock, Uuid4Ids
 from nexus.adapters.telemetry.observers import build_observer, telemetry_lifetime
 from nexus.adapters.telemetry.otel import build_telemetry, telemetry_configured
@@ -28,16 +29,18 @@ from nexus.adapters.upstream.aiohttp_transport import open_aiohttp_transport
 from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_breaker
 from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
 from nexus.application.ports import ExchangeObserver
+from nexus.application.ports.exchange_store import ExchangeJournal, ExchangeQuarantine
 from nexus.application.recording.recorder import ExchangeRecorder
+from nexus.application.recording.row import ExchangeRow
 from nexus.application.retrying_upstream import RetryingUpstream
 from nexus.application.token_accounting import CountingObserver, TokenAccounting, token_report_lifetime
-from nexus.application.use_cases.account_usage import UsageReports
 from nexus.application.use_cases.check_health import CheckHealth
 from nexus.application.use_cases.forward_request import ForwardRequest
 from nexus.application.use_cases.keep_oauth_fresh import KeepOAuthFresh
 from nexus.application.use_cases.resolve_credential import ResolveCredential
 from nexus.domain.retry_policy import RetryPolicy
 from nexus.entrypoints.lifecycle import Lifecycle
+from nexus.entrypoints.read_container import ReadContainer
 from nexus.entrypoints.settings import Settings
 
 OAUTH_HTTP_TIMEOUT_S = 30.0
@@ -47,17 +50,40 @@ def _telemetry_if_configured() -> object:
     return build_telemetry(service_version=__version__) if telemetry_configured(os.environ) else None
 
 
+def _recorder(
+    *,
+    engine: AsyncEngine | None,
+    journal: ExchangeJournal,
+    quarantine: ExchangeQuarantine,
+    on_row: Callable[[ExchangeRow], None],
+    store_bodies: bool,
+    queue_size: int,
+    queue_bytes: int,
+    batch_size: int,
+) -> ExchangeRecorder | None:
+    """The recorder when storage is on; the token counters hear every row it builds."""
+    if engine is None:
+        return None
+    return ExchangeRecorder(
+        store=SqlAlchemyExchangeStore(engine),
+        journal=journal,
+        quarantine=quarantine,
+        on_row=on_row,
+        store_bodies=store_bodies,
+        queue_size=queue_size,
+        queue_bytes=queue_bytes,
+        batch_size=batch_size,
+    )
+
+
 def _recorder_or_counter(recorder: ExchangeRecorder | None, accounting: TokenAccounting) -> ExchangeObserver:
-    """The token counters hear every row the recorder builds; without storage, a counting
-    observer builds the same rows (without bodies) for them."""
-    if recorder is None:
-        return CountingObserver(accounting)
-    recorder.on_row = accounting.on_row
-    return recorder
+    """The recorder, or without storage a counting observer building the same rows (without
+    bodies) for the token counters."""
+    return recorder if recorder is not None else CountingObserver(accounting)
 
 
-def _usage_queries(engine: AsyncEngine | None) -> SqlAlchemyUsageQueries | None:
-    return SqlAlchemyUsageQueries(engine) if engine is not None else None
+def _data_path(data_dir: str, name: str) -> Path:
+    return Path(data_dir) / name
 
 
 def _host_of(url: str) -> str:
@@ -119,34 +145,39 @@ class Container(containers.DeclarativeContainer):
     )
     forward_request = providers.Singleton(ForwardRequest, resolve_credential=resolve_credential, upstream=upstream)
 
-    # Storage: the recorder is the first observer of every exchange (ADR 0007).
-    engine = providers.Resource(
-        open_optional_engine, url=settings.provided.database_url, enabled=settings.provided.storage_enabled
-    )
-    recorder = providers.Resource(
-        recorder_lifetime,
-        engine=engine,
-        data_dir=settings.provided.nexus_data_dir,
-        store_bodies=settings.provided.store_bodies,
-        queue_size=settings.provided.recorder_queue_size,
-        queue_bytes=settings.provided.recorder_queue_bytes,
-        batch_size=settings.provided.recorder_batch_size,
-        retention_days=settings.provided.storage_retention_days,
-    )
-    linker = providers.Resource(linker_lifetime, engine=engine, recorder=recorder)
-    database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder)
-    exchange_queries = providers.Singleton(SqlAlchemyExchangeQueries, engine=engine)
-    dashboard_queries = providers.Singleton(SqlAlchemyDashboardQueries, engine=engine)
-    live_feed = providers.Resource(live_feed_lifetime, engine=engine)
-    conversation_queries = providers.Singleton(SqlAlchemyConversationQueries, engine=engine)
-
     # Token accounting: in-memory counters and their console report; per-account usage in SQL.
     token_accounting = providers.Singleton(TokenAccounting, clock=clock)
     token_report = providers.Resource(
         token_report_lifetime, accounting=token_accounting, interval_s=settings.provided.token_report_interval
     )
-    usage_queries = providers.Singleton(_usage_queries, engine=engine)
-    usage_reports = providers.Singleton(UsageReports, queries=usage_queries, credentials=credential_store, clock=clock)
+
+    # Storage: the recorder is the first observer of every exchange (ADR 0007, 0010).
+    engine = providers.Resource(
+        open_optional_engine, url=settings.provided.database_url, enabled=settings.provided.storage_enabled
+    )
+    journal = providers.Singleton(
+        FileJournal, providers.Callable(_data_path, settings.provided.nexus_data_dir, "journal")
+    )
+    quarantine = providers.Singleton(
+        FileQuarantine, providers.Callable(_data_path, settings.provided.nexus_data_dir, "quarantine")
+    )
+    recorder = providers.Singleton(
+        _recorder,
+        engine=engine,
+        journal=journal,
+        quarantine=quarantine,
+        on_row=token_accounting.provided.on_row,
+        store_bodies=settings.provided.store_bodies,
+        queue_size=settings.provided.recorder_queue_size,
+        queue_bytes=settings.provided.recorder_queue_bytes,
+        batch_size=settings.provided.recorder_batch_size,
+    )
+    recording = providers.Resource(
+        recording_lifetime, engine=engine, recorder=recorder, retention_days=settings.provided.storage_retention_days
+    )
+    linker = providers.Resource(linker_lifetime, engine=engine, recording=recording)
+    database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder, quarantine=quarantine)
+    reads = providers.Container(ReadContainer, engine=engine, credential_store=credential_store, clock=clock)
 
     # Observability.
     telemetry = providers.Singleton(_telemetry_if_configured)
@@ -156,7 +187,7 @@ class Container(containers.DeclarativeContainer):
         telemetry=telemetry,
         debug=settings.provided.debug,
         upstream_host=providers.Callable(_host_of, settings.provided.claude_api_base_url),
-        recorder=providers.Callable(_recorder_or_counter, recorder=recorder, accounting=token_accounting),
+        recorder=providers.Callable(_recorder_or_counter, recorder=recording, accounting=token_accounting),
     )
     check_health = providers.Factory(
         CheckHealth, probes=providers.List(guarded_upstream, credential_store, database_probe)

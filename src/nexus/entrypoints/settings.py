@@ -117,10 +117,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return self.claude_api_timeout / 1000
 
     @property
-    def serves_proxy(self) -> bool:
-        return self.nexus_role in ("all", "proxy")
-
-    @property
     def serves_dashboard(self) -> bool:
         return self.nexus_role in ("all", "dashboard")
 

@@ -1,17 +1,19 @@
 from pathlib import Path
 
+import msgspec
+
 from nexus.adapters.persistence.journal import FileJournal
 from nexus.application.exchange import Exchange
 
 
-def exchange(n: int) -> Exchange:
+def exchange(n: int, *headers: tuple[bytes, bytes]) -> Exchange:
     return Exchange(
         request_id=f"id-{n}",
         method="POST",
         path="/v1/messages",
         query_string=b"beta=true",
         domain="d",
-        request_headers=[(b"x-api-key", b"\x00\xffbinary")],
+        request_headers=[(b"x-custom", b"\x00\xffbinary"), *headers],
         request_body=b'{"model":"m"}',
         response_chunks=[b"event: a\n", b"data: {}\n\n"],
         started_at_ms=n,
@@ -45,3 +47,20 @@ def test_segments_claimed_by_a_dead_process_are_adopted(tmp_path: Path) -> None:
     path.rename(path.with_suffix(".replay-999999999"))  # no such process
     [segment] = FileJournal(tmp_path).segments()
     assert list(FileJournal(tmp_path).read(segment)) == [exchange(1)]
+
+
+def test_credentials_never_reach_the_disk(tmp_path: Path) -> None:
+    secret = b"sk-ant-api03-never-on-disk"
+    sent = exchange(1, (b"x-api-key", secret), (b"authorization", b"Bearer " + secret))
+    journal = FileJournal(tmp_path)
+    journal.append([sent])
+    [path] = list(tmp_path.glob("*.journal"))
+    assert secret not in path.read_bytes()
+    [segment] = journal.segments()
+    [kept] = journal.read(segment)
+    assert kept.request_headers == [
+        (b"x-custom", b"\x00\xffbinary"),
+        (b"x-api-key", b"********"),
+        (b"authorization", b"Bearer ********"),
+    ]
+    assert msgspec.structs.replace(kept, request_headers=sent.request_headers) == sent

@@ -1,10 +1,11 @@
 import asyncio
-from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
 
 from nexus.application.exchange import Exchange
-from nexus.application.ports.exchange_store import StoreUnavailable
 from nexus.application.recording.recorder import ExchangeRecorder
-from nexus.application.recording.row import ExchangeRow
+from tests.fakes import FlakyStore, MemoryJournal, MemoryQuarantine
 
 
 def exchange(n: int) -> Exchange:
@@ -20,52 +21,21 @@ def exchange(n: int) -> Exchange:
     )
 
 
-class FlakyStore:
-    def __init__(self) -> None:
-        self.rows: dict[str, ExchangeRow] = {}
-        self.down = False
-        self.batches: list[int] = []
-
-    async def store(self, rows: Sequence[ExchangeRow]) -> None:
-        if self.down:
-            raise StoreUnavailable("connection refused")
-        self.batches.append(len(rows))
-        for row in rows:
-            self.rows.setdefault(str(row.id), row)
-
-
-class MemoryJournal:
-    def __init__(self) -> None:
-        self.closed: list[list[Exchange]] = []
-        self.open: list[Exchange] = []
-
-    def append(self, exchanges: Sequence[Exchange]) -> None:
-        self.open.extend(exchanges)
-
-    def segments(self) -> list[str]:
-        if self.open:
-            self.closed.append(self.open)
-            self.open = []
-        return [str(index) for index, segment in enumerate(self.closed) if segment]
-
-    def read(self, segment: str) -> Iterator[Exchange]:
-        return iter(list(self.closed[int(segment)]))
-
-    def remove(self, segment: str) -> None:
-        self.closed[int(segment)] = []
-
-    @property
-    def waiting(self) -> int:
-        return len(self.open) + sum(len(segment) for segment in self.closed)
-
-
 async def no_wait(_: float) -> None:
     await asyncio.sleep(0)
 
 
-def recorder(store: FlakyStore, journal: MemoryJournal, *, queue_size: int = 100) -> ExchangeRecorder:
+def recorder(
+    store: FlakyStore, journal: MemoryJournal, *, queue_size: int = 100, quarantine: MemoryQuarantine | None = None
+) -> ExchangeRecorder:
     return ExchangeRecorder(
-        store=store, journal=journal, store_bodies=True, queue_size=queue_size, batch_size=10, sleep=no_wait
+        store=store,
+        journal=journal,
+        quarantine=quarantine or MemoryQuarantine(),
+        store_bodies=True,
+        queue_size=queue_size,
+        batch_size=10,
+        sleep=no_wait,
     )
 
 
@@ -139,7 +109,14 @@ async def test_an_overflow_is_replayed_once_the_recorder_catches_up() -> None:
 
 async def test_memory_is_bounded_in_bytes_as_well() -> None:
     store, journal = FlakyStore(), MemoryJournal()
-    sut = ExchangeRecorder(store=store, journal=journal, store_bodies=True, queue_bytes=215_000, sleep=no_wait)
+    sut = ExchangeRecorder(
+        store=store,
+        journal=journal,
+        quarantine=MemoryQuarantine(),
+        store_bodies=True,
+        queue_bytes=215_000,
+        sleep=no_wait,
+    )
     big = [exchange(n) for n in range(5)]
     for item in big:
         item.request_body = b"x" * 100_000
@@ -147,3 +124,98 @@ async def test_memory_is_bounded_in_bytes_as_well() -> None:
     assert journal.waiting == 3, "two 100 KB exchanges (and their overhead) fit in 215 KB, the rest go to disk"
     await sut.stop()
     assert len(store.rows) == 2
+
+
+# --- a row the store refuses --------------------------------------------------------------------
+
+
+async def test_a_refused_row_costs_none_of_its_batch_mates(caplog: pytest.LogCaptureFixture) -> None:
+    store, journal, quarantine = FlakyStore(), MemoryJournal(), MemoryQuarantine()
+    bad = exchange(17)
+    store.refused.add(bad.request_id)
+    sut = recorder(store, journal, quarantine=quarantine)
+    await sut.start()
+    for n in range(39):
+        sut.observe(exchange(n))
+    await settle()
+    await sut.stop()
+    assert sorted(store.rows) == sorted(exchange(n).request_id for n in range(39) if n != 17)
+    assert list(quarantine.kept) == [bad.request_id]
+    assert "invalid byte sequence" in quarantine.kept[bad.request_id][1]
+    assert (sut.stored, sut.quarantined, sut.journaled) == (38, 1, 0)
+    assert f"Exchange {bad.request_id} is quarantined" in caplog.text
+    assert "cannot reach the database" not in caplog.text
+    # Halving a batch of 10 down to one row: a few more transactions, never one per row.
+    assert store.calls < 4 + 2 * 4
+
+
+async def test_a_journal_holding_a_refused_row_is_replayed_once() -> None:
+    store, journal, quarantine = FlakyStore(), MemoryJournal(), MemoryQuarantine()
+    bad = exchange(5)
+    store.refused.add(bad.request_id)
+    sut = recorder(store, journal, quarantine=quarantine)
+    await sut.start()
+    store.down = True
+    for n in range(20):
+        sut.observe(exchange(n))
+    await settle()
+    assert journal.waiting == 20
+    store.down = False
+    sut.observe(exchange(20))
+    await settle()
+    calls = store.calls
+    for n in range(21, 24):  # later traffic must not replay anything again
+        sut.observe(exchange(n))
+    await settle()
+    await sut.stop()
+    assert len(store.rows) == 23
+    assert journal.waiting == 0
+    assert quarantine.puts == 1
+    assert store.calls - calls <= 3
+
+
+async def test_an_outage_while_a_batch_is_split_journals_what_is_left() -> None:
+    store, journal, quarantine = FlakyStore(), MemoryJournal(), MemoryQuarantine()
+    store.refused.add(exchange(2).request_id)
+    sut = recorder(store, journal, quarantine=quarantine)
+    original = store.store
+
+    async def goes_down_after_the_first_split(rows: list[Any]) -> None:
+        if store.calls == 1:
+            store.down = True  # the second attempt (the first half) finds the database gone
+        await original(rows)
+
+    store.store = goes_down_after_the_first_split  # type: ignore[method-assign]
+    for n in range(8):
+        sut.observe(exchange(n))
+    await sut.stop()  # not started: stop stores the queue, or journals it
+    assert store.rows == {}
+    assert journal.waiting == 8, "what the outage left unstored is journaled, nothing is dropped"
+    assert quarantine.puts == 0
+
+
+async def test_an_exchange_whose_row_cannot_be_built_is_quarantined(caplog: pytest.LogCaptureFixture) -> None:
+    store, journal, quarantine = FlakyStore(), MemoryJournal(), MemoryQuarantine()
+    broken = exchange(1)
+    broken.request_id = "not-a-uuid"
+    sut = recorder(store, journal, quarantine=quarantine)
+    sut.observe(broken)
+    sut.observe(exchange(2))
+    await sut.stop()
+    assert list(store.rows) == [exchange(2).request_id]
+    assert "its row cannot be built" in quarantine.kept["not-a-uuid"][1]
+    assert "Exchange not-a-uuid is quarantined" in caplog.text
+
+
+async def test_a_quarantine_that_cannot_write_says_the_exchange_is_lost(caplog: pytest.LogCaptureFixture) -> None:
+    store, journal, quarantine = FlakyStore(), MemoryJournal(), MemoryQuarantine()
+    quarantine.broken = True
+    store.refused.add(exchange(1).request_id)
+    sut = recorder(store, journal, quarantine=quarantine)
+    sut.observe(exchange(1))
+    sut.observe(exchange(2))
+    await sut.stop()
+    assert list(store.rows) == [exchange(2).request_id]
+    assert f"Exchange {exchange(1).request_id} is lost" in caplog.text
+    assert "No space left on device" in caplog.text
+    assert sut.quarantined == 0

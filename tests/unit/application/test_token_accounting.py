@@ -17,8 +17,8 @@ from nexus.application.token_accounting import (
 )
 from nexus.domain.pricing import cost_usd
 from nexus.domain.usage import TokenUsage
-from tests.fakes import FixedClock
-from tests.unit.application.test_recorder import FlakyStore, MemoryJournal, no_wait, settle
+from tests.fakes import FixedClock, FlakyStore, MemoryJournal, MemoryQuarantine
+from tests.unit.application.test_recorder import no_wait, settle
 
 START_MS = 1_800_000_000_000
 CLAUDE_CODE_SYSTEM = [
@@ -295,6 +295,7 @@ def hooked_recorder(
     return ExchangeRecorder(
         store=store,
         journal=journal,
+        quarantine=MemoryQuarantine(),
         store_bodies=True,
         queue_size=queue_size,
         batch_size=10,

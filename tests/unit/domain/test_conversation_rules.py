@@ -147,3 +147,19 @@ def test_branch_names_are_utc_and_unique_within_a_conversation() -> None:
         "main", "branch", "subtask", "compact",
     ]  # fmt: skip
     assert (subtask_number("subtask_12"), subtask_number("subtask_x"), subtask_number(None)) == (12, None, None)
+
+
+def test_lone_surrogates_hash_as_node_js_hashes_them() -> None:
+    # Claude Code cuts strings inside emoji; the original (Node.js) hashes such a string as UTF-8
+    # with U+FFFD in place, and JSON.stringify escapes it. The value was computed with Node 20:
+    #   h.update('user\n[0]text:hi \ud83d\n')
+    #   h.update('assistant\n[0]tool_use:Read:t1:' + JSON.stringify({p: 'x\udc00'}) + '\n')
+    messages = [
+        {"role": "user", "content": "hi \ud83d"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Read", "input": {"p": "x\udc00"}}]},
+    ]
+    hashes = message_hashes(messages)
+    assert hashes is not None
+    assert hashes.current == "9c8a5ed2f7d2d8ca84a24f2f5b9a925a5e272f7a124c59039d5fd4e82c4b3a74"
+    assert prompt_key("Explore \ud83d") == prompt_key("Explore \ufffd")
+    assert system_hash("You are Claude \udc00 and more") is not None

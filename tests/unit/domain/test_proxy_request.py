@@ -23,6 +23,7 @@ def test_count_tokens_never_streams() -> None:
     ("body", "message"),
     [
         (b"{", "Request body is not valid JSON"),
+        (b'{"model":"\xff","messages":[]}', "Request body is not valid JSON: JSON is not UTF-8"),
         (b"", "Request body is not valid JSON"),
         (b"[]", "Request body must be a JSON object"),
         (b'{"messages":[]}', "model: Field required"),
@@ -36,3 +37,34 @@ def test_bad_bodies_are_invalid_requests(body: bytes, message: str) -> None:
         inspect_json_body("/v1/messages", body)
     assert caught.value.message.startswith(message)
     assert caught.value.status == 400
+
+
+# Valid JSON msgspec will not read: the proxy forwards it and lets upstream answer, as Anthropic
+# does for Claude Code's lone surrogates ("no low surrogate in string").
+@pytest.mark.parametrize(
+    "content",
+    [
+        rb'"cut inside an emoji \ud83d"',
+        rb'"a lone low \udc00 surrogate"',
+        b'[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"1e400"}]}], "n": 1e400',
+        b'"x", "seed": 123456789012345678901234567890123456789012345678901234567890',
+    ],
+)
+def test_bodies_msgspec_refuses_but_json_allows_are_forwarded(content: bytes) -> None:
+    body = b'{"model":"claude-sonnet-5","stream":true,"messages":[{"role":"user","content":' + content + b"}]}"
+    assert inspect_json_body("/v1/messages", body) == MessagesSummary(model="claude-sonnet-5", stream=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (rb'{"model":"m","messages":[{"content":"\ud83d"}],"temperature":NaN}', "Request body is not valid JSON"),
+        (rb'{"model":"m\ud83d","messages":{}}', "messages: Input should be a valid list"),
+        (rb'["\ud83d"]', "Request body must be a JSON object"),
+        (rb'{"messages":["\ud83d"]}', "model: Field required"),
+    ],
+)
+def test_the_fallback_reading_still_refuses_what_is_invalid(body: bytes, message: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        inspect_json_body("/v1/messages", body)
+    assert caught.value.message.startswith(message)

@@ -87,3 +87,11 @@ def test_odd_bodies_do_not_raise(raw: bytes) -> None:
 
 def test_odd_decoded_body_does_not_raise() -> None:
     assert classify_decoded(["not", "a", "body"]) == "query_evaluation"
+
+
+def test_a_body_with_a_lone_surrogate_is_classified_like_any_other() -> None:
+    body = (
+        rb'{"model":"m","system":[{"type":"text","text":"a"},{"type":"text","text":"b"}],'
+        rb'"messages":[{"role":"user","content":"cut inside an emoji \ud83d"}]}'
+    )
+    assert classify_request(body) == "inference"

@@ -97,3 +97,19 @@ def test_masking_hides_every_credential_but_keeps_the_scheme() -> None:
         ("cookie", "********"),
         ("anthropic-beta", "oauth-2025-04-20"),
     ]
+
+
+@pytest.mark.parametrize("count", ["-1", "2147483648", "1e400", "99999999999999999999999"])
+def test_a_token_count_no_api_can_mean_is_no_usage(count: str) -> None:
+    body = (
+        '{"id":"msg_1","type":"message","model":"claude-sonnet-5","content":[],"stop_reason":"end_turn",'
+        f'"usage":{{"input_tokens":{count},"output_tokens":4}}}}'
+    ).encode()
+    assert facts_from_message(body) is None
+    start = (
+        'event: message_start\ndata: {"type":"message_start","message":{"id":"m","model":"claude-sonnet-5",'
+        f'"usage":{{"input_tokens":{count},"output_tokens":1}}}}}}\n\n'
+        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+        '"usage":{"output_tokens":4}}\n\n'
+    ).encode()
+    assert facts_from_sse(start).usage == TokenUsage(output_tokens=4), "the bad event says nothing, the good one counts"

@@ -37,14 +37,14 @@ class HttpxTokenRefresher:
             raise TokenRefreshFailed(_describe_failure(response))
         try:
             return msgspec.json.decode(response.content, type=RefreshedTokens)
-        except msgspec.MsgspecError:
+        except (msgspec.MsgspecError, UnicodeDecodeError):
             raise TokenRefreshFailed("token endpoint answered 200 without usable tokens") from None
 
 
 def _describe_failure(response: httpx.Response) -> str:
     try:
         detail = msgspec.json.decode(response.content, type=_TokenError)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, UnicodeDecodeError):
         return f"token endpoint answered {response.status_code}"
     reason = ": ".join(part for part in (detail.error, detail.error_description) if part)
     hint = " (the refresh token is no longer valid: log in again)" if detail.error == "invalid_grant" else ""

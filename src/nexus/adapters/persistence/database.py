@@ -7,16 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from nexus.adapters.persistence.pg_values import pg_json
+
 log = logging.getLogger(__name__)
-_encode_json = msgspec.json.Encoder().encode
-
-
-def _json_text(value: object) -> str:
-    return _encode_json(value).decode()
-
 
 # libpq options asyncpg does not take as keyword arguments, mapped or dropped.
 _SSLMODE_TO_ASYNCPG = {"disable": "disable", "allow": "allow", "prefer": "prefer", "require": "require",
@@ -47,8 +42,9 @@ async def open_engine(url: str, *, pool_size: int = 10) -> AsyncIterator[AsyncEn
         max_overflow=pool_size,
         pool_pre_ping=True,
         # JSONB columns (headers, messages) on every recorded row: msgspec encodes them several
-        # times faster than the standard library, which was half the store's Python-side cost.
-        json_serializer=_json_text,
+        # times faster than the standard library, which was half the store's Python-side cost;
+        # what jsonb refuses (U+0000, lone surrogates) is replaced in this copy (pg_values).
+        json_serializer=pg_json,
     )
     try:
         yield engine

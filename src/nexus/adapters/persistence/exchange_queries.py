@@ -11,9 +11,9 @@ from typing import Any, TypeAlias, TypeVar
 
 import msgspec
 from sqlalchemy import ARRAY, ColumnElement, Row, Select, Text, any_, bindparam, cast, func, or_, select, tuple_
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from nexus.adapters.persistence.db_errors import read_failure
 from nexus.adapters.persistence.stored_bodies import compose_body
 from nexus.adapters.persistence.tables import exchanges
 from nexus.application.ports.exchange_queries import (
@@ -29,6 +29,7 @@ from nexus.application.ports.exchange_queries import (
     UsageGroup,
     UsageTotals,
 )
+from nexus.domain import json_text
 
 T = TypeVar("T")
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
@@ -36,7 +37,6 @@ AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 _CHUNK_ROWS = 500
 _COST_SCALE = Decimal("1E-9")  # exchanges.cost_usd is numeric(20, 9)
 _ERROR_STATES = ("upstream_error", "truncated")
-_json = msgspec.json.Decoder()
 
 _model = func.coalesce(exchanges.c.model, exchanges.c.model_requested)
 _SUMMARY_COLUMNS = (
@@ -123,10 +123,10 @@ class SqlAlchemyExchangeQueries:
                 )
                 async for rows in result.partitions(_CHUNK_ROWS):
                     yield [_summary(row) for row in rows]
-        except (OSError, DBAPIError) as exc:
-            if (unavailable := _unavailable(exc)) is None:
+        except Exception as exc:
+            if (failure := read_failure(exc)) is None:
                 raise
-            raise unavailable from None
+            raise QueriesUnavailable(failure) from None
 
     async def summaries_by_ids(self, request_ids: Sequence[uuid.UUID]) -> list[RequestSummary]:
         if not request_ids:
@@ -274,24 +274,10 @@ async def run_read(
             if not snapshot:
                 return await work(connection)
             return await work(await connection.execution_options(isolation_level="REPEATABLE READ"))
-    except (OSError, DBAPIError) as exc:
-        if (unavailable := _unavailable(exc)) is None:
+    except Exception as exc:
+        if (failure := read_failure(exc)) is None:
             raise
-        raise unavailable from None
-
-
-_UNDEFINED_TABLE = "42P01"
-
-
-def _unavailable(exc: OSError | DBAPIError) -> QueriesUnavailable | None:
-    """What to answer when the database is away or not yet migrated; None for any other error."""
-    original = getattr(exc, "orig", None) or exc
-    if getattr(original, "sqlstate", None) == _UNDEFINED_TABLE:
-        return QueriesUnavailable("The database holds no recordings yet: the proxy creates its schema on first use")
-    if isinstance(exc, DBAPIError) and not isinstance(exc, (OperationalError, InterfaceError)):
-        return None
-    detail = str(original).splitlines()[0][:200] if str(original) else type(original).__name__
-    return QueriesUnavailable(f"The database cannot be reached: {detail}")
+        raise QueriesUnavailable(failure) from None
 
 
 # --- filters ------------------------------------------------------------------------------------
@@ -447,7 +433,7 @@ def _json_or_none(body: bytes | None) -> Any:
     if body is None:
         return None
     try:
-        return _json.decode(body)
+        return json_text.encodable(json_text.loads(body))
     except (msgspec.DecodeError, RecursionError):
         return None
 

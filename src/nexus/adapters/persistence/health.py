@@ -1,4 +1,4 @@
-"""The database as a health probe, with the recorder's backlog."""
+"""The database as a health probe, with the recorder's backlog and its quarantine."""
 
 from __future__ import annotations
 
@@ -7,20 +7,34 @@ import asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nexus.adapters.persistence.db_errors import describe
+from nexus.application.ports.exchange_store import ExchangeQuarantine
 from nexus.application.ports.health import ProbeResult
 from nexus.application.recording.recorder import ExchangeRecorder
 
 PROBE_TIMEOUT_S = 2.0
+_QUARANTINE_SHOWN = 5
 
 
 class DatabaseProbe:
-    """Healthy when PostgreSQL answers; storage off is reported as such, and healthy."""
+    """Healthy when PostgreSQL answers; storage off is reported as such, and healthy.
+
+    Quarantined exchanges (rows the database refused) are shown with their request ids; they
+    leave the probe healthy (the database works), but an operator must see them.
+    """
 
     probe_name = "database"
 
-    def __init__(self, *, engine: AsyncEngine | None, recorder: ExchangeRecorder | None) -> None:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine | None,
+        recorder: ExchangeRecorder | None,
+        quarantine: ExchangeQuarantine | None = None,
+    ) -> None:
         self._engine = engine
         self._recorder = recorder
+        self._quarantine = quarantine
 
     async def probe(self) -> ProbeResult:
         if self._engine is None:
@@ -28,9 +42,23 @@ class DatabaseProbe:
         detail: dict[str, object] = {}
         if self._recorder is not None:
             detail.update(stored=self._recorder.stored, journaled=self._recorder.journaled)
+        if self._quarantine is not None:
+            detail["quarantined"] = await asyncio.to_thread(self._quarantine_detail, self._quarantine)
         try:
             async with asyncio.timeout(PROBE_TIMEOUT_S), self._engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
-        except (TimeoutError, OSError, Exception) as exc:  # noqa: BLE001 -- any failure means "not reachable"
-            return ProbeResult(healthy=False, detail={**detail, "error": type(exc).__name__})
+        except Exception as exc:  # noqa: BLE001 -- any failure means "not reachable"
+            return ProbeResult(healthy=False, detail={**detail, "error": describe(exc)})
         return ProbeResult(healthy=True, detail=detail)
+
+    @staticmethod
+    def _quarantine_detail(quarantine: ExchangeQuarantine) -> dict[str, object]:
+        """Every worker's quarantine (they share the folder), the newest first."""
+        count = quarantine.count()
+        latest = quarantine.latest(_QUARANTINE_SHOWN) if count else []
+        return {
+            "count": count,
+            "latest": [
+                {"request_id": entry.request_id, "reason": entry.reason, "at": entry.at.isoformat()} for entry in latest
+            ],
+        }

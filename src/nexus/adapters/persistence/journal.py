@@ -12,6 +12,7 @@ from typing import BinaryIO
 import msgspec
 
 from nexus.application.exchange import Exchange
+from nexus.domain.masking import without_secrets
 
 _LENGTH = struct.Struct(">I")
 _encode = msgspec.msgpack.Encoder().encode
@@ -22,7 +23,8 @@ class FileJournal:
     """Length-prefixed msgpack records in ``<dir>/<time>-<pid>.journal`` segments.
 
     Each process writes its own segment; a segment is claimed for replay by renaming it, so
-    two processes sharing the directory never replay the same one.
+    two processes sharing the directory never replay the same one. Credentials are masked
+    before anything reaches the disk (the row built on replay masks them anyway).
     """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
@@ -33,7 +35,9 @@ class FileJournal:
     def append(self, exchanges: Sequence[Exchange]) -> None:
         handle = self._open()
         for exchange in exchanges:
-            record = _encode(exchange)
+            record = _encode(
+                msgspec.structs.replace(exchange, request_headers=without_secrets(exchange.request_headers))
+            )
             handle.write(_LENGTH.pack(len(record)) + record)
         handle.flush()
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import CursorResult, TextClause, text
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from nexus.adapters.persistence.db_errors import describe, is_unavailable
 from nexus.adapters.persistence.link_facts import stored_facts
+from nexus.adapters.persistence.pg_values import pg_json, pg_optional_text
 from nexus.application.ports.conversation_history import (
     Link,
     LinkingUnavailable,
@@ -246,8 +247,8 @@ class SqlLinkWork:
                 "prompt": facts.prompt_key,
                 "summarises": facts.summarises,
                 "continuation": facts.continuation_key,
-                "calls": msgspec.json.encode(facts.agent_calls).decode() if facts.agent_calls else None,
-                "title": facts.title,
+                "calls": pg_json(facts.agent_calls) if facts.agent_calls else None,
+                "title": pg_optional_text(facts.title),
                 "version": FACTS_VERSION,
                 "ts": ts,
                 "id": exchange_id,
@@ -255,22 +256,19 @@ class SqlLinkWork:
         )
 
     async def _execute(self, statement: TextClause, params: dict[str, Any]) -> CursorResult[Any]:
-        """Run a statement; the database being unreachable is ``LinkingUnavailable``."""
+        """Run a statement; the database being unavailable is ``LinkingUnavailable``."""
         try:
             return await self._connection.execute(statement, params)
-        except (OSError, OperationalError, InterfaceError) as exc:
-            raise LinkingUnavailable(_reason(exc)) from exc
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise LinkingUnavailable(describe(exc)) from None
+            raise
 
     async def _nodes(self, where: str, before: Position, **params: Any) -> list[Node]:
         result = await self._execute(
             text(f"SELECT {_NODE} FROM exchanges WHERE {where}"), params | {"ts": before.ts, "id": before.id}
         )
         return [_node(row) for row in result.all()]
-
-
-def _reason(exc: BaseException) -> str:
-    original = getattr(exc, "orig", None) or exc
-    return f"{type(original).__name__}: {str(original).splitlines()[0][:200] if str(original) else ''}"
 
 
 def _domain(domain: str | None) -> str:

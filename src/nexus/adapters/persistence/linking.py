@@ -18,10 +18,10 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nexus.adapters.persistence.conversation_summaries import refresh_conversations
+from nexus.adapters.persistence.db_errors import describe, is_unavailable
 from nexus.adapters.persistence.exchange_store import EXCHANGES_CHANNEL
 from nexus.adapters.persistence.link_work import SqlLinkWork
 from nexus.application.linking.run import LinkCounts, link_pending
@@ -32,7 +32,6 @@ LINKS_CHANNEL = "nexus_links"
 LINK_LOCK_KEY = 0x6E657875_736C6E6B  # "nexuslnk": one linker at a time across processes
 POLL_INTERVAL_S = 1.0
 _RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
-_OUTAGE = (OSError, DBAPIError, SQLAlchemyError, LinkingUnavailable)
 
 
 @asynccontextmanager
@@ -74,9 +73,16 @@ class Linker:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
                         self._wake.clear()
-            except _OUTAGE as exc:
+            except LinkingUnavailable as exc:
                 if failures == 0:
-                    log.warning("Conversation linking paused: the database is unreachable (%s)", _reason(exc))
+                    log.warning("Conversation linking paused: the database is unavailable (%s)", exc)
+                failures += 1
+            except Exception as exc:
+                if failures == 0:
+                    if is_unavailable(exc):
+                        log.warning("Conversation linking paused: the database is unavailable (%s)", describe(exc))
+                    else:
+                        log.exception("Conversation linking failed (%s); retrying", describe(exc))
                 failures += 1
                 await asyncio.sleep(_RETRY_DELAYS_S[min(failures, len(_RETRY_DELAYS_S)) - 1])
 
@@ -101,12 +107,12 @@ class Linker:
         self._wake.set()
 
 
-async def linker_lifetime(engine: AsyncEngine | None, recorder: object) -> AsyncIterator[Linker | None]:
+async def linker_lifetime(engine: AsyncEngine | None, recording: object) -> AsyncIterator[Linker | None]:
     """A running linker while the app runs (None when storage is off).
 
-    ``recorder`` is taken so the container starts the recorder, which migrates the schema, first.
+    ``recording`` is taken so the container starts the recorder, which migrates the schema, first.
     """
-    if engine is None or recorder is None:
+    if engine is None or recording is None:
         yield None
         return
     linker = Linker(engine)
@@ -132,8 +138,3 @@ async def rebuild_conversations(engine: AsyncEngine, *, since: datetime | None) 
             {"since": since},
         )
     return await link_pending(lambda: sql_link_work(engine, wait=True))
-
-
-def _reason(exc: BaseException) -> str:
-    original = getattr(exc, "orig", None) or exc
-    return f"{type(original).__name__}: {str(original).splitlines()[0][:200] if str(original) else ''}"

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nexus.adapters.persistence.db_errors import describe
 from nexus.adapters.persistence.exchange_queries import SqlAlchemyExchangeQueries
 from nexus.adapters.persistence.exchange_store import RECORDED_CHANNEL
 from nexus.adapters.persistence.linking import LINKS_CHANNEL
@@ -249,7 +250,7 @@ class _Listener:
                 log.warning("Live feed lost its database connection; reconnecting")
             except Exception as exc:  # noqa: BLE001 -- the feed outlives any database failure
                 if failures == 0:
-                    log.warning("Live feed paused: the database is unreachable (%s)", _reason(exc))
+                    log.warning("Live feed paused: the database is unreachable (%s)", describe(exc))
             failures += 1
             self._set_live(False)
             delays = self._feed.retry_delays_s
@@ -292,7 +293,7 @@ class _Listener:
                 try:
                     requests = await self._feed.summaries(chunk) if chunk else []
                 except Exception as exc:  # noqa: BLE001 -- subscribers are told to reload instead
-                    log.warning("Live feed could not read %d recorded requests (%s)", len(ids), _reason(exc))
+                    log.warning("Live feed could not read %d recorded requests (%s)", len(ids), describe(exc))
                     self._feed.publish(self, LiveUpdate(gap=True, live=self.live))
                     break
                 if requests or links or gap:
@@ -362,8 +363,3 @@ async def live_feed_lifetime(engine: AsyncEngine | None) -> AsyncIterator[Shared
         yield feed
     finally:
         await feed.close()
-
-
-def _reason(exc: BaseException) -> str:
-    original = getattr(exc, "orig", None) or exc
-    return f"{type(original).__name__}: {str(original).splitlines()[0][:200] if str(original) else ''}"

@@ -6,12 +6,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nexus.adapters.persistence.exchange_store import SqlAlchemyExchangeStore
-from nexus.adapters.persistence.journal import FileJournal
+from nexus.adapters.persistence.db_errors import describe
 from nexus.adapters.persistence.migrate import upgrade
 from nexus.adapters.persistence.partitions import maintain_partitions
 from nexus.application.recording.recorder import ExchangeRecorder
@@ -20,36 +18,21 @@ log = logging.getLogger(__name__)
 MAINTENANCE_INTERVAL_S = 6 * 3600
 
 
-async def recorder_lifetime(
-    *,
-    engine: AsyncEngine | None,
-    data_dir: str,
-    store_bodies: bool,
-    queue_size: int,
-    queue_bytes: int = 32 * 1024 * 1024,
-    batch_size: int,
-    retention_days: int | None = None,
+async def recording_lifetime(
+    *, engine: AsyncEngine | None, recorder: ExchangeRecorder | None, retention_days: int | None = None
 ) -> AsyncIterator[ExchangeRecorder | None]:
-    """A running recorder while the app runs (None when storage is off).
+    """The recorder running while the app runs (None when storage is off).
 
     The schema is migrated at start-up when the database answers; if it does not, the proxy
     starts anyway and the recorder journals until it does.
     """
-    if engine is None:
+    if engine is None or recorder is None:
         yield None
         return
     try:
         await upgrade(engine)
-    except (OSError, Exception) as exc:  # noqa: BLE001 -- any failure here must not stop the proxy
-        log.warning("Database not ready at start-up (%s); exchanges are journaled until it is", exc)
-    recorder = ExchangeRecorder(
-        store=SqlAlchemyExchangeStore(engine),
-        journal=FileJournal(Path(data_dir) / "journal"),
-        store_bodies=store_bodies,
-        queue_size=queue_size,
-        queue_bytes=queue_bytes,
-        batch_size=batch_size,
-    )
+    except Exception as exc:  # noqa: BLE001 -- any failure here must not stop the proxy
+        log.warning("Database not ready at start-up (%s); exchanges are journaled until it is", describe(exc))
     await recorder.start()
     maintenance = asyncio.create_task(_maintain_partitions(engine, retention_days), name="partition-maintenance")
     try:
@@ -57,7 +40,12 @@ async def recorder_lifetime(
     finally:
         maintenance.cancel()
         await recorder.stop()
-        log.info("Recorder stopped: %d exchanges stored, %d journaled", recorder.stored, recorder.journaled)
+        log.info(
+            "Recorder stopped: %d exchanges stored, %d journaled, %d quarantined",
+            recorder.stored,
+            recorder.journaled,
+            recorder.quarantined,
+        )
 
 
 async def _maintain_partitions(engine: AsyncEngine, retention_days: int | None) -> None:
@@ -66,5 +54,5 @@ async def _maintain_partitions(engine: AsyncEngine, retention_days: int | None) 
         try:
             await maintain_partitions(engine, now=datetime.now(UTC), retention_days=retention_days)
         except Exception as exc:  # noqa: BLE001 -- maintenance must never stop the proxy
-            log.warning("Partition maintenance failed (%s); retrying later", exc)
+            log.warning("Partition maintenance failed (%s); retrying later", describe(exc))
         await asyncio.sleep(MAINTENANCE_INTERVAL_S)

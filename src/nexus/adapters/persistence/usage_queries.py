@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Date, Row, and_, cast, func, or_, select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from nexus.adapters.persistence.db_errors import read_failure
 from nexus.adapters.persistence.tables import account_rate_limits, exchanges
 from nexus.application.ports.usage_queries import (
     AccountTotals,
@@ -96,10 +96,10 @@ class SqlAlchemyUsageQueries:
         try:
             async with self._engine.connect() as connection:
                 return await work(connection)
-        except (OSError, OperationalError, InterfaceError) as exc:
-            raise UsageUnavailable(f"the database cannot be reached ({_reason(exc)})") from None
-        except DBAPIError as exc:
-            raise UsageUnavailable(f"the database cannot answer ({_reason(exc)})") from None
+        except Exception as exc:
+            if (failure := read_failure(exc)) is None:
+                raise
+            raise UsageUnavailable(failure) from None
 
 
 async def _all(connection: AsyncConnection, statement: Any) -> list[Row[Any]]:
@@ -161,9 +161,3 @@ def _snapshot(row: Row[Any]) -> RateLimitSnapshot:
 
 def _epoch(instant: datetime | None) -> int | None:
     return int(instant.timestamp()) if instant is not None else None
-
-
-def _reason(exc: BaseException) -> str:
-    original = getattr(exc, "orig", None) or exc
-    text = str(original).splitlines()[0][:200] if str(original) else ""
-    return f"{type(original).__name__}: {text}" if text else type(original).__name__

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
+
+import msgspec
 
 from nexus.application.exchange import Exchange
 from nexus.application.recording.row import ExchangeRow
 
 
 class StoreUnavailable(Exception):
-    """The store cannot take rows right now (down, unreachable, timing out)."""
+    """The store cannot take any rows right now (down, unreachable, timing out): try again later."""
+
+
+class StoreRejected(Exception):
+    """The store refused these rows (a value it cannot hold, a constraint): the same rows fail
+    the same way again, so one of them is to blame."""
 
 
 @runtime_checkable
@@ -19,7 +27,8 @@ class ExchangeStore(Protocol):
         """Write rows and their body parts in one transaction; rows already stored (same
         ``(ts, id)``) are left as they are, so a replay never duplicates.
 
-        Raises StoreUnavailable when the database cannot be reached.
+        Raises StoreUnavailable when the database cannot take rows at all, StoreRejected when
+        it refused something these rows hold (nothing of the batch is stored then).
         """
         ...
 
@@ -42,3 +51,26 @@ class ExchangeJournal(Protocol):
         ...
 
     def remove(self, segment: str) -> None: ...
+
+
+class Quarantined(msgspec.Struct, frozen=True):
+    """An exchange the store refused on its own, kept aside with why."""
+
+    request_id: str
+    reason: str
+    at: datetime
+
+
+@runtime_checkable
+class ExchangeQuarantine(Protocol):
+    """Where an exchange goes that the store refuses even alone: kept, never retried by itself."""
+
+    def put(self, exchange: Exchange, reason: str) -> None:
+        """Keep the exchange (credentials masked) and why it was refused."""
+        ...
+
+    def count(self) -> int: ...
+
+    def latest(self, limit: int) -> list[Quarantined]:
+        """The most recently quarantined, newest first."""
+        ...

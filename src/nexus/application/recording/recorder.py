@@ -10,7 +10,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 
 from nexus.application.exchange import Exchange
-from nexus.application.ports.exchange_store import ExchangeJournal, ExchangeStore, StoreUnavailable
+from nexus.application.ports.exchange_store import (
+    ExchangeJournal,
+    ExchangeQuarantine,
+    ExchangeStore,
+    StoreRejected,
+    StoreUnavailable,
+)
 from nexus.application.recording.row import ExchangeRow, build_row
 
 log = logging.getLogger(__name__)
@@ -28,6 +34,11 @@ class ExchangeRecorder:
     - When the store is unavailable, batches go to the journal (so memory stays bounded) and the
       recorder retries with backoff; once the store answers, the journal is replayed, oldest first.
       Rows are keyed by ``(ts, id)`` and stored idempotently: a replay never duplicates.
+    - When the store rejects a batch (it refuses a value one row holds), the batch is halved
+      until the rows it takes are stored and the row it refuses alone is found; that exchange
+      goes to the quarantine with the reason, and is never retried by the recorder. So one bad
+      row costs no good one, and a journal holding it is replayed once, not forever. An exchange
+      whose row cannot even be built is quarantined the same way.
     - When the queue is full (``queue_size`` exchanges or ``queue_bytes`` of bodies), ``observe``
       writes to the journal directly; that journal is
       replayed as soon as the recorder has caught up with the queue.
@@ -46,6 +57,7 @@ class ExchangeRecorder:
         *,
         store: ExchangeStore,
         journal: ExchangeJournal,
+        quarantine: ExchangeQuarantine,
         store_bodies: bool,
         queue_size: int = 10_000,
         queue_bytes: int = 32 * 1024 * 1024,
@@ -57,6 +69,7 @@ class ExchangeRecorder:
     ) -> None:
         self._store = store
         self._journal = journal
+        self._quarantine = quarantine
         self._store_bodies = store_bodies
         self._queue: asyncio.Queue[Exchange] = asyncio.Queue(maxsize=queue_size)
         # Bodies make exchanges of very different sizes: memory is bounded in bytes too.
@@ -68,7 +81,7 @@ class ExchangeRecorder:
         self._sleep = sleep
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
-        self.on_row = on_row
+        self._on_row = on_row
         # Digests of body parts this process stored (oldest first, bounded): see build_row.
         self._known_parts: dict[bytes, None] = {}
         # Ids of exchanges journaled by ``observe`` before ``on_row`` heard of them (bounded).
@@ -76,6 +89,7 @@ class ExchangeRecorder:
         self._overflowed = False  # the queue spilled to the journal: replay once caught up
         self.stored = 0
         self.journaled = 0
+        self.quarantined = 0
 
     def observe(self, exchange: Exchange) -> None:
         size = _size(exchange)
@@ -88,7 +102,7 @@ class ExchangeRecorder:
             self._journal.append([exchange])
             self.journaled += 1
             self._overflowed = True
-            if self.on_row is not None and len(self._unheard) < _MAX_UNHEARD:
+            if self._on_row is not None and len(self._unheard) < _MAX_UNHEARD:
                 with contextlib.suppress(ValueError):  # a row is never built for a non-UUID id
                     self._unheard.add(str(uuid.UUID(exchange.request_id)))  # as ``str(row.id)`` spells it
 
@@ -104,9 +118,9 @@ class ExchangeRecorder:
             self._task = None
         while not self._queue.empty():
             batch = self._take_now(self._batch_size)
-            if not await self._store_batch(batch, fresh=True):
-                self._journal.append(batch)
-                self.journaled += len(batch)
+            if unstored := await self._store_batch(batch, fresh=True):
+                self._journal.append(unstored)
+                self.journaled += len(unstored)
 
     async def _run(self) -> None:
         await self._replay_journal()
@@ -117,15 +131,16 @@ class ExchangeRecorder:
                 # fixed cost on this event loop) serves many exchanges instead of each one.
                 await self._sleep(self._linger_s)
             batch.extend(self._take_now(self._batch_size - 1))
-            if await self._store_batch(batch, fresh=True):
+            unstored = await self._store_batch(batch, fresh=True)
+            if not unstored:
                 caught_up = self._queue.qsize() < self._batch_size
                 if self._failures or (self._overflowed and caught_up):
                     self._failures = 0
                     self._overflowed = False
                     await self._replay_journal()
                 continue
-            self._journal.append(batch)
-            self.journaled += len(batch)
+            self._journal.append(unstored)
+            self.journaled += len(unstored)
             await self._back_off()
 
     def _dequeued(self, exchange: Exchange) -> Exchange:
@@ -138,20 +153,48 @@ class ExchangeRecorder:
             batch.append(self._dequeued(self._queue.get_nowait()))
         return batch
 
-    async def _store_batch(self, batch: list[Exchange], *, fresh: bool = False) -> bool:
-        """Store a batch; ``fresh`` batches come from the queue and were never built before."""
+    async def _store_batch(self, batch: list[Exchange], *, fresh: bool = False) -> list[Exchange]:
+        """Store a batch; what is returned was left unstored because the store is unavailable
+        (empty when every exchange was stored or quarantined). ``fresh`` batches come from the
+        queue and were never built before."""
         rows = await self._rows(batch)
         self._tell(rows, fresh=fresh)
+        by_id = _by_id(batch)
+        return [by_id[row.id] for row in await self._put(rows, by_id)]
+
+    async def _put(self, rows: list[ExchangeRow], exchanges: dict[uuid.UUID, Exchange]) -> list[ExchangeRow]:
+        """Store rows, halving a rejected batch down to the row to blame; returns the rows left
+        unstored because the store became unavailable (that one and every one after it)."""
+        if not rows:
+            return []
         try:
             await self._store.store(rows)
         except StoreUnavailable as exc:
             if self._failures == 0:
                 log.warning("Recorder cannot reach the database (%s); journaling until it returns", exc)
             self._failures += 1
-            return False
+            return rows
+        except StoreRejected as exc:
+            if len(rows) == 1:
+                self._put_aside(exchanges[rows[0].id], f"the database refused its row: {exc}")
+                return []
+            half = len(rows) // 2
+            unstored = await self._put(rows[:half], exchanges)
+            if unstored:
+                return unstored + rows[half:]
+            return await self._put(rows[half:], exchanges)
         self.stored += len(rows)
         self._remember_parts(rows)
-        return True
+        return []
+
+    def _put_aside(self, exchange: Exchange, reason: str) -> None:
+        try:
+            self._quarantine.put(exchange, reason)
+        except OSError as exc:
+            log.error("Exchange %s is lost: %s, and it cannot be quarantined (%s)", exchange.request_id, reason, exc)
+            return
+        self.quarantined += 1
+        log.error("Exchange %s is quarantined: %s", exchange.request_id, reason)
 
     async def _rows(self, batch: list[Exchange], *, store_bodies: bool | None = None) -> list[ExchangeRow]:
         keep_bodies = self._store_bodies if store_bodies is None else store_bodies
@@ -159,8 +202,9 @@ class ExchangeRecorder:
         for exchange in batch:
             try:
                 rows.append(build_row(exchange, store_bodies=keep_bodies, known_parts=self._known_parts))
-            except Exception:
-                log.exception("Cannot build the row for exchange %s; it is not recorded", exchange.request_id)
+            except Exception as exc:
+                log.exception("Cannot build the row for exchange %s", exchange.request_id)
+                self._put_aside(exchange, f"its row cannot be built: {type(exc).__name__}: {exc}")
             # One row at a time: a batch of large bodies must not hold the proxy's requests back.
             await asyncio.sleep(0)
         return rows
@@ -177,7 +221,7 @@ class ExchangeRecorder:
 
     def _tell(self, rows: list[ExchangeRow], *, fresh: bool) -> None:
         """Hand rows to ``on_row``: all of a fresh batch, else only those it has not heard of."""
-        if self.on_row is None:
+        if self._on_row is None:
             return
         for row in rows:
             if not fresh:
@@ -186,7 +230,7 @@ class ExchangeRecorder:
                     continue
                 self._unheard.discard(key)
             try:
-                self.on_row(row)
+                self._on_row(row)
             except Exception:
                 log.exception("The row listener failed on exchange %s", row.id)
 
@@ -197,7 +241,7 @@ class ExchangeRecorder:
         await self._sleep(delay)
         spilled = self._take_all()
         if spilled:
-            if self.on_row is not None:
+            if self._on_row is not None:
                 # Built once more on replay; the counters must not wait for the database.
                 self._tell(await self._rows(spilled, store_bodies=False), fresh=True)
             self._journal.append(spilled)
@@ -215,7 +259,7 @@ class ExchangeRecorder:
             replayed = 0
             # Batch by batch: a segment written during a long outage may not fit in memory.
             for batch in _batches(self._journal.read(segment), self._batch_size):
-                if not await self._store_batch(batch):
+                if await self._store_batch(batch):
                     return  # still down: the segment stays for the next attempt
                 replayed += len(batch)
             self._journal.remove(segment)
@@ -231,6 +275,15 @@ def _size(exchange: Exchange) -> int:
     headers = sum(len(name) + len(value) for name, value in exchange.request_headers)
     body = len(exchange.request_body or b"") + sum(len(chunk) for chunk in exchange.response_chunks)
     return _OBJECT_OVERHEAD + headers + body
+
+
+def _by_id(batch: list[Exchange]) -> dict[uuid.UUID, Exchange]:
+    """The exchanges by the id their rows carry (an exchange without a UUID has no row)."""
+    found = {}
+    for exchange in batch:
+        with contextlib.suppress(ValueError):
+            found[uuid.UUID(exchange.request_id)] = exchange
+    return found
 
 
 def _batches(exchanges: Iterator[Exchange], size: int) -> Iterator[list[Exchange]]:

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from nexus.application.exchange import Exchange
+from nexus.domain import json_text
 from nexus.domain.body_codec import decompose
 from nexus.domain.content_encoding import decoded_body
 from nexus.domain.conversation.facts import FACTS_VERSION, LinkFacts, facts_from_body
@@ -24,8 +25,6 @@ from nexus.domain.proxy_request import MESSAGES_PATH
 from nexus.domain.rate_limits import UnifiedRateLimit, parse_unified_rate_limit
 from nexus.domain.request_type import classify_request
 from nexus.domain.usage import ResponseFacts, TokenUsage, facts_from_message, facts_from_sse
-
-_json = msgspec.json.Decoder()
 
 
 class StoredPart(msgspec.Struct, frozen=True):
@@ -238,7 +237,7 @@ def _state(exchange: Exchange, response: bytes | None) -> str:
 
 def _json_or_none(body: bytes) -> Any:
     try:
-        return _json.decode(body)
+        return json_text.loads(body)
     except msgspec.DecodeError:
         return None
 

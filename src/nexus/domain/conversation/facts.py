@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from nexus.domain import json_text
 from nexus.domain.conversation.compaction import continuation_key, summarises
 from nexus.domain.conversation.message_hash import conversation_hashes, conversation_messages
 from nexus.domain.conversation.subagents import AgentCall, agent_calls, first_prompt_text, prompt_key, user_text
@@ -39,13 +40,10 @@ class LinkFacts(msgspec.Struct, frozen=True, kw_only=True):
     title: str | None = None
 
 
-_decoder = msgspec.json.Decoder()
-
-
 def facts_from_body(body: bytes, response: Any) -> LinkFacts:
     """Facts of a raw Messages request body and its response message (None if there is none)."""
     try:
-        decoded = _decoder.decode(body)
+        decoded = json_text.loads(body)
     except msgspec.DecodeError:
         return LinkFacts()
     return link_facts(decoded, response)

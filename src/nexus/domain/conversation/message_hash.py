@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from nexus.domain.conversation.text import js_trim, strip_system_reminders
+from nexus.domain.conversation.text import js_escape_surrogates, js_trim, js_utf8, strip_system_reminders
 
 CONVERSATION_ROLES = frozenset({"user", "assistant"})
 _IGNORED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
@@ -68,7 +68,7 @@ def conversation_hashes(conversation: Sequence[dict[str, Any]]) -> MessageHashes
             grandparent = digest.hexdigest()
         if position == count - 2 and count >= 3:
             parent = digest.hexdigest()
-        digest.update(f"{message.get('role')}\n{normalise_content(message.get('content'))}\n".encode())
+        digest.update(js_utf8(f"{message.get('role')}\n{normalise_content(message.get('content'))}\n"))
     return MessageHashes(current=digest.hexdigest(), parent=parent, grandparent=grandparent, count=count)
 
 
@@ -96,8 +96,9 @@ def normalise_content(content: Any) -> str:
 
 
 def js_json(value: Any) -> str:
-    """``JSON.stringify`` of a parsed value: compact, key order kept, non-ASCII unescaped."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """``JSON.stringify`` of a parsed value: compact, key order kept, non-ASCII unescaped
+    (but lone surrogates, which it escapes)."""
+    return js_escape_surrogates(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 def _normalise_block(kind: Any, block: dict[str, Any]) -> str:
@@ -106,7 +107,7 @@ def _normalise_block(kind: Any, block: dict[str, Any]) -> str:
         if not isinstance(source, dict):
             return "image:no-source"
         data = _str(source.get("data")) or _str(source.get("url")) or _str(source.get("file_id"))
-        return f"image:{_str(source.get('media_type'))}:{hashlib.sha256(data.encode()).hexdigest()}"
+        return f"image:{_str(source.get('media_type'))}:{hashlib.sha256(js_utf8(data)).hexdigest()}"
     if kind == "tool_use":
         return f"tool_use:{_str(block.get('name'))}:{_str(block.get('id'))}:{js_json(block.get('input'))}"
     if kind == "tool_result":

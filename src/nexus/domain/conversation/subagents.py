@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from nexus.domain.conversation.text import js_trim, strip_system_reminders
+from nexus.domain.conversation.text import js_trim, js_utf8, strip_system_reminders
 
 SUBAGENT_TOOLS = frozenset({"Agent", "Task"})
 
@@ -29,7 +29,7 @@ class AgentCall(msgspec.Struct, frozen=True):
 
 
 def prompt_key(text: str) -> str:
-    return hashlib.sha256(js_trim(text).encode()).hexdigest()
+    return hashlib.sha256(js_utf8(js_trim(text))).hexdigest()
 
 
 def first_prompt_text(conversation: list[dict[str, Any]]) -> str | None:

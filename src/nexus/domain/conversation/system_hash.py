@@ -12,7 +12,7 @@ import hashlib
 import re
 from typing import Any
 
-from nexus.domain.conversation.text import js_trim, strip_system_reminders
+from nexus.domain.conversation.text import js_trim, js_utf8, strip_system_reminders
 from nexus.domain.request_type import BILLING_HEADER_PREFIX
 
 # The most specific first: a sub-agent's prompt also carries the Claude Code identity line.
@@ -63,4 +63,4 @@ def _texts(system: Any) -> list[str]:
 
 
 def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(js_utf8(text)).hexdigest()

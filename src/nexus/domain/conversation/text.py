@@ -11,11 +11,32 @@ JS_WHITESPACE = (
     "\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
 _OPENING = re.compile("<system-reminder>", re.IGNORECASE)
+# A str decoded from JSON holds a surrogate code point only where the JSON had a lone one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _REMINDER = re.compile("<system-reminder>.*?</system-reminder>", re.IGNORECASE | re.DOTALL)
 
 
 def js_trim(text: str) -> str:
     return text.strip(JS_WHITESPACE)
+
+
+def js_utf8(text: str) -> bytes:
+    """The UTF-8 bytes Node.js hashes for a string: a lone surrogate becomes U+FFFD.
+
+    Claude Code sends lone surrogates when it cuts a string inside an emoji; Python's encoder
+    refuses them, Node's replaces them, and the hashes must agree with the original's.
+    """
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode()
+
+
+def js_escape_surrogates(text: str) -> str:
+    """Lone surrogates as ``\\udxxx`` escapes, as ``JSON.stringify`` writes them."""
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def strip_system_reminders(text: str) -> str:

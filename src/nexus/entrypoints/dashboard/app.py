@@ -14,6 +14,7 @@ from nexus.entrypoints.dashboard.keys import resolve_keys
 from nexus.entrypoints.dashboard.routes import dashboard_handlers, template_config
 from nexus.entrypoints.http.container_plugin import ContainerPlugin, resolve
 from nexus.entrypoints.http.errors import http_exception_handler, unexpected_exception_handler
+from nexus.entrypoints.read_container import read_dependencies
 from nexus.entrypoints.settings import Settings
 
 DASHBOARD_PORT = 3001
@@ -50,14 +51,7 @@ def create_dashboard_app(settings: Settings) -> Litestar:
         plugins=[
             ContainerPlugin(
                 container,
-                dependencies={
-                    "exchange_queries": container.exchange_queries,
-                    "conversation_queries": container.conversation_queries,
-                    "dashboard_queries": container.dashboard_queries,
-                    "usage_reports": container.usage_reports,
-                    "lifecycle": container.lifecycle,
-                    "live_feed": container.live_feed,
-                },
+                dependencies={"lifecycle": container.lifecycle, **read_dependencies(container.reads)},
                 on_startup=[_watch_signals(container)],
             )
         ],

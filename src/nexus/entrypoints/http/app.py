@@ -26,6 +26,7 @@ from nexus.entrypoints.http.health import HealthController
 from nexus.entrypoints.http.proxy_endpoint import ProxyEndpoint
 from nexus.entrypoints.http.side_calls import SIDE_CALL_HANDLERS
 from nexus.entrypoints.logs import configure_logging
+from nexus.entrypoints.read_container import read_dependencies
 from nexus.entrypoints.settings import Settings, load_settings
 
 
@@ -98,12 +99,8 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             dependencies={
                 "check_health": container.check_health,
                 "lifecycle": container.lifecycle,
-                "exchange_queries": container.exchange_queries,
-                "conversation_queries": container.conversation_queries,
-                "dashboard_queries": container.dashboard_queries,
-                "live_feed": container.live_feed,
                 "token_accounting": container.token_accounting,
-                "usage_reports": container.usage_reports,
+                **read_dependencies(container.reads),
             },
             on_startup=[proxy.start, _watch_signals(container), _tune_gc],
         )

@@ -71,6 +71,12 @@ class ContainerPlugin(InitPluginProtocol):
                 await callback()
             yield
         finally:
+            # Composed containers first: their resources (the live feed) use the outer ones'
+            # (the engine), and dependency-injector orders shutdowns only within one container.
+            for composed in self._container.traverse(types=[providers.Container]):
+                closed = composed.shutdown_resources()
+                if closed is not None:
+                    await closed
             closed = self._container.shutdown_resources()
             if closed is not None:
                 await closed
