@@ -64,7 +64,9 @@ def inspect_json_body(path: str, body: bytes) -> MessagesSummary:
         read = _read_fields(body)
         messages_listed = isinstance(read.messages, list)
         stream = path == MESSAGES_PATH and read.stream is True
-        model = read.model
+        # The model name travels on into the journal, logs and spans, which take no lone
+        # surrogate; the body itself is forwarded as it came.
+        model = json_text.without_lone_surrogates(read.model)
     if not messages_listed:
         raise InvalidRequest("messages: Input should be a valid list")
     return MessagesSummary(model=model, stream=stream)

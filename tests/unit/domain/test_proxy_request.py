@@ -55,6 +55,13 @@ def test_bodies_msgspec_refuses_but_json_allows_are_forwarded(content: bytes) ->
     assert inspect_json_body("/v1/messages", body) == MessagesSummary(model="claude-sonnet-5", stream=True)
 
 
+def test_a_model_name_with_a_lone_surrogate_is_read_with_a_replacement_character() -> None:
+    # It goes on into the journal (msgpack) and spans, neither of which takes a lone surrogate.
+    summary = inspect_json_body("/v1/messages", rb'{"model":"claude-\ud83d","messages":[]}')
+    assert summary.model == "claude-\ufffd"
+    summary.model.encode()
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
