@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,8 +20,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nexus.adapters.persistence.database import open_engine
 from nexus.adapters.persistence.db_errors import describe, is_unavailable, read_failure
+from nexus.adapters.persistence.quarantine import FileQuarantine
+from nexus.application.exchange import Exchange
 from tests.support.database import query, request_body, response_raw, stop_postgres, wait_for_rows
 from tests.support.fake_anthropic import DEFAULT_API_KEY, SCENARIO_HEADER, FakeAnthropic
+from tests.support.processes import run_cli
 from tests.support.proxy_server import RunningProxy
 
 pytestmark = pytest.mark.integration
@@ -218,6 +222,71 @@ def test_a_row_the_database_refuses_is_quarantined_and_its_batch_is_stored(
     assert any(f"Exchange {refused_id} is quarantined" in message for message in messages)
     assert not any("cannot be reached" in message or "unavailable" in message for message in messages)
     assert not any((tmp_path / "data" / "journal").glob("*.journal")), "nothing waits to be retried"
+
+
+def test_quarantined_exchanges_are_listed_and_stored_by_retry_once_the_schema_is_fixed(
+    stored_proxy: RunningProxy, database_url: str, tmp_path: Path
+) -> None:
+    assert post(stored_proxy, body("make the schema")).status_code == 200
+    wait_for_rows(database_url, 1)
+    refuse_a_model(database_url)
+    sent = body("refused until the fix", model=REFUSED_MODEL)
+    answer = post(stored_proxy, sent)
+    refused_id = answer.headers["x-request-id"]
+    assert _eventually((tmp_path / "data" / "quarantine" / f"{refused_id}.quarantined").exists)
+    cli = {"STORAGE_ENABLED": "true", "DATABASE_URL": database_url, "NEXUS_DATA_DIR": str(tmp_path / "data")}
+
+    listed = run_cli("quarantine", "list", cwd=tmp_path, env=cli)
+    assert listed.returncode == 0, listed.stderr
+    assert refused_id in listed.stdout
+    assert "CheckViolationError [23514]" in listed.stdout
+
+    again = run_cli("quarantine", "retry", cwd=tmp_path, env=cli)
+    assert again.returncode == 1, "refused again while the constraint stands"
+    assert "Stored 0 quarantined exchanges; 1 refused again." in again.stdout
+    assert f"{refused_id}: the database refused its row: CheckViolationError" in again.stderr
+
+    query(database_url, "ALTER TABLE exchanges DROP CONSTRAINT refuse_a_model")
+    fixed = run_cli("quarantine", "retry", cwd=tmp_path, env=cli)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "Stored 1 quarantined exchanges; 0 refused again." in fixed.stdout
+    row = next(row for row in wait_for_rows(database_url, 2) if str(row["id"]) == refused_id)
+    assert row["model_requested"] == REFUSED_MODEL
+    assert request_body(database_url, row) == sent
+    assert response_raw(row) == answer.content
+    assert "Nothing is quarantined." in run_cli("quarantine", "list", cwd=tmp_path, env=cli).stdout
+    assert run_cli("quarantine", "retry", cwd=tmp_path, env=cli).returncode == 0, "repeating is harmless"
+
+
+def test_retry_against_a_database_that_is_away_says_so_and_keeps_the_quarantine(
+    database_url: str, tmp_path: Path
+) -> None:
+    kept = FileQuarantine(tmp_path / "data" / "quarantine")
+    kept.put(quarantined_exchange(), "the database refused its row: an earlier schema")
+    cli = {
+        "STORAGE_ENABLED": "true",
+        "DATABASE_URL": "postgresql://nexus@127.0.0.1:9/nexus",
+        "NEXUS_DATA_DIR": str(tmp_path / "data"),
+    }
+    result = run_cli("quarantine", "retry", cwd=tmp_path, env=cli)
+    assert result.returncode == 1
+    assert "the database is unavailable (" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert kept.count() == 1
+
+
+def quarantined_exchange() -> Exchange:
+    return Exchange(
+        request_id=str(uuid.uuid4()),
+        method="POST",
+        path="/v1/messages",
+        query_string=b"",
+        domain="localhost",
+        request_headers=[(b"content-type", b"application/json")],
+        request_body=body("kept aside"),
+        started_at_ms=int(time.time() * 1000),
+        status=200,
+    )
 
 
 def _eventually(check: Callable[[], bool], seconds: float = 10) -> bool:

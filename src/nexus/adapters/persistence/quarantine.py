@@ -1,8 +1,8 @@
 """Exchanges the database refused, kept on disk one file each (``<request id>.quarantined``).
 
 A file holds the exchange as the journal would (credentials masked) with the reason and the
-time. Nothing here retries them: ``claude-nexus-proxy quarantine retry`` does, once an upgrade
-or a schema fix lets the database take them.
+time. The proxy never retries them by itself: ``claude-nexus-proxy quarantine retry`` does,
+once an upgrade or a schema fix lets the database take them.
 """
 
 from __future__ import annotations
@@ -60,15 +60,15 @@ class FileQuarantine:
             if (entry := self._read(path)) is not None
         ]
 
-    def entries(self) -> Iterator[tuple[Path, Exchange]]:
-        """Every quarantined exchange with its file, oldest first (for ``quarantine retry``)."""
+    def entries(self) -> Iterator[tuple[str, Exchange]]:
+        """Every readable entry's name (its file's) and exchange, oldest first."""
         for path in sorted(self._files(), key=_modified):
             if (entry := self._read(path)) is not None:
-                yield path, entry.exchange
+                yield path.name, entry.exchange
 
-    def release(self, path: Path) -> None:
+    def release(self, name: str) -> None:
         """Forget an entry once its exchange is stored."""
-        path.unlink(missing_ok=True)
+        (self.directory / Path(name).name).unlink(missing_ok=True)
 
     def _files(self) -> Iterator[Path]:
         if self.directory.is_dir():

@@ -74,3 +74,11 @@ class ExchangeQuarantine(Protocol):
     def latest(self, limit: int) -> list[Quarantined]:
         """The most recently quarantined, newest first."""
         ...
+
+    def entries(self) -> Iterator[tuple[str, Exchange]]:
+        """Every entry's name and exchange, oldest first (to retry them)."""
+        ...
+
+    def release(self, name: str) -> None:
+        """Forget an entry whose exchange is now stored."""
+        ...

@@ -176,7 +176,7 @@ class ExchangeRecorder:
             return rows
         except StoreRejected as exc:
             if len(rows) == 1:
-                self._put_aside(exchanges[rows[0].id], f"the database refused its row: {exc}")
+                self._put_aside(exchanges[rows[0].id], refused_reason(exc))
                 return []
             half = len(rows) // 2
             unstored = await self._put(rows[:half], exchanges)
@@ -204,7 +204,7 @@ class ExchangeRecorder:
                 rows.append(build_row(exchange, store_bodies=keep_bodies, known_parts=self._known_parts))
             except Exception as exc:
                 log.exception("Cannot build the row for exchange %s", exchange.request_id)
-                self._put_aside(exchange, f"its row cannot be built: {type(exc).__name__}: {exc}")
+                self._put_aside(exchange, unbuildable_reason(exc))
             # One row at a time: a batch of large bodies must not hold the proxy's requests back.
             await asyncio.sleep(0)
         return rows
@@ -275,6 +275,14 @@ def _size(exchange: Exchange) -> int:
     headers = sum(len(name) + len(value) for name, value in exchange.request_headers)
     body = len(exchange.request_body or b"") + sum(len(chunk) for chunk in exchange.response_chunks)
     return _OBJECT_OVERHEAD + headers + body
+
+
+def refused_reason(exc: StoreRejected) -> str:
+    return f"the database refused its row: {exc}"
+
+
+def unbuildable_reason(exc: Exception) -> str:
+    return f"its row cannot be built: {type(exc).__name__}: {exc}"
 
 
 def _by_id(batch: list[Exchange]) -> dict[uuid.UUID, Exchange]:
