@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
-Outcome = Literal["complete", "upstream_error", "client_cancelled", "truncated", "rejected"]
+from nexus.domain.outcome import Outcome
 
 
 class Exchange(msgspec.Struct, kw_only=True):

@@ -24,14 +24,13 @@ import msgspec
 from nexus.application.exchange import Exchange
 from nexus.application.ports.system import Clock
 from nexus.application.recording.row import ExchangeRow, measure
+from nexus.domain.outcome import is_error
 from nexus.domain.pricing import cost_usd
 from nexus.domain.rate_limits import UnifiedRateLimit, is_transition_to_alert, parse_unified_rate_limit
 from nexus.domain.token_counters import NO_DOMAIN, DomainCounters, UsageSample, format_report
 from nexus.domain.usage import TokenUsage
 
 log = logging.getLogger(__name__)
-
-_ERROR_STATES = frozenset({"upstream_error", "truncated"})
 
 
 class RateLimitSeen(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,7 +121,7 @@ def sample_from_row(row: ExchangeRow) -> UsageSample:
         )
     return UsageSample(
         domain=row.domain,
-        error=row.status >= 400 or row.state in _ERROR_STATES,
+        error=is_error(row.status, row.state),
         request_type=row.request_type,
         tool_calls=row.tool_call_count,
         usage=usage,
@@ -170,7 +169,7 @@ def sample_from_exchange(exchange: Exchange) -> tuple[UsageSample, UnifiedRateLi
     model = (facts.model if facts is not None else None) or exchange.requested_model
     sample = UsageSample(
         domain=exchange.domain,
-        error=exchange.status >= 400 or measured.state in _ERROR_STATES,
+        error=is_error(exchange.status, measured.state),
         request_type=measured.request_type,
         tool_calls=facts.tool_calls if facts is not None else 0,
         usage=usage,

@@ -23,7 +23,8 @@ from nexus.domain.usage import TokenUsage
 PRICE_TABLE_VERSION = "2026-08-21"
 
 _PER_TOKEN = Decimal(1_000_000)  # prices are per million tokens
-_QUANTUM = Decimal("1e-9")  # a nano-dollar: far below any single token's price
+# A nano-dollar: far below any single token's price; the columns are numeric(20, 9) to match.
+COST_QUANTUM = Decimal("1e-9")
 _DATE_SUFFIX = re.compile(r"(.+)-\d{8}")
 
 
@@ -190,7 +191,7 @@ def cost_usd(model: str | None, usage: TokenUsage) -> Decimal | None:
         + write_1h * rates.cache_write_1h
         + usage.cache_read_input_tokens * rates.cache_read
     )
-    return (total / _PER_TOKEN).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return (total / _PER_TOKEN).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
 def _cache_writes(usage: TokenUsage) -> tuple[int, int]:
@@ -204,3 +205,13 @@ def _cache_writes(usage: TokenUsage) -> tuple[int, int]:
     if one_h is None:
         one_h = max(total - five_m, 0)
     return five_m, one_h
+
+
+def cost_text(value: Decimal | float | int | str) -> str:
+    """A cost in USD as every API answer and export writes it: nine decimals, never an exponent
+    (``str(Decimal("0E-9"))`` would be ``"0E-9"``)."""
+    return f"{Decimal(value).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN):f}"
+
+
+def optional_cost_text(value: Decimal | None) -> str | None:
+    return None if value is None else cost_text(value)

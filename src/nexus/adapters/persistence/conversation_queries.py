@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Row, func, literal, select, union
 from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from nexus.adapters.persistence.exchange_queries import decimal_text, run_read
+from nexus.adapters.persistence.exchange_queries import run_read
 from nexus.adapters.persistence.tables import conversations, exchanges
 from nexus.application.ports.conversation_queries import (
     ConversationBranch,
@@ -32,6 +32,7 @@ from nexus.application.ports.conversation_queries import (
     SubagentTotals,
 )
 from nexus.domain.conversation.branches import branch_kind, subtask_number
+from nexus.domain.pricing import optional_cost_text
 
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 
@@ -251,7 +252,7 @@ def _rolled_up(rows: Sequence[AnyRow]) -> list[SubagentTotals]:
                 request_count=sum(a.requests for a in counted),
                 input_tokens=sum(a.input_tokens for a in counted),
                 output_tokens=sum(a.output_tokens for a in counted),
-                cost_usd=decimal_text(_total(a.cost_usd for a in counted)),
+                cost_usd=optional_cost_text(_total(a.cost_usd for a in counted)),
                 nested_branch_ids=[a.branch_id for a in sorted(nested, key=_launch_order) if a.branch_id],
             )
         )
@@ -325,7 +326,7 @@ def _summary(row: AnyRow) -> ConversationSummary:
         output_tokens=row.output_tokens,
         cache_creation_input_tokens=row.cache_creation_input_tokens,
         cache_read_input_tokens=row.cache_read_input_tokens,
-        cost_usd=decimal_text(row.cost_usd),
+        cost_usd=optional_cost_text(row.cost_usd),
         latest_request_id=row.latest_request_id,
         title=row.title,
     )
@@ -348,7 +349,7 @@ def _node(row: AnyRow) -> ConversationNode:
         output_tokens=row.output_tokens,
         cache_creation_input_tokens=row.cache_creation_input_tokens,
         cache_read_input_tokens=row.cache_read_input_tokens,
-        cost_usd=decimal_text(row.cost_usd),
+        cost_usd=optional_cost_text(row.cost_usd),
         duration_ms=row.duration_ms,
         title=row.title,
     )
@@ -363,7 +364,7 @@ def _branch(row: AnyRow) -> ConversationBranch:
         request_count=row.requests,
         input_tokens=int(row.input_tokens),
         output_tokens=int(row.output_tokens),
-        cost_usd=decimal_text(row.cost_usd),
+        cost_usd=optional_cost_text(row.cost_usd),
         first_at=row.first_at,
         last_at=row.last_at,
     )

@@ -8,7 +8,6 @@ Periods are whole hours: ``since`` is rounded down to its UTC hour and the hour 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Date, cast, func, select, tuple_
@@ -19,9 +18,9 @@ from nexus.adapters.persistence.hourly_rollup import hour_of
 from nexus.adapters.persistence.tables import usage_hourly
 from nexus.application.ports.dashboard_queries import DayPoint, DomainHourPoint, HourPoint, Overview
 from nexus.application.ports.exchange_queries import UsageGroup, UsageTotals
+from nexus.domain.pricing import cost_text
 
 _MAX_DOMAINS = 200
-_COST_SCALE = Decimal("1E-9")  # usage_hourly.cost_usd is numeric(20, 9)
 _TOKENS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 _u = usage_hourly.c
@@ -118,7 +117,7 @@ class SqlAlchemyDashboardQueries:
                     day=row.day,
                     requests=int(row.requests),
                     **{name: int(getattr(row, name)) for name in _TOKENS},
-                    cost_usd=_cost(row.cost_usd),
+                    cost_usd=cost_text(row.cost_usd),
                     unpriced_requests=int(row.unpriced_requests),
                 )
                 for row in await connection.execute(statement)
@@ -171,7 +170,7 @@ def _point_fields(row: AnyRow) -> dict[str, Any]:
         "requests": int(row.requests),
         "errors": int(row.errors),
         **{name: int(getattr(row, name)) for name in _TOKENS},
-        "cost_usd": _cost(row.cost_usd),
+        "cost_usd": cost_text(row.cost_usd),
     }
 
 
@@ -187,7 +186,3 @@ def _totals_fields(row: AnyRow) -> dict[str, Any]:
 
 def _mean(total: float | None, count: int) -> float | None:
     return float(total) / count if total is not None and count else None
-
-
-def _cost(value: Any) -> str:
-    return f"{Decimal(value).quantize(_COST_SCALE):f}"

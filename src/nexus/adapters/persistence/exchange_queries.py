@@ -6,7 +6,6 @@ import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, TypeAlias, TypeVar
 
 import msgspec
@@ -30,13 +29,13 @@ from nexus.application.ports.exchange_queries import (
     UsageTotals,
 )
 from nexus.domain import json_text
+from nexus.domain.outcome import ERROR_OUTCOMES
+from nexus.domain.pricing import cost_text, optional_cost_text
 
 T = TypeVar("T")
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 
 _CHUNK_ROWS = 500
-_COST_SCALE = Decimal("1E-9")  # exchanges.cost_usd is numeric(20, 9)
-_ERROR_STATES = ("upstream_error", "truncated")
 
 _model = func.coalesce(exchanges.c.model, exchanges.c.model_requested)
 _SUMMARY_COLUMNS = (
@@ -351,7 +350,7 @@ def _summary_fields(row: AnyRow) -> dict[str, Any]:
         "output_tokens": row.output_tokens,
         "cache_creation_input_tokens": row.cache_creation_input_tokens,
         "cache_read_input_tokens": row.cache_read_input_tokens,
-        "cost_usd": decimal_text(row.cost_usd),
+        "cost_usd": optional_cost_text(row.cost_usd),
         "duration_ms": row.duration_ms,
         "first_token_ms": row.first_token_ms,
         "tool_call_count": row.tool_call_count,
@@ -389,7 +388,7 @@ def _detail(row: AnyRow, body: bytes | None) -> RequestDetail:
 
 def _aggregates() -> tuple[ColumnElement[Any], ...]:
     c = exchanges.c
-    is_error = or_(c.status >= 400, c.state.in_(_ERROR_STATES))
+    is_error = or_(c.status >= 400, c.state.in_(sorted(ERROR_OUTCOMES)))
     return (
         func.count().label("requests"),
         func.count().filter(is_error).label("errors"),
@@ -411,15 +410,10 @@ def _totals_fields(row: AnyRow) -> dict[str, Any]:
         "output_tokens": int(row.output_tokens),
         "cache_creation_input_tokens": int(row.cache_creation_input_tokens),
         "cache_read_input_tokens": int(row.cache_read_input_tokens),
-        "cost_usd": f"{Decimal(row.cost_usd).quantize(_COST_SCALE):f}",
+        "cost_usd": cost_text(row.cost_usd),
         "avg_duration_ms": _float_or_none(row.avg_duration_ms),
         "avg_first_token_ms": _float_or_none(row.avg_first_token_ms),
     }
-
-
-def decimal_text(value: Decimal | None) -> str | None:
-    """Exact, never in exponent form (``str(Decimal("0E-9"))`` would be ``"0E-9"``)."""
-    return None if value is None else f"{value:f}"
 
 
 def _float_or_none(value: Any) -> float | None:

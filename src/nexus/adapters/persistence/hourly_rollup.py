@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from nexus.adapters.persistence.exchange_queries import _ERROR_STATES
 from nexus.adapters.persistence.tables import usage_hourly
 from nexus.application.recording.row import ExchangeRow
+from nexus.domain.outcome import is_error
 
 KEY = ("hour", "domain", "account_id", "model", "request_type")
 SUMS = (
@@ -92,7 +92,7 @@ async def add_to_rollup(connection: AsyncConnection, rows: Sequence[ExchangeRow]
             # In the order of SUMS.
             entry = sums[key] = [0, 0, 0, 0, 0, 0, Decimal(0), 0, 0.0, 0.0, 0]
         entry[0] += 1
-        if row.status >= 400 or row.state in _ERROR_STATES:
+        if is_error(row.status, row.state):
             entry[1] += 1
         entry[2] += row.input_tokens or 0
         entry[3] += row.output_tokens or 0

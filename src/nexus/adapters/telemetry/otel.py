@@ -25,6 +25,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from nexus.application.exchange import Exchange
 from nexus.domain.content_encoding import decoded_body
 from nexus.domain.headers import header_value
+from nexus.domain.outcome import is_error
 from nexus.domain.proxy_request import MESSAGES_PATH
 from nexus.domain.usage import ResponseFacts, facts_from_message, facts_from_sse
 
@@ -131,7 +132,7 @@ class OtelExchangeObserver:
             start_time=start_ns + int(exchange.upstream_started_s * 1e9),
             attributes={"server.address": self._upstream_host, "http.response.status_code": exchange.status, **gen_ai},
         )
-        if exchange.status >= 400 or exchange.outcome == "truncated":
+        if is_error(exchange.status, exchange.outcome):
             client.set_status(Status(StatusCode.ERROR, exchange.error))
             client.set_attribute("error.type", str(exchange.status) if exchange.status >= 400 else exchange.outcome)
         client.end(end_time=end_ns)

@@ -9,7 +9,6 @@ from the credential files (``limits``); nothing here is hard-coded.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
 import msgspec
 
@@ -23,6 +22,7 @@ from nexus.application.ports.usage_queries import (
     UsageUnavailable,
 )
 from nexus.domain.credentials import AccountLimits
+from nexus.domain.pricing import cost_text
 
 ACCOUNTS_WINDOW_MINUTES = 300
 MAX_WINDOW_MINUTES = 31 * 24 * 60
@@ -31,7 +31,6 @@ MAX_WINDOW_HOURS = 31 * 24
 MAX_INTERVAL_MINUTES = 24 * 60
 MAX_BUCKETS = 1000
 _LIMIT_WINDOWS = {"five_hour": 5 * 60, "seven_day": 7 * 24 * 60}
-_NANO = Decimal("1e-9")
 
 
 class InvalidUsageQuery(ValueError):
@@ -321,10 +320,6 @@ def _floor(instant: datetime, step: timedelta) -> datetime:
     return epoch + ((instant - epoch) // step) * step
 
 
-def _money(value: Decimal) -> str:
-    return format(value.quantize(_NANO), "f")
-
-
 def _view(totals: TokenTotals) -> Totals:
     return Totals(
         requests=totals.requests,
@@ -332,7 +327,7 @@ def _view(totals: TokenTotals) -> Totals:
         output_tokens=totals.output_tokens,
         cache_creation_input_tokens=totals.cache_creation_input_tokens,
         cache_read_input_tokens=totals.cache_read_input_tokens,
-        cost_usd=_money(totals.cost_usd),
+        cost_usd=cost_text(totals.cost_usd),
         unpriced_requests=totals.unpriced_requests,
     )
 

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlencode
 
 import msgspec
@@ -38,6 +38,7 @@ from nexus.application.ports.exchange_queries import (
     StoredBody,
 )
 from nexus.domain.content_encoding import decoded_body
+from nexus.domain.outcome import Outcome
 from nexus.entrypoints.dashboard.context import page_context
 from nexus.entrypoints.dashboard.render.conversation import render_conversation
 
@@ -46,7 +47,7 @@ MAX_PAGE_SIZE = 200
 MAX_OFFSET = 1_000_000
 MAX_TEXT = 200  # as the API's ``q``
 MAX_PARAM = 255
-STATES = ("complete", "upstream_error", "client_cancelled", "truncated", "rejected")
+STATES = get_args(Outcome)
 REQUEST_TYPES = ("inference", "query_evaluation", "quota")
 RAW_JSON_LIMIT = 200_000  # characters of pretty-printed JSON shown per body
 TIMELINE_HEAD = 200  # events listed from the start of a stream...

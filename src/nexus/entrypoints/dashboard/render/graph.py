@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from nexus.application.ports.conversation_queries import BranchKind, ConversationNode, ConversationTree
 from nexus.domain.conversation.branches import MAIN, branch_kind
+from nexus.domain.outcome import is_error
 
 __all__ = ["MAX_ROWS", "conversation_graph"]
 
@@ -161,7 +162,7 @@ def _node(
 
 
 def _state_class(node: ConversationNode) -> str:
-    if node.status >= 400 or node.state not in ("complete", "client_cancelled"):
+    if is_error(node.status, node.state):
         return " node-error"
     return " node-cancelled" if node.state == "client_cancelled" else ""
 

@@ -26,6 +26,7 @@ from nexus.application.ports.exchange_queries import (
     RequestSummary,
     StoredBody,
 )
+from nexus.domain.outcome import Outcome
 from nexus.entrypoints.http.api.params import (
     API_SECURITY,
     DEFAULT_LIMIT,
@@ -38,7 +39,6 @@ from nexus.entrypoints.http.api.params import (
 
 EXPORT_MAX_ROWS = 100_000
 
-ExchangeState = Literal["complete", "upstream_error", "client_cancelled", "truncated", "rejected"]
 RequestId = Annotated[str, PathParameter(description="The x-request-id the client got (a UUID)")]
 _CSV_COLUMNS = RequestSummary.__struct_fields__
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -51,7 +51,7 @@ async def provide_filters(
     model: Annotated[str | None, QueryParameter(description="The model that answered, or the one requested")] = None,
     request_type: Annotated[str | None, QueryParameter(description="inference, quota, query_evaluation, ...")] = None,
     status: Annotated[int | None, QueryParameter(ge=100, le=599, description="HTTP status code")] = None,
-    exchange_state: Annotated[ExchangeState | None, QueryParameter(name="state")] = None,
+    exchange_state: Annotated[Outcome | None, QueryParameter(name="state")] = None,
     conversation_id: FromQuery[uuid.UUID | None] = None,
     since: Annotated[datetime | None, QueryParameter(description="ISO 8601, inclusive (UTC when no offset)")] = None,
     until: Annotated[datetime | None, QueryParameter(description="ISO 8601, exclusive (UTC when no offset)")] = None,

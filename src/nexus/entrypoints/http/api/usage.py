@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
@@ -27,11 +26,11 @@ from nexus.application.use_cases.account_usage import (
     SeriesReport,
     UsageReports,
 )
+from nexus.domain.pricing import cost_text
 from nexus.domain.token_counters import DomainCounters
 from nexus.entrypoints.http.api.params import API_SECURITY, clear_validation_errors
 from nexus.entrypoints.http.errors import http_exception_handler
 
-_NANO = Decimal("1e-9")
 _ACCOUNT = Parameter(description="The credential file's accountId, else the domain", min_length=1, max_length=255)
 _DOMAIN = Parameter(description="Only this domain's exchanges", min_length=1, max_length=255)
 _MODEL = Parameter(description="Only exchanges of this model (answered or requested)", min_length=1, max_length=255)
@@ -164,7 +163,7 @@ def _domain_stats(counters: DomainCounters) -> DomainTokenStats:
         output_tokens=counters.output_tokens,
         cache_creation_input_tokens=counters.cache_creation_input_tokens,
         cache_read_input_tokens=counters.cache_read_input_tokens,
-        cost_usd=format(counters.cost_usd.quantize(_NANO), "f"),
+        cost_usd=cost_text(counters.cost_usd),
         last_updated=_instant(counters.last_updated_ms),
     )
 
