@@ -14,7 +14,8 @@ from typing import Any
 import msgspec
 
 from nexus.domain import json_text
-from nexus.domain.usage import TokenUsage, WireUsage, overwrite_usage, sse_events
+from nexus.domain.sse import sse_events
+from nexus.domain.usage import TokenUsage, WireUsage, overwrite_usage
 
 # Usage fields folded through TokenUsage; any other usage field (service_tier,
 # server_tool_use, inference_geo...) is carried over as received, last value wins.
@@ -68,7 +69,7 @@ def rebuild_message(stream: bytes) -> dict[str, Any] | None:
         None when no event carried any.
     """
     state = _State()
-    for raw_name, data in sse_events(stream):
+    for raw_name, data, _, _ in sse_events(stream):
         try:
             event = json_text.loads(data)
         except msgspec.MsgspecError:

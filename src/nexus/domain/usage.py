@@ -6,12 +6,12 @@ output count), every ``message_delta`` carries cumulative values that overwrite,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 import msgspec
 
 from nexus.domain import json_text
+from nexus.domain.sse import sse_events
 
 # A token count as the API can mean it: a whole number below 2**31 (a million-token context is
 # far below). Anything else is a broken or hostile upstream, and is read as no usage at all
@@ -139,7 +139,7 @@ def facts_from_sse(stream: bytes) -> ResponseFacts:
     usage: TokenUsage | None = None
     tool_calls = 0
     complete = False
-    for name, data in sse_events(stream):
+    for name, data, _, _ in sse_events(stream):
         try:
             if name == b"message_start":
                 start = _message_start(data).message
@@ -164,24 +164,3 @@ def facts_from_sse(stream: bytes) -> ResponseFacts:
         tool_calls=tool_calls,
         complete=complete,
     )
-
-
-def sse_events(stream: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """Split raw SSE bytes into ``(event name, data)`` pairs, in order.
-
-    A torn last event is still yielded: callers decide whether its data parses.
-    """
-    for event in stream.split(b"\n\n"):
-        yield _event_parts(event)
-
-
-def _event_parts(event: bytes) -> tuple[bytes, bytes]:
-    name = b""
-    data: list[bytes] = []
-    for raw_line in event.split(b"\n"):
-        line = raw_line.rstrip(b"\r")
-        if line.startswith(b"event:"):
-            name = line[6:].strip()
-        elif line.startswith(b"data:"):
-            data.append(line[5:].lstrip(b" "))
-    return name, b"\n".join(data)

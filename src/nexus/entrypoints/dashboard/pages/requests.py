@@ -12,10 +12,9 @@ database value reaches the HTML through Jinja's autoescape or the renderer's esc
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, get_args
@@ -39,6 +38,7 @@ from nexus.application.ports.exchange_queries import (
 )
 from nexus.domain.content_encoding import decoded_body
 from nexus.domain.outcome import Outcome
+from nexus.domain.sse import SseEvent, sse_events
 from nexus.entrypoints.dashboard.context import page_context
 from nexus.entrypoints.dashboard.render.conversation import render_conversation
 
@@ -57,7 +57,6 @@ LIST_PARAMETERS = (
     *("domain", "model", "request_type", "state", "status", "q"),
     *("conversation_id", "since", "until", "offset", "limit"),
 )
-_EVENT_END = re.compile(rb"\r?\n\r?\n")
 
 
 # --- the list -----------------------------------------------------------------------------------
@@ -343,14 +342,14 @@ def parse_timeline(stream: bytes, *, head: int = TIMELINE_HEAD, tail: int = TIME
     """The SSE events of ``stream`` in order: the first ``head`` summarised, and when there are
     more, the last ``tail`` too; the others are only counted (never decoded)."""
     first: list[StreamEvent] = []
-    last: deque[tuple[int, bytes, int, int]] = deque(maxlen=tail)
+    last: deque[tuple[int, SseEvent]] = deque(maxlen=tail)
     count = 0
-    for raw, size, offset in _raw_events(stream):
+    for event in sse_events(stream):
         count += 1
         if count <= head:
-            first.append(_event(count, raw, size, offset))
+            first.append(_event(count, event))
         else:
-            last.append((count, raw, size, offset))
+            last.append((count, event))
     ending = [_event(*item) for item in last]
     return Timeline(
         head=first,
@@ -361,45 +360,24 @@ def parse_timeline(stream: bytes, *, head: int = TIMELINE_HEAD, tail: int = TIME
     )
 
 
-def _raw_events(stream: bytes) -> Iterator[tuple[bytes, int, int]]:
-    """Each event's bytes (separator included), its size, and the stream's length through it."""
-    start = 0
-    for separator in _EVENT_END.finditer(stream):
-        end = separator.end()
-        if stream[start : separator.start()].strip():
-            yield stream[start:end], end - start, end
-        start = end
-    if stream[start:].strip():
-        yield stream[start:], len(stream) - start, len(stream)  # a torn last event
-
-
-def _event(number: int, raw: bytes, size: int, offset: int) -> StreamEvent:
-    name = ""
-    data_lines: list[bytes] = []
-    for raw_line in raw.split(b"\n"):
-        line = raw_line.rstrip(b"\r")
-        if line.startswith(b"event:"):
-            name = line[6:].strip().decode("utf-8", "replace")
-        elif line.startswith(b"data:"):
-            data_lines.append(line[5:].lstrip(b" "))
-    data = b"\n".join(data_lines)
+def _event(number: int, sse: SseEvent) -> StreamEvent:
     try:
-        payload: Any = json.loads(data) if data else None
+        payload: Any = json.loads(sse.data) if sse.data else None
     except ValueError:
         payload = None
     event = payload if isinstance(payload, dict) else {}
-    name = name or str(event.get("type") or "") or "(unnamed)"
+    name = sse.name.decode("utf-8", "replace") or str(event.get("type") or "") or "(unnamed)"
     index = event.get("index")
-    summary = _summary(name, event) if event else _short(data.decode("utf-8", "replace"))
-    if payload is None and data:
+    summary = _summary(name, event) if event else _short(sse.data.decode("utf-8", "replace"))
+    if payload is None and sse.data:
         summary = "(not JSON) " + summary
     return StreamEvent(
         number=number,
         name=name[:SUMMARY_LENGTH],
         index=index if isinstance(index, int) and not isinstance(index, bool) else None,
         summary=summary,
-        size=size,
-        offset=offset,
+        size=sse.end - sse.start,
+        offset=sse.end,
     )
 
 
