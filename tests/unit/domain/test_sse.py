@@ -1,3 +1,5 @@
+import itertools
+
 from nexus.domain.message_rebuild import rebuild_message
 from nexus.domain.sse import sse_events
 from nexus.domain.usage import facts_from_sse
@@ -30,7 +32,7 @@ def test_events_carry_their_name_data_and_place_in_the_stream() -> None:
         b"message_stop",
     ]
     assert events[0].start == 0
-    assert all(a.end == b.start for a, b in zip(events, events[1:], strict=False)), "contiguous"
+    assert all(a.end == b.start for a, b in itertools.pairwise(events)), "contiguous"
     assert events[-1].end == len(STREAM)
     assert events[2].data == b'{"type": "ping"}'
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias, TypeVar
@@ -31,6 +30,7 @@ from nexus.application.ports.exchange_queries import (
 from nexus.domain import json_text
 from nexus.domain.outcome import ERROR_OUTCOMES
 from nexus.domain.pricing import cost_text, optional_cost_text
+from nexus.domain.stored_compression import decompress_stored
 
 T = TypeVar("T")
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
@@ -178,7 +178,7 @@ class SqlAlchemyExchangeQueries:
             if row is None or row.response_raw is None:
                 return None
             return StoredBody(
-                data=zlib.decompress(row.response_raw),
+                data=decompress_stored(row.response_raw),
                 content_type=_header(row.response_headers, "content-type"),
                 content_encoding=_header(row.response_headers, "content-encoding"),
             )

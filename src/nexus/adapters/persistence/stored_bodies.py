@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import zlib
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nexus.adapters.persistence.tables import body_parts
 from nexus.domain.body_codec import compose, part_digests
+from nexus.domain.stored_compression import decompress_stored
 
 
 async def compose_body(connection: AsyncConnection, skeleton: bytes) -> bytes:
@@ -21,5 +20,5 @@ async def compose_body(connection: AsyncConnection, skeleton: bytes) -> bytes:
                 body_parts.c.digest.in_([bytes.fromhex(digest) for digest in digests])
             )
         )
-        parts = {bytes(row.digest).hex(): zlib.decompress(row.data) for row in rows}
+        parts = {bytes(row.digest).hex(): decompress_stored(row.data) for row in rows}
     return compose(skeleton, parts)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-import zlib
 from collections.abc import Container
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,6 +23,7 @@ from nexus.domain.pricing import PRICE_TABLE_VERSION, cost_usd
 from nexus.domain.proxy_request import MESSAGES_PATH
 from nexus.domain.rate_limits import UnifiedRateLimit, parse_unified_rate_limit
 from nexus.domain.request_type import classify_request
+from nexus.domain.stored_compression import compress_stored
 from nexus.domain.usage import ResponseFacts, TokenUsage, facts_from_message, facts_from_sse
 
 
@@ -198,13 +198,13 @@ def _apply_bodies(row: ExchangeRow, exchange: Exchange, message: Any, known_part
         row.request_body = decomposed.skeleton
         row.request_body_size = len(exchange.request_body)
         row.parts = [
-            StoredPart(digest=digest, data=zlib.compress(part.data, 6), size=len(part.data))
+            StoredPart(digest=digest, data=compress_stored(part.data), size=len(part.data))
             for part in decomposed.parts
             if (digest := bytes.fromhex(part.digest)) not in known_parts
         ]
     raw = exchange.response_body
     if raw:
-        row.response_raw = zlib.compress(raw, 6)
+        row.response_raw = compress_stored(raw)
         row.response_raw_size = len(raw)
     row.response_body = message
 
