@@ -123,6 +123,7 @@ class MemoryJournal:
     def __init__(self) -> None:
         self.closed: list[list[Exchange]] = []
         self.open: list[Exchange] = []
+        self.closes = 0
 
     def append(self, exchanges: Sequence[Exchange]) -> None:
         self.open.extend(exchanges)
@@ -138,6 +139,9 @@ class MemoryJournal:
 
     def remove(self, segment: str) -> None:
         self.closed[int(segment)] = []
+
+    def close(self) -> None:
+        self.closes += 1
 
     @property
     def waiting(self) -> int:
@@ -164,3 +168,9 @@ class MemoryQuarantine:
     def latest(self, limit: int) -> list[Quarantined]:
         newest = list(self.kept.items())[::-1][:limit]
         return [Quarantined(request_id=key, reason=reason, at=datetime.now(UTC)) for key, (_, reason) in newest]
+
+    def entries(self) -> Iterator[tuple[str, Exchange]]:
+        return iter([(key, exchange) for key, (exchange, _) in self.kept.items()])
+
+    def release(self, name: str) -> None:
+        self.kept.pop(name, None)

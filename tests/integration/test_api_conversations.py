@@ -1,4 +1,4 @@
-"""The conversations API reads back threaded traffic: the list of conversations and the tree of one."""
+"""The conversations API reads back linked traffic: the list of conversations and the tree of one."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import sdk
-from tests.integration.test_conversation_threading import COMPACT_INSTRUCTION, SUMMARISER, continuation
+from tests.integration.test_conversation_linking import COMPACT_INSTRUCTION, SUMMARISER, continuation
 from tests.support.claude_code_session import MAIN_SYSTEM, Thread, start_subagent
 from tests.support.fake_anthropic import DEFAULT_API_KEY, SUMMARY_TEXT
 from tests.support.proxy_server import RunningProxy

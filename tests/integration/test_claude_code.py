@@ -105,7 +105,7 @@ def test_claude_code_with_a_client_key_runs_on_the_domains_oauth_login(
     assert "claude-code-20250219" in turn.betas
 
 
-def test_claude_code_sessions_are_threaded_into_one_conversation(
+def test_claude_code_sessions_are_linked_into_one_conversation(
     fake: FakeAnthropic,
     start_proxy: Callable[..., RunningProxy],
     database_url: str,

@@ -79,7 +79,7 @@ def test_exchanges_journaled_when_the_proxy_stops_are_stored_at_the_next_start(
     assert not any((data_dir / "journal").glob("*")), "replayed segments are removed"
 
 
-def test_a_conversation_going_on_through_an_outage_is_threaded_once_the_database_returns(
+def test_a_conversation_going_on_through_an_outage_is_linked_once_the_database_returns(
     fake: FakeAnthropic, own_postgres: Any, start_proxy: Callable[..., RunningProxy], tmp_path: Path
 ) -> None:
     url = own_postgres.get_uri()

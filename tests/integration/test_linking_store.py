@@ -82,7 +82,7 @@ def test_a_parent_stored_after_its_child_takes_the_child_into_its_conversation(d
     assert summary["title"] == "Hello"
 
 
-def test_rows_recorded_before_threading_existed_get_their_facts_from_the_stored_bodies(database_url: str) -> None:
+def test_rows_recorded_before_linking_existed_get_their_facts_from_the_stored_bodies(database_url: str) -> None:
     first = [user("Hello")]
     parent = exchange(T0, first, "Hi there")
     child = exchange(T0 + 5_000, [*first, assistant("Hi there"), user("Tell me more")], "More")

@@ -42,7 +42,9 @@ def test_a_record_torn_by_a_crash_is_skipped(tmp_path: Path) -> None:
 
 
 def test_segments_claimed_by_a_dead_process_are_adopted(tmp_path: Path) -> None:
-    FileJournal(tmp_path).append([exchange(1)])
+    dead = FileJournal(tmp_path)
+    dead.append([exchange(1)])
+    dead.close()
     [path] = list(tmp_path.glob("*.journal"))
     path.rename(path.with_suffix(".replay-999999999"))  # no such process
     [segment] = FileJournal(tmp_path).segments()
@@ -64,3 +66,17 @@ def test_credentials_never_reach_the_disk(tmp_path: Path) -> None:
         (b"authorization", b"Bearer ********"),
     ]
     assert msgspec.structs.replace(kept, request_headers=sent.request_headers) == sent
+
+
+def test_a_closed_journal_opens_a_new_segment_on_the_next_append(tmp_path: Path) -> None:
+    journal = FileJournal(tmp_path)
+    journal.append([exchange(1)])
+    journal.close()
+    journal.close()  # twice is harmless
+    journal.append([exchange(2)])
+    journal.close()
+    assert len(list(tmp_path.glob("*.journal"))) == 2
+    assert [kept.request_id for segment in journal.segments() for kept in journal.read(segment)] == [
+        exchange(1).request_id,
+        exchange(2).request_id,
+    ]

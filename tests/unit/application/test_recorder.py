@@ -92,6 +92,7 @@ async def test_stopping_while_the_store_is_down_journals_the_queue() -> None:
         sut.observe(exchange(n))
     await sut.stop()
     assert journal.waiting == 4
+    assert journal.closes == 1, "the segment is closed at shutdown"
 
 
 async def test_an_overflow_is_replayed_once_the_recorder_catches_up() -> None:

@@ -87,6 +87,9 @@ class FileJournal:
             self._current = self._current_path.open("ab")
         return self._current
 
+    def close(self) -> None:
+        self._close()
+
     def _close(self) -> None:
         if self._current is not None:
             self._current.close()

@@ -52,6 +52,10 @@ class ExchangeJournal(Protocol):
 
     def remove(self, segment: str) -> None: ...
 
+    def close(self) -> None:
+        """Close the segment being written (at shutdown); a later append opens a new one."""
+        ...
+
 
 class Quarantined(msgspec.Struct, frozen=True):
     """An exchange the store refused on its own, kept aside with why."""

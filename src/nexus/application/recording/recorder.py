@@ -121,6 +121,7 @@ class ExchangeRecorder:
             if unstored := await self._store_batch(batch, fresh=True):
                 self._journal.append(unstored)
                 self.journaled += len(unstored)
+        self._journal.close()
 
     async def _run(self) -> None:
         await self._replay_journal()

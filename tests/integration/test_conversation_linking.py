@@ -1,4 +1,4 @@
-"""Conversations threaded from real traffic: the SDK through the proxy into PostgreSQL."""
+"""Conversations linked from real traffic: the SDK through the proxy into PostgreSQL."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def continuation(summary: str) -> str:
 
 
 @pytest.fixture
-def threading_proxy(start_proxy: Callable[..., RunningProxy], database_url: str, tmp_path: Path) -> RunningProxy:
+def linking_proxy(start_proxy: Callable[..., RunningProxy], database_url: str, tmp_path: Path) -> RunningProxy:
     return start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "data"))
 
 
@@ -58,10 +58,8 @@ def linked(url: str, ids: list[str], *, timeout: float = 5.0) -> dict[str, dict[
         time.sleep(0.02)
 
 
-def test_a_tool_using_conversation_with_sub_agents_is_one_tree(
-    threading_proxy: RunningProxy, database_url: str
-) -> None:
-    main = Thread(sdk(threading_proxy.url), session_id=str(uuid.uuid4()))
+def test_a_tool_using_conversation_with_sub_agents_is_one_tree(linking_proxy: RunningProxy, database_url: str) -> None:
+    main = Thread(sdk(linking_proxy.url), session_id=str(uuid.uuid4()))
     main.say("Review the service configuration, please.", scenario="tool_use")
     [read] = main.tool_calls()
     main.answer_tools({read.id: "timeout = 30"}, scenario="agents")
@@ -92,8 +90,8 @@ def test_a_tool_using_conversation_with_sub_agents_is_one_tree(
     assert (first_follow_up["is_subtask"], first_follow_up["parent_task_request_id"]) == (True, turn2["id"])
 
 
-def test_a_compaction_continues_on_a_compact_branch(threading_proxy: RunningProxy, database_url: str) -> None:
-    client = sdk(threading_proxy.url)
+def test_a_compaction_continues_on_a_compact_branch(linking_proxy: RunningProxy, database_url: str) -> None:
+    client = sdk(linking_proxy.url)
     session = str(uuid.uuid4())
     main = Thread(client, session_id=session)
     main.say("Review the service configuration, please.")
@@ -118,9 +116,9 @@ def test_a_compaction_continues_on_a_compact_branch(threading_proxy: RunningProx
 
 
 def test_a_child_sent_right_after_its_parent_is_linked_within_a_second(
-    threading_proxy: RunningProxy, database_url: str
+    linking_proxy: RunningProxy, database_url: str
 ) -> None:
-    main = Thread(sdk(threading_proxy.url), session_id=str(uuid.uuid4()))
+    main = Thread(sdk(linking_proxy.url), session_id=str(uuid.uuid4()))
     main.say("First question.")
     main.say("Second question, sent the moment the first answer ended.")
     answered = time.monotonic()
@@ -159,9 +157,9 @@ def test_a_conversation_spans_a_restart_and_several_workers(
 
 
 def test_rebuild_conversations_restores_links_and_changes_nothing_when_run_again(
-    threading_proxy: RunningProxy, database_url: str, tmp_path: Path
+    linking_proxy: RunningProxy, database_url: str, tmp_path: Path
 ) -> None:
-    main = Thread(sdk(threading_proxy.url), session_id=str(uuid.uuid4()))
+    main = Thread(sdk(linking_proxy.url), session_id=str(uuid.uuid4()))
     main.say("Review the service configuration, please.", scenario="agents")
     calls = main.tool_calls()
     agents = [start_subagent(main, call) for call in calls]
@@ -189,9 +187,9 @@ def test_rebuild_conversations_restores_links_and_changes_nothing_when_run_again
 
 
 def test_images_and_thinking_blocks_chain_even_when_earlier_thinking_is_dropped(
-    threading_proxy: RunningProxy, database_url: str
+    linking_proxy: RunningProxy, database_url: str
 ) -> None:
-    main = Thread(sdk(threading_proxy.url), session_id=str(uuid.uuid4()))
+    main = Thread(sdk(linking_proxy.url), session_id=str(uuid.uuid4()))
     main.messages.append({"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}},
         {"type": "text", "text": "What is in this picture?"},
