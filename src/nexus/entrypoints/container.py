@@ -22,12 +22,15 @@ from nexus.adapters.persistence.journal import FileJournal
 from nexus.adapters.persistence.linking import linker_lifetime
 from nexus.adapters.persistence.quarantine import FileQuarantine
 from nexus.adapters.persistence.recording import recording_lifetime
+from nexus.adapters.slack.targets import CredentialSlackTargets
+from nexus.adapters.slack.webhook import HttpxWebhookSender, open_webhook_client
 from nexus.adapters.system import SystemClock, Uuid4Ids
 from nexus.adapters.telemetry.observers import build_observer, telemetry_lifetime
 from nexus.adapters.telemetry.otel import build_telemetry, telemetry_configured
 from nexus.adapters.upstream.aiohttp_transport import open_aiohttp_transport
 from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_breaker
 from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
+from nexus.application.notifications.notifier import NotificationsProbe, notifier_lifetime
 from nexus.application.ports import ExchangeObserver
 from nexus.application.ports.exchange_store import ExchangeJournal, ExchangeQuarantine
 from nexus.application.recording.recorder import ExchangeRecorder
@@ -39,6 +42,7 @@ from nexus.application.use_cases.forward_request import ForwardRequest
 from nexus.application.use_cases.keep_oauth_fresh import KeepOAuthFresh
 from nexus.application.use_cases.resolve_credential import ResolveCredential
 from nexus.domain.retry_policy import RetryPolicy
+from nexus.domain.slack_message import SlackTarget
 from nexus.entrypoints.lifecycle import Lifecycle
 from nexus.entrypoints.read_container import ReadContainer
 from nexus.entrypoints.settings import Settings
@@ -80,6 +84,18 @@ def _recorder_or_counter(recorder: ExchangeRecorder | None, accounting: TokenAcc
     """The recorder, or without storage a counting observer building the same rows (without
     bodies) for the token counters."""
     return recorder if recorder is not None else CountingObserver(accounting)
+
+
+def _slack_default(settings: Settings) -> SlackTarget | None:
+    """The global target, for domains whose credential file has no ``slack`` block."""
+    if settings.slack_webhook_url is None:
+        return None
+    return SlackTarget(
+        webhook_url=settings.slack_webhook_url,
+        channel=settings.slack_channel,
+        username=settings.slack_username,
+        icon_emoji=settings.slack_icon_emoji,
+    )
 
 
 def _data_path(data_dir: str, name: str) -> Path:
@@ -179,6 +195,19 @@ class Container(containers.DeclarativeContainer):
     database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder, quarantine=quarantine)
     reads = providers.Container(ReadContainer, engine=engine, credential_store=credential_store, clock=clock)
 
+    # Notifications: Slack, off the request path (the notifier queues; ADR 11).
+    webhook_client = providers.Resource(open_webhook_client)
+    slack_targets = providers.Singleton(
+        CredentialSlackTargets, store=credential_store, default=providers.Callable(_slack_default, settings)
+    )
+    notifier = providers.Resource(
+        notifier_lifetime,
+        enabled=settings.provided.slack_on,
+        targets=slack_targets,
+        sender=providers.Singleton(HttpxWebhookSender, client=webhook_client),
+        clock=clock,
+    )
+
     # Observability.
     telemetry = providers.Singleton(_telemetry_if_configured)
     telemetry_flush = providers.Resource(telemetry_lifetime, telemetry=telemetry)
@@ -188,9 +217,13 @@ class Container(containers.DeclarativeContainer):
         debug=settings.provided.debug,
         upstream_host=providers.Callable(_host_of, settings.provided.claude_api_base_url),
         recorder=providers.Callable(_recorder_or_counter, recorder=recording, accounting=token_accounting),
+        notifier=notifier,
     )
     check_health = providers.Factory(
-        CheckHealth, probes=providers.List(guarded_upstream, credential_store, database_probe)
+        CheckHealth,
+        probes=providers.List(
+            guarded_upstream, credential_store, database_probe, providers.Singleton(NotificationsProbe, notifier)
+        ),
     )
 
 

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
+from nexus.domain.slack_message import webhook_allowed
+
 DEFAULT_OAUTH_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"  # Claude Code's public PKCE client
 
 
@@ -64,6 +66,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     debug: bool = False
+    slack_webhook_url: str | None = None
+    slack_channel: str | None = None
+    slack_username: str = "Claude Nexus Proxy"
+    slack_icon_emoji: str = ":robot_face:"
+    slack_enabled: bool | None = None  # None: on when a webhook is set
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -95,6 +102,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             url = getattr(self, name)
             if url is not None and not url.startswith(("postgresql://", "postgres://")):
                 raise ValueError(f"must be a postgresql:// or postgres:// URL - at `$.{name}`")
+        if self.slack_webhook_url is not None and not webhook_allowed(self.slack_webhook_url):
+            raise ValueError("must be an https:// URL (http:// only to this machine) - at `$.slack_webhook_url`")
         if not self.claude_api_base_url.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL - at `$.claude_api_base_url`")
 
@@ -105,7 +114,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             shown["claude_api_key"] = "********"
         if self.database_url:
             shown["database_url"] = mask_url_password(self.database_url)
-        for secret in ("dashboard_api_key", "dashboard_session_secret"):
+        for secret in ("dashboard_api_key", "dashboard_session_secret", "slack_webhook_url"):
             if getattr(self, secret):
                 shown[secret] = "********"
         if self.dashboard_database_url:
@@ -117,6 +126,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return self.claude_api_timeout / 1000
 
     @property
+    def slack_on(self) -> bool:
+        """Whether Slack messages are sent at all (a domain's block may still silence it)."""
+        return self.slack_enabled if self.slack_enabled is not None else self.slack_webhook_url is not None
+
+    @property
     def serves_dashboard(self) -> bool:
         return self.nexus_role in ("all", "dashboard")
 
@@ -125,6 +139,10 @@ _BOOLEAN_FIELDS = frozenset(
     field.name
     for field in msgspec.inspect.type_info(Settings).fields  # type: ignore[attr-defined]
     if isinstance(field.type, msgspec.inspect.BoolType)
+    or (
+        isinstance(field.type, msgspec.inspect.UnionType)
+        and any(isinstance(kind, msgspec.inspect.BoolType) for kind in field.type.types)
+    )
 )
 _BOOLEAN_WORDS = {"yes": "true", "on": "true", "no": "false", "off": "false"}
 

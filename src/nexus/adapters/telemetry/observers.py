@@ -18,9 +18,16 @@ class NullObserver:
 
 
 def build_observer(
-    *, telemetry: Telemetry | None, debug: bool, upstream_host: str, recorder: ExchangeObserver | None = None
+    *,
+    telemetry: Telemetry | None,
+    debug: bool,
+    upstream_host: str,
+    recorder: ExchangeObserver | None = None,
+    notifier: ExchangeObserver | None = None,
 ) -> ExchangeObserver:
     observers: list[ExchangeObserver] = [recorder] if recorder is not None else []
+    if notifier is not None:
+        observers.append(notifier)
     if telemetry is not None:
         observers.append(OtelExchangeObserver(telemetry, upstream_host=upstream_host))
     if debug:

@@ -1,0 +1,1 @@
+"""Slack: incoming webhooks over httpx, and where each domain's messages go."""

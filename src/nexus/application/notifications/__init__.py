@@ -1,0 +1,1 @@
+"""Notifications about traffic (Slack), built and delivered off the request path."""

@@ -1,0 +1,256 @@
+"""The Slack notifier: an exchange observer that queues, and a task that builds and delivers.
+
+``observe`` only enqueues (bounded; a full queue drops and counts), so traffic never waits on
+Slack. The task turns each exchange into at most one message:
+- a conversation message for an ``inference`` exchange whose last user text changed for its
+  domain (tool turns repeat the text, so a turn is announced once);
+- a problem message for an error (upstream error, proxy rejection, cut stream), at most one
+  per kind and domain per minute; the next one sent says how many were held back.
+Delivery has a 5 s timeout (the sender's), and is tried up to three times, waiting as long as
+Slack's ``retry-after`` asks (at most a minute) or 1 s, then 2 s after other failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from nexus.application.exchange import Exchange
+from nexus.application.notifications.turns import last_user_text, reply_of
+from nexus.application.ports.health import ProbeResult
+from nexus.application.ports.notifier import DeliveryFailed, NotificationTargets, WebhookSender
+from nexus.application.ports.system import Clock
+from nexus.application.recording.row import measure
+from nexus.domain import json_text
+from nexus.domain.content_encoding import decoded_body
+from nexus.domain.headers import header_value
+from nexus.domain.message_rebuild import rebuild_message
+from nexus.domain.outcome import is_error
+from nexus.domain.slack_message import (
+    Conversation,
+    Problem,
+    SlackTarget,
+    conversation_payload,
+    key_hint,
+    problem_payload,
+)
+
+log = logging.getLogger(__name__)
+
+DEDUP_WINDOW_S = 60.0
+MAX_ATTEMPTS = 3
+MAX_RETRY_AFTER_S = 60.0
+_BACKOFF_S = (1.0, 2.0)
+_MAX_DOMAINS = 10_000  # last user texts remembered (a bound, not a limit anyone meets)
+
+
+class SlackNotifier:
+    needs_response_body = True  # Claude's reply is part of the message
+
+    def __init__(
+        self,
+        *,
+        targets: NotificationTargets,
+        sender: WebhookSender,
+        clock: Clock,
+        queue_size: int = 1000,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._targets = targets
+        self._sender = sender
+        self._clock = clock
+        self._sleep = sleep
+        self._queue: asyncio.Queue[Exchange | Problem] = asyncio.Queue(maxsize=queue_size)
+        self._task: asyncio.Task[None] | None = None
+        self._last_text: dict[str, str] = {}
+        self._windows: dict[tuple[str, str], tuple[float, int]] = {}  # (kind, domain) -> (start, held back)
+        self.sent = 0
+        self.failed = 0
+        self.dropped = 0
+        self.suppressed = 0
+
+    # -- fed by traffic (the event loop, after the response) ----------------------------------
+
+    def observe(self, exchange: Exchange) -> None:
+        self._enqueue(exchange)
+
+    def report(self, problem: Problem) -> None:
+        """A problem seen elsewhere (the recorder, the circuit breaker)."""
+        self._enqueue(problem)
+
+    def _enqueue(self, item: Exchange | Problem) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    # -- the task ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="slack-notifier")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "dropped": self.dropped,
+            "suppressed": self.suppressed,
+            "queued": self._queue.qsize(),
+        }
+
+    async def _run(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                await self._handle(item)
+            except Exception:
+                log.exception("Could not notify about %s", getattr(item, "request_id", item))
+
+    async def _handle(self, item: Exchange | Problem) -> None:
+        problem = item if isinstance(item, Problem) else _problem_of(item)
+        if problem is not None:
+            target = await self._targets.target_for(problem.domain)
+            if target is not None and (held_back := self._admit(problem)) is not None:
+                await self._deliver(target, problem_payload(target, _with_suppressed(problem, held_back)))
+            return
+        assert isinstance(item, Exchange)
+        target = await self._targets.target_for(item.domain or "unknown")
+        if target is not None and (turn := self._turn_of(item)) is not None:
+            await self._deliver(target, conversation_payload(target, turn))
+
+    def _admit(self, problem: Problem) -> int | None:
+        """How many of the kind were held back before this one, or None to hold this one back."""
+        key = (problem.kind, problem.domain)
+        now = self._clock.monotonic()
+        started, held = self._windows.get(key, (None, 0))
+        if started is not None and now - started < DEDUP_WINDOW_S:
+            self._windows[key] = (started, held + 1)
+            self.suppressed += 1
+            return None
+        self._windows[key] = (now, 0)
+        return held
+
+    def _turn_of(self, exchange: Exchange) -> Conversation | None:
+        measured = measure(exchange)
+        if measured.request_type != "inference" or measured.response is None:
+            return None
+        text = last_user_text(exchange.request_body)
+        domain = exchange.domain or "unknown"
+        if not text or self._last_text.get(domain) == text:
+            return None
+        if len(self._last_text) >= _MAX_DOMAINS:
+            self._last_text.pop(next(iter(self._last_text)))
+        self._last_text[domain] = text
+        reply, tools = reply_of(_message(measured.response, stream=exchange.stream))
+        usage = measured.facts.usage if measured.facts is not None else None
+        return Conversation(
+            domain=domain,
+            request_id=exchange.request_id,
+            user_text=text,
+            reply_text=reply,
+            tools=tools,
+            model=(measured.facts.model if measured.facts else None) or exchange.requested_model,
+            key_hint=key_hint(_client_key(exchange)),
+            input_tokens=usage.input_tokens if usage else None,
+            output_tokens=usage.output_tokens if usage else None,
+        )
+
+    async def _deliver(self, target: SlackTarget, payload: dict[str, Any]) -> None:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                await self._sender.post(target.webhook_url, payload)
+            except DeliveryFailed as exc:
+                if not exc.retryable or attempt == MAX_ATTEMPTS:
+                    self.failed += 1
+                    log.warning("Slack message not delivered after %d attempts: %s", attempt, exc)
+                    return
+                wait = exc.retry_after if exc.retry_after is not None else _BACKOFF_S[attempt - 1]
+                await self._sleep(min(wait, MAX_RETRY_AFTER_S))
+            else:
+                self.sent += 1
+                return
+
+
+def _problem_of(exchange: Exchange) -> Problem | None:
+    if not is_error(exchange.status, exchange.outcome):
+        return None
+    kind = exchange.outcome if exchange.outcome in ("rejected", "truncated") else "upstream_error"
+    detail = f"{exchange.method} {exchange.path} answered {exchange.status}"
+    if said := exchange.error or _upstream_error(exchange):
+        detail += f": {said}"
+    return Problem(kind=kind, domain=exchange.domain or "unknown", request_id=exchange.request_id, detail=detail)
+
+
+def _with_suppressed(problem: Problem, held_back: int) -> Problem:
+    return msgspec.structs.replace(problem, suppressed=held_back)
+
+
+def _upstream_error(exchange: Exchange) -> str | None:
+    """``type: message`` of an Anthropic error body, if the response is one."""
+    body = decoded_body(exchange.response_body, header_value(exchange.response_headers, b"content-encoding"))
+    try:
+        error = json_text.loads(body).get("error") if body else None
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(error, dict):
+        return None
+    return ": ".join(str(error[key]) for key in ("type", "message") if isinstance(error.get(key), str)) or None
+
+
+def _message(response: bytes, *, stream: bool) -> Any:
+    if stream:
+        return rebuild_message(response)
+    try:
+        return json_text.loads(response)
+    except ValueError:
+        return None
+
+
+def _client_key(exchange: Exchange) -> str | None:
+    key = header_value(exchange.request_headers, b"x-api-key")
+    if key is None:
+        bearer = header_value(exchange.request_headers, b"authorization") or b""
+        key = bearer[7:] if bearer[:7].lower() == b"bearer " else None
+    return key.decode("latin-1") if key else None
+
+
+class NotificationsProbe:
+    """Slack delivery in ``/health``: always healthy (traffic never depends on it), with its
+    counters so dropped and failed messages are seen."""
+
+    probe_name = "notifications"
+
+    def __init__(self, notifier: SlackNotifier | None) -> None:
+        self._notifier = notifier
+
+    async def probe(self) -> ProbeResult:
+        if self._notifier is None:
+            return ProbeResult(healthy=True, detail={"slack": "off"})
+        return ProbeResult(healthy=True, detail={"slack": "on", **self._notifier.counters()})
+
+
+async def notifier_lifetime(
+    *, enabled: bool, targets: NotificationTargets, sender: WebhookSender, clock: Clock
+) -> AsyncIterator[SlackNotifier | None]:
+    """The notifier running while the app runs (None when Slack is off)."""
+    if not enabled:
+        yield None
+        return
+    notifier = SlackNotifier(targets=targets, sender=sender, clock=clock)
+    await notifier.start()
+    try:
+        yield notifier
+    finally:
+        await notifier.stop()
