@@ -95,3 +95,12 @@ def header_value(headers: RawHeaders, name: bytes) -> bytes | None:
         if key == name:
             return value
     return None
+
+
+def client_key(headers: RawHeaders) -> str | None:
+    """The key the client sent: ``x-api-key``, else an ``Authorization: Bearer`` token."""
+    key = header_value(headers, b"x-api-key")
+    if key is None:
+        bearer = header_value(headers, b"authorization") or b""
+        key = bearer[7:] if bearer[:7].lower() == b"bearer " else None
+    return key.decode("latin-1") if key else None

@@ -27,10 +27,13 @@ from nexus.adapters.slack.webhook import HttpxWebhookSender, open_webhook_client
 from nexus.adapters.system import SystemClock, Uuid4Ids
 from nexus.adapters.telemetry.observers import build_observer, telemetry_lifetime
 from nexus.adapters.telemetry.otel import build_telemetry, telemetry_configured
+from nexus.adapters.test_samples import TestSampleWriter
 from nexus.adapters.upstream.aiohttp_transport import open_aiohttp_transport
 from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_breaker
 from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
-from nexus.application.notifications.notifier import NotificationsProbe, notifier_lifetime
+from nexus.application.notifications.background import running
+from nexus.application.notifications.notifier import NotificationsProbe, slack_notifier
+from nexus.application.notifications.telemetry_endpoint import TelemetryPoster
 from nexus.application.ports import ExchangeObserver
 from nexus.application.ports.exchange_store import ExchangeJournal, ExchangeQuarantine
 from nexus.application.recording.recorder import ExchangeRecorder
@@ -96,6 +99,16 @@ def _slack_default(settings: Settings) -> SlackTarget | None:
         username=settings.slack_username,
         icon_emoji=settings.slack_icon_emoji,
     )
+
+
+def _telemetry_poster(*, settings: Settings, sender: HttpxWebhookSender) -> TelemetryPoster | None:
+    if settings.telemetry_endpoint is None or not settings.telemetry_enabled:
+        return None
+    return TelemetryPoster(endpoint=settings.telemetry_endpoint, sender=sender)
+
+
+def _sample_writer(*, settings: Settings) -> TestSampleWriter | None:
+    return TestSampleWriter(settings.test_samples_dir) if settings.collect_test_samples else None
 
 
 def _data_path(data_dir: str, name: str) -> Path:
@@ -195,18 +208,27 @@ class Container(containers.DeclarativeContainer):
     database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder, quarantine=quarantine)
     reads = providers.Container(ReadContainer, engine=engine, credential_store=credential_store, clock=clock)
 
-    # Notifications: Slack, off the request path (the notifier queues; ADR 11).
+    # Notifications: Slack, the telemetry endpoint, test samples; each queues and works off
+    # the request path (ADR 11).
     webhook_client = providers.Resource(open_webhook_client)
+    webhook_sender = providers.Singleton(HttpxWebhookSender, client=webhook_client)
     slack_targets = providers.Singleton(
         CredentialSlackTargets, store=credential_store, default=providers.Callable(_slack_default, settings)
     )
     notifier = providers.Resource(
-        notifier_lifetime,
-        enabled=settings.provided.slack_on,
-        targets=slack_targets,
-        sender=providers.Singleton(HttpxWebhookSender, client=webhook_client),
-        clock=clock,
+        running,
+        providers.Singleton(
+            slack_notifier,
+            enabled=settings.provided.slack_on,
+            targets=slack_targets,
+            sender=webhook_sender,
+            clock=clock,
+        ),
     )
+    telemetry_poster = providers.Resource(
+        running, providers.Singleton(_telemetry_poster, settings=settings, sender=webhook_sender)
+    )
+    test_samples = providers.Resource(running, providers.Singleton(_sample_writer, settings=settings))
 
     # Observability.
     telemetry = providers.Singleton(_telemetry_if_configured)
@@ -217,12 +239,15 @@ class Container(containers.DeclarativeContainer):
         debug=settings.provided.debug,
         upstream_host=providers.Callable(_host_of, settings.provided.claude_api_base_url),
         recorder=providers.Callable(_recorder_or_counter, recorder=recording, accounting=token_accounting),
-        notifier=notifier,
+        workers=providers.List(notifier, telemetry_poster, test_samples),
     )
     check_health = providers.Factory(
         CheckHealth,
         probes=providers.List(
-            guarded_upstream, credential_store, database_probe, providers.Singleton(NotificationsProbe, notifier)
+            guarded_upstream,
+            credential_store,
+            database_probe,
+            providers.Singleton(NotificationsProbe, notifier, telemetry_poster),
         ),
     )
 

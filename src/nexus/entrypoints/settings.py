@@ -71,6 +71,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     slack_username: str = "Claude Nexus Proxy"
     slack_icon_emoji: str = ":robot_face:"
     slack_enabled: bool | None = None  # None: on when a webhook is set
+    telemetry_endpoint: str | None = None
+    telemetry_enabled: bool = True
+    collect_test_samples: bool = False
+    test_samples_dir: str = "test-samples"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -104,6 +108,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 raise ValueError(f"must be a postgresql:// or postgres:// URL - at `$.{name}`")
         if self.slack_webhook_url is not None and not webhook_allowed(self.slack_webhook_url):
             raise ValueError("must be an https:// URL (http:// only to this machine) - at `$.slack_webhook_url`")
+        if self.telemetry_endpoint is not None and not self.telemetry_endpoint.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL - at `$.telemetry_endpoint`")
         if not self.claude_api_base_url.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL - at `$.claude_api_base_url`")
 

@@ -1,4 +1,5 @@
-"""Posting to a Slack incoming webhook (httpx; 5 s timeout; the URL is a secret)."""
+"""Posting JSON to a webhook: Slack's incoming webhooks, the telemetry endpoint (httpx; 5 s
+timeout; the URL is treated as a secret)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,15 @@ class HttpxWebhookSender:
             )
         except httpx.HTTPError as exc:
             # The exception's text can hold the URL, whose path is the webhook's secret.
-            raise DeliveryFailed(f"Slack cannot be reached ({type(exc).__name__})", retryable=True) from None
-        if response.status_code == 200:
+            raise DeliveryFailed(f"the webhook cannot be reached ({type(exc).__name__})", retryable=True) from None
+        if response.is_success:
             return
         said = response.text[:100]
         if response.status_code == 429:
-            raise DeliveryFailed("Slack rate limit", retryable=True, retry_after=_seconds(response))
-        raise DeliveryFailed(f"Slack answered {response.status_code} {said!r}", retryable=response.status_code >= 500)
+            raise DeliveryFailed("rate limited (429)", retryable=True, retry_after=_seconds(response))
+        raise DeliveryFailed(
+            f"the webhook answered {response.status_code} {said!r}", retryable=response.status_code >= 500
+        )
 
 
 def _seconds(response: httpx.Response) -> float | None:
@@ -42,6 +45,6 @@ def _seconds(response: httpx.Response) -> float | None:
 
 @contextlib.asynccontextmanager
 async def open_webhook_client() -> AsyncIterator[httpx.AsyncClient]:
-    """A client of its own: Slack's pace must never hold a connection upstream needs."""
+    """A client of its own: a slow receiver must never hold a connection upstream needs."""
     async with httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False) as client:
         yield client

@@ -23,11 +23,12 @@ def build_observer(
     debug: bool,
     upstream_host: str,
     recorder: ExchangeObserver | None = None,
-    notifier: ExchangeObserver | None = None,
+    workers: list[ExchangeObserver | None] | None = None,
 ) -> ExchangeObserver:
+    """The recorder first, then the background workers that are on (Slack, the telemetry
+    endpoint, test samples), then spans and the debug log."""
     observers: list[ExchangeObserver] = [recorder] if recorder is not None else []
-    if notifier is not None:
-        observers.append(notifier)
+    observers.extend(worker for worker in workers or [] if worker is not None)
     if telemetry is not None:
         observers.append(OtelExchangeObserver(telemetry, upstream_host=upstream_host))
     if debug:

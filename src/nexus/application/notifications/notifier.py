@@ -13,14 +13,15 @@ Slack's ``retry-after`` asks (at most a minute) or 1 s, then 2 s after other fai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 
 from nexus.application.exchange import Exchange
+from nexus.application.notifications.background import QueuedWorker
+from nexus.application.notifications.telemetry_endpoint import TelemetryPoster
 from nexus.application.notifications.turns import last_user_text, reply_of
 from nexus.application.ports.health import ProbeResult
 from nexus.application.ports.notifier import DeliveryFailed, NotificationTargets, WebhookSender
@@ -28,7 +29,7 @@ from nexus.application.ports.system import Clock
 from nexus.application.recording.row import measure
 from nexus.domain import json_text
 from nexus.domain.content_encoding import decoded_body
-from nexus.domain.headers import header_value
+from nexus.domain.headers import client_key, header_value
 from nexus.domain.message_rebuild import rebuild_message
 from nexus.domain.outcome import is_error
 from nexus.domain.slack_message import (
@@ -49,7 +50,8 @@ _BACKOFF_S = (1.0, 2.0)
 _MAX_DOMAINS = 10_000  # last user texts remembered (a bound, not a limit anyone meets)
 
 
-class SlackNotifier:
+class SlackNotifier(QueuedWorker["Exchange | Problem"]):
+    name = "slack-notifier"
     needs_response_body = True  # Claude's reply is part of the message
 
     def __init__(
@@ -61,17 +63,15 @@ class SlackNotifier:
         queue_size: int = 1000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        super().__init__(queue_size=queue_size)
         self._targets = targets
         self._sender = sender
         self._clock = clock
         self._sleep = sleep
-        self._queue: asyncio.Queue[Exchange | Problem] = asyncio.Queue(maxsize=queue_size)
-        self._task: asyncio.Task[None] | None = None
         self._last_text: dict[str, str] = {}
         self._windows: dict[tuple[str, str], tuple[float, int]] = {}  # (kind, domain) -> (start, held back)
         self.sent = 0
         self.failed = 0
-        self.dropped = 0
         self.suppressed = 0
 
     # -- fed by traffic (the event loop, after the response) ----------------------------------
@@ -83,42 +83,16 @@ class SlackNotifier:
         """A problem seen elsewhere (the recorder, the circuit breaker)."""
         self._enqueue(problem)
 
-    def _enqueue(self, item: Exchange | Problem) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            self.dropped += 1
-
-    # -- the task ------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="slack-notifier")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
     def counters(self) -> dict[str, int]:
         return {
             "sent": self.sent,
             "failed": self.failed,
             "dropped": self.dropped,
             "suppressed": self.suppressed,
-            "queued": self._queue.qsize(),
+            "queued": self.queued,
         }
 
-    async def _run(self) -> None:
-        while True:
-            item = await self._queue.get()
-            try:
-                await self._handle(item)
-            except Exception:
-                log.exception("Could not notify about %s", getattr(item, "request_id", item))
-
-    async def _handle(self, item: Exchange | Problem) -> None:
+    async def handle(self, item: Exchange | Problem) -> None:
         problem = item if isinstance(item, Problem) else _problem_of(item)
         if problem is not None:
             target = await self._targets.target_for(problem.domain)
@@ -162,7 +136,7 @@ class SlackNotifier:
             reply_text=reply,
             tools=tools,
             model=(measured.facts.model if measured.facts else None) or exchange.requested_model,
-            key_hint=key_hint(_client_key(exchange)),
+            key_hint=key_hint(client_key(exchange.request_headers)),
             input_tokens=usage.input_tokens if usage else None,
             output_tokens=usage.output_tokens if usage else None,
         )
@@ -218,39 +192,25 @@ def _message(response: bytes, *, stream: bool) -> Any:
         return None
 
 
-def _client_key(exchange: Exchange) -> str | None:
-    key = header_value(exchange.request_headers, b"x-api-key")
-    if key is None:
-        bearer = header_value(exchange.request_headers, b"authorization") or b""
-        key = bearer[7:] if bearer[:7].lower() == b"bearer " else None
-    return key.decode("latin-1") if key else None
-
-
 class NotificationsProbe:
-    """Slack delivery in ``/health``: always healthy (traffic never depends on it), with its
-    counters so dropped and failed messages are seen."""
+    """Slack and telemetry-endpoint delivery in ``/health``: always healthy (traffic never
+    depends on them), with counters so dropped and failed messages are seen."""
 
     probe_name = "notifications"
 
-    def __init__(self, notifier: SlackNotifier | None) -> None:
+    def __init__(self, notifier: SlackNotifier | None, telemetry: TelemetryPoster | None = None) -> None:
         self._notifier = notifier
+        self._telemetry = telemetry
 
     async def probe(self) -> ProbeResult:
-        if self._notifier is None:
-            return ProbeResult(healthy=True, detail={"slack": "off"})
-        return ProbeResult(healthy=True, detail={"slack": "on", **self._notifier.counters()})
+        detail: dict[str, object] = (
+            {"slack": "off"} if self._notifier is None else {"slack": "on", **self._notifier.counters()}
+        )
+        detail["telemetry_endpoint"] = "off" if self._telemetry is None else self._telemetry.counters()
+        return ProbeResult(healthy=True, detail=detail)
 
 
-async def notifier_lifetime(
+def slack_notifier(
     *, enabled: bool, targets: NotificationTargets, sender: WebhookSender, clock: Clock
-) -> AsyncIterator[SlackNotifier | None]:
-    """The notifier running while the app runs (None when Slack is off)."""
-    if not enabled:
-        yield None
-        return
-    notifier = SlackNotifier(targets=targets, sender=sender, clock=clock)
-    await notifier.start()
-    try:
-        yield notifier
-    finally:
-        await notifier.stop()
+) -> SlackNotifier | None:
+    return SlackNotifier(targets=targets, sender=sender, clock=clock) if enabled else None
