@@ -201,3 +201,25 @@ def test_a_webhook_that_is_not_https_is_refused_at_start(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "SLACK_WEBHOOK_URL: must be an https:// URL" in result.stderr
     assert "hooks.slack.com/services/x" not in result.stderr
+
+
+def test_an_open_circuit_and_a_recorder_without_its_database_are_posted(
+    start_proxy: Callable[..., RunningProxy], slack: SlackReceiver, tmp_path: Path
+) -> None:
+    proxy = start_proxy(
+        SLACK_WEBHOOK_URL=slack.webhook(),
+        CIRCUIT_BREAKER_FAILURES="2",
+        UPSTREAM_MAX_RETRIES="0",
+        DATABASE_URL="postgresql://nexus@127.0.0.1:9/nexus",
+        NEXUS_DATA_DIR=str(tmp_path / "data"),
+    )
+    statuses = [send(proxy, turn(f"down {n}"), scenario="error:529").status_code for n in range(3)]
+    assert statuses == [529, 529, 503], "the third finds the circuit open"
+
+    def said() -> str:
+        return "\n".join(texts(message) for message in slack.received())
+
+    assert eventually(lambda: "Circuit open: upstream is failing" in said() and "Recording trouble" in said())
+    assert "after 2 failures in a row" in said()
+    assert "Connection refused" in said(), "the first of the recorder's troubles (the rest held back a minute)"
+    assert "nexus@127.0.0.1:9" not in said(), "no database URL reaches Slack"

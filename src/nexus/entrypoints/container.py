@@ -22,6 +22,7 @@ from nexus.adapters.persistence.journal import FileJournal
 from nexus.adapters.persistence.linking import linker_lifetime
 from nexus.adapters.persistence.quarantine import FileQuarantine
 from nexus.adapters.persistence.recording import recording_lifetime
+from nexus.adapters.slack.log_bridge import log_bridge_lifetime
 from nexus.adapters.slack.targets import CredentialSlackTargets
 from nexus.adapters.slack.webhook import HttpxWebhookSender, open_webhook_client
 from nexus.adapters.system import SystemClock, Uuid4Ids
@@ -225,6 +226,7 @@ class Container(containers.DeclarativeContainer):
             clock=clock,
         ),
     )
+    log_bridge = providers.Resource(log_bridge_lifetime, notifier=notifier)
     telemetry_poster = providers.Resource(
         running, providers.Singleton(_telemetry_poster, settings=settings, sender=webhook_sender)
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from datetime import UTC, datetime
 
@@ -11,6 +12,8 @@ import pybreaker
 from nexus.application.ports import UpstreamClient, UpstreamRequest, UpstreamResponse
 from nexus.application.ports.health import ProbeResult
 from nexus.domain.errors import UpstreamCircuitOpen
+
+log = logging.getLogger(__name__)
 
 
 class _FailedResponse(Exception):
@@ -21,6 +24,17 @@ class _FailedResponse(Exception):
         self.response = response
 
 
+class _LogStateChanges(pybreaker.CircuitBreakerListener):
+    """An open circuit is logged (and so reaches Slack, ADR 11); closing again too."""
+
+    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: object, new_state: object) -> None:
+        new, old = getattr(new_state, "name", None), getattr(old_state, "name", None)
+        if new == "open":
+            log.warning("Circuit open for %s after %d failures in a row: answering 503 for now", cb.name, cb.fail_max)
+        elif new == "closed" and old not in (None, "closed"):
+            log.info("Circuit closed for %s: upstream answers again", cb.name)
+
+
 def new_breaker(*, name: str, fail_max: int, reset_timeout_s: float) -> pybreaker.CircuitBreaker:
     """One breaker per upstream base URL; a client going away is not the upstream's failure."""
     return pybreaker.CircuitBreaker(
@@ -29,6 +43,7 @@ def new_breaker(*, name: str, fail_max: int, reset_timeout_s: float) -> pybreake
         exclude=[asyncio.CancelledError, GeneratorExit],
         throw_new_error_on_trip=False,
         name=name,
+        listeners=[_LogStateChanges()],
     )
 
 
