@@ -293,6 +293,27 @@ def recording_lines(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def notify_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """Slack and the telemetry endpoint on against off (recording off in both)."""
+    lines = []
+    for on in runs:
+        if on["target"] != "proxy+ntf":
+            continue
+        off = find_run(runs, target="proxy", body=on["body"], stream=on["stream"], concurrency=on["concurrency"])
+        ratio = f"{100 * on['rps'] / off['rps']:.0f} %" if off and off["rps"] else "-"
+        lines.append(
+            f"{on['body']:<7}{'yes' if on['stream'] else 'no':<7}{on['concurrency']:>4}"
+            f"{off['rps'] if off else 0:>11,.0f}{on['rps']:>10,.0f}{ratio:>8}"
+            f"{_ms(off['p50_ms']) if off else '-':>10}{_ms(on['p50_ms']):>10}"
+        )
+    return lines
+
+
+NOTIFY_HEADER = (
+    f"{'body':<7}{'stream':<7}{'c':>4}{'off req/s':>11}{'on req/s':>10}{'on/off':>8}{'off p50':>10}{'on p50':>10}"
+)
+
+
 def render(results: dict[str, Any]) -> str:
     lines: list[str] = []
     if results["runs"]:
@@ -303,6 +324,10 @@ def render(results: dict[str, Any]) -> str:
     if recorded:
         lines += ["", "recording on vs off; rows stored per run (warm-up included) against requests sent / answered"]
         lines += [REC_HEADER, "-" * len(REC_HEADER), *recorded]
+    notified = notify_lines(results["runs"])
+    if notified:
+        lines += ["", "notifications on (Slack webhook + telemetry endpoint, both answered by nginx) vs off"]
+        lines += [NOTIFY_HEADER, "-" * len(NOTIFY_HEADER), *notified]
     ttfb = results.get("ttfb")
     if ttfb:
         title = f"time to first byte of streams, c=1, {ttfb['requests']} each; upstream sends the first event at once"

@@ -47,7 +47,7 @@ import report
 import upstreams
 
 BENCH_DIR = Path(__file__).resolve().parent
-SCENARIOS = ("wrk", "recording", "ttfb", "rss", "recorder", "rss100k", "storage", "linking", "dashboard")
+SCENARIOS = ("wrk", "recording", "notify", "ttfb", "rss", "recorder", "rss100k", "storage", "linking", "dashboard")
 
 
 # (option, type, default, help); each can also be set as BENCH_<OPTION> in the environment.
@@ -159,6 +159,8 @@ def wrk_targets(scenarios: list[str]) -> list[str]:
     targets = ["direct", "proxy"] if "wrk" in scenarios else []
     if "recording" in scenarios:
         targets += [target for target in ("proxy", "proxy+rec") if target not in targets]
+    if "notify" in scenarios:
+        targets += [target for target in ("proxy", "proxy+ntf") if target not in targets]
     return targets
 
 
@@ -175,12 +177,26 @@ def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any])
         ports = {"direct": nginx.port}
         proxies: dict[str, upstreams.ProxyService] = {}
         started = [f"nginx on :{nginx.port}"]
-        for target, records, key in (("proxy", False, "idle_mb"), ("proxy+rec", True, "idle_rec_mb")):
+        # proxy+ntf: recording off, Slack and the telemetry endpoint on (nginx answers both).
+        notify = {
+            "SLACK_WEBHOOK_URL": f"http://127.0.0.1:{nginx.port}/services/T/B/bench",
+            **(
+                {}
+                if os.environ.get("BENCH_NOTIFY_SLACK_ONLY")
+                else {"TELEMETRY_ENDPOINT": f"http://127.0.0.1:{nginx.port}/services/telemetry"}
+            ),
+        }
+        for target, records, key in (
+            ("proxy", False, "idle_mb"),
+            ("proxy+rec", True, "idle_rec_mb"),
+            ("proxy+ntf", False, "idle_ntf_mb"),
+        ):
             if target in targets:
-                name = "rec" if records else "off"
+                name = {"proxy": "off", "proxy+rec": "rec", "proxy+ntf": "ntf"}[target]
                 start = functools.partial(
-                    upstreams.start_proxy, workdir, nginx.port, workers=args.workers, name=name, recording=records
-                )
+                    upstreams.start_proxy, workdir, nginx.port, workers=args.workers, name=name, recording=records,
+                    extra_env=notify if target == "proxy+ntf" else None,
+                )  # fmt: skip
                 proxies[target] = stack.enter_context(running(start))
                 ports[target] = proxies[target].port
                 results["rss"][key] = round(upstreams.tree_rss_mb(proxies[target].pid), 1)
@@ -298,7 +314,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
         workdir = Path(tmp)
         try:
-            if {"wrk", "recording"} & set(args.scenarios):
+            if {"wrk", "recording", "notify"} & set(args.scenarios):
                 wrk_matrix(args, workdir, results)
             if {"ttfb", "rss"} & set(args.scenarios):
                 stream_tests(args, workdir, results)

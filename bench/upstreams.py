@@ -169,6 +169,8 @@ http {{
             return 200 {_nginx_literal(payloads.sse_body())};
         }}
         location = /health {{ return 200 ok; }}
+        # A Slack webhook and a telemetry endpoint for the ``notify`` target.
+        location /services/ {{ return 200 ok; }}
         location / {{ return 404; }}
     }}
 }}

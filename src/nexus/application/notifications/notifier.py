@@ -32,6 +32,7 @@ from nexus.domain.content_encoding import decoded_body
 from nexus.domain.headers import client_key, header_value
 from nexus.domain.message_rebuild import rebuild_message
 from nexus.domain.outcome import is_error
+from nexus.domain.proxy_request import MESSAGES_PATH
 from nexus.domain.slack_message import (
     Conversation,
     Problem,
@@ -117,12 +118,16 @@ class SlackNotifier(QueuedWorker["Exchange | Problem"]):
         return held
 
     def _turn_of(self, exchange: Exchange) -> Conversation | None:
-        measured = measure(exchange)
-        if measured.request_type != "inference" or measured.response is None:
+        # The cheap test first: in a tool loop the user's words repeat, and most exchanges
+        # end here without their response being read.
+        if exchange.path != MESSAGES_PATH or exchange.method != "POST":
             return None
         text = last_user_text(exchange.request_body)
         domain = exchange.domain or "unknown"
         if not text or self._last_text.get(domain) == text:
+            return None
+        measured = measure(exchange)
+        if measured.request_type != "inference" or measured.response is None:
             return None
         if len(self._last_text) >= _MAX_DOMAINS:
             self._last_text.pop(next(iter(self._last_text)))
