@@ -23,7 +23,7 @@ from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with t
     sdk,
     start_proxy,
 )
-from tests.support.claude_code_session import Thread, start_subagent
+from tests.support.claude_code_session import Agent, start_subagent
 from tests.support.database import query
 from tests.support.proxy_server import RunningProxy
 
@@ -38,7 +38,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 
 class Recorded:
-    def __init__(self, proxy: RunningProxy, main: Thread, agents: list[Thread], xss: Thread) -> None:
+    def __init__(self, proxy: RunningProxy, main: Agent, agents: list[Agent], xss: Agent) -> None:
         self.proxy = proxy
         self.main = main
         self.agents = agents
@@ -54,14 +54,14 @@ def recorded(start_proxy: Callable[..., RunningProxy], database_url: str, tmp_pa
     """A proxy with its dashboard, and a conversation with tools and two sub-agents in it."""
     proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "data"), DASHBOARD_API_KEY=KEY)
     client = sdk(proxy.url)
-    main = Thread(client, session_id=str(uuid.uuid4()))
+    main = Agent(client, session_id=str(uuid.uuid4()))
     main.say("Review the service configuration, please.", scenario="tool_use")
     [read] = main.tool_calls()
     main.answer_tools({read.id: "timeout = 30"}, scenario="agents")
     calls = main.tool_calls()
     agents = [start_subagent(main, call) for call in calls]
     main.answer_tools({call.id: "done" for call in calls}, scenario="thinking")
-    xss = Thread(client, session_id=str(uuid.uuid4()))
+    xss = Agent(client, session_id=str(uuid.uuid4()))
     xss.say(XSS)
     ids = main.request_ids + xss.request_ids + [i for agent in agents for i in agent.request_ids]
     deadline = time.monotonic() + 5

@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.conftest import sdk
 from tests.integration.test_conversation_linking import COMPACT_INSTRUCTION, SUMMARISER, continuation
-from tests.support.claude_code_session import MAIN_SYSTEM, Thread, start_subagent
+from tests.support.claude_code_session import MAIN_SYSTEM, Agent, start_subagent
 from tests.support.fake_anthropic import DEFAULT_API_KEY, SUMMARY_TEXT
 from tests.support.proxy_server import RunningProxy
 
@@ -62,7 +62,7 @@ def api_proxy(
 def review(proxy: RunningProxy) -> Review:
     client = sdk(proxy.url)
     session = str(uuid.uuid4())
-    main = Thread(client, session_id=session)
+    main = Agent(client, session_id=session)
     main.say("Review the service configuration, please.", scenario="agents")
     first_call, second_call = main.tool_calls()
     first = start_subagent(main, first_call)
@@ -74,13 +74,13 @@ def review(proxy: RunningProxy) -> Review:
     main.answer_tools({first_call.id: "12 endpoints", second_call.id: "pytest, 3 folders"})
     before_follow_up = list(main.messages)
     main.say("Raise the timeouts.")
-    edit = Thread(client, session_id=session)
+    edit = Agent(client, session_id=session)
     edit.messages = before_follow_up
     edit.say("Lower the timeouts instead.")
-    summariser = Thread(client, session_id=session, system=[*MAIN_SYSTEM[:2], SUMMARISER])
+    summariser = Agent(client, session_id=session, system=[*MAIN_SYSTEM[:2], SUMMARISER])
     summariser.messages = list(main.messages)
     summariser.say(COMPACT_INSTRUCTION, scenario="summary")
-    compacted = Thread(client, session_id=session)
+    compacted = Agent(client, session_id=session)
     compacted.say(continuation(SUMMARY_TEXT))
     compacted.say("Now the retry settings.")
     return Review(
@@ -96,10 +96,10 @@ def review(proxy: RunningProxy) -> Review:
 
 def chat(proxy: RunningProxy, *turns: str, host: str | None = None) -> list[str]:
     headers = {"host": host} if host else {}
-    thread = Thread(sdk(proxy.url, default_headers=headers), session_id=str(uuid.uuid4()))
+    agent = Agent(sdk(proxy.url, default_headers=headers), session_id=str(uuid.uuid4()))
     for text in turns:
-        thread.say(text)
-    return thread.request_ids
+        agent.say(text)
+    return agent.request_ids
 
 
 def get(proxy: RunningProxy, path: str, **params: Any) -> httpx.Response:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import sdk
-from tests.support.claude_code_session import MAIN_SYSTEM, Thread, start_subagent
+from tests.support.claude_code_session import MAIN_SYSTEM, Agent, start_subagent
 from tests.support.database import query
 from tests.support.fake_anthropic import SUMMARY_TEXT, FakeAnthropic
 from tests.support.processes import ProxyProcess, free_port, run_cli
@@ -59,7 +59,7 @@ def linked(url: str, ids: list[str], *, timeout: float = 5.0) -> dict[str, dict[
 
 
 def test_a_tool_using_conversation_with_sub_agents_is_one_tree(linking_proxy: RunningProxy, database_url: str) -> None:
-    main = Thread(sdk(linking_proxy.url), session_id=str(uuid.uuid4()))
+    main = Agent(sdk(linking_proxy.url), session_id=str(uuid.uuid4()))
     main.say("Review the service configuration, please.", scenario="tool_use")
     [read] = main.tool_calls()
     main.answer_tools({read.id: "timeout = 30"}, scenario="agents")
@@ -93,13 +93,13 @@ def test_a_tool_using_conversation_with_sub_agents_is_one_tree(linking_proxy: Ru
 def test_a_compaction_continues_on_a_compact_branch(linking_proxy: RunningProxy, database_url: str) -> None:
     client = sdk(linking_proxy.url)
     session = str(uuid.uuid4())
-    main = Thread(client, session_id=session)
+    main = Agent(client, session_id=session)
     main.say("Review the service configuration, please.")
     main.say("Raise the timeouts.")
-    summariser = Thread(client, session_id=session, system=[*MAIN_SYSTEM[:2], SUMMARISER])
+    summariser = Agent(client, session_id=session, system=[*MAIN_SYSTEM[:2], SUMMARISER])
     summariser.messages = list(main.messages)
     summariser.say(COMPACT_INSTRUCTION, scenario="summary")
-    continued = Thread(client, session_id=session)
+    continued = Agent(client, session_id=session)
     continued.say(continuation(SUMMARY_TEXT))
     continued.say("Now the retry settings.")
 
@@ -118,7 +118,7 @@ def test_a_compaction_continues_on_a_compact_branch(linking_proxy: RunningProxy,
 def test_a_child_sent_right_after_its_parent_is_linked_within_a_second(
     linking_proxy: RunningProxy, database_url: str
 ) -> None:
-    main = Thread(sdk(linking_proxy.url), session_id=str(uuid.uuid4()))
+    main = Agent(sdk(linking_proxy.url), session_id=str(uuid.uuid4()))
     main.say("First question.")
     main.say("Second question, sent the moment the first answer ended.")
     answered = time.monotonic()
@@ -140,11 +140,11 @@ def test_a_conversation_spans_a_restart_and_several_workers(
     for args in (("--workers", "2"), ()):
         proxy = ProxyProcess(cwd=tmp_path, env=env, args=args, port=port).wait_ready(timeout=60)
         try:
-            thread = Thread(sdk(proxy.url), session_id=session)
-            thread.messages = messages
+            agent = Agent(sdk(proxy.url), session_id=session)
+            agent.messages = messages
             for turn in range(3):
-                thread.say(f"Turn {len(ids) + 1 + turn}.")
-            ids += thread.request_ids
+                agent.say(f"Turn {len(ids) + 1 + turn}.")
+            ids += agent.request_ids
             linked(database_url, ids)
         finally:
             proxy.stop()
@@ -159,7 +159,7 @@ def test_a_conversation_spans_a_restart_and_several_workers(
 def test_rebuild_conversations_restores_links_and_changes_nothing_when_run_again(
     linking_proxy: RunningProxy, database_url: str, tmp_path: Path
 ) -> None:
-    main = Thread(sdk(linking_proxy.url), session_id=str(uuid.uuid4()))
+    main = Agent(sdk(linking_proxy.url), session_id=str(uuid.uuid4()))
     main.say("Review the service configuration, please.", scenario="agents")
     calls = main.tool_calls()
     agents = [start_subagent(main, call) for call in calls]
@@ -189,7 +189,7 @@ def test_rebuild_conversations_restores_links_and_changes_nothing_when_run_again
 def test_images_and_thinking_blocks_chain_even_when_earlier_thinking_is_dropped(
     linking_proxy: RunningProxy, database_url: str
 ) -> None:
-    main = Thread(sdk(linking_proxy.url), session_id=str(uuid.uuid4()))
+    main = Agent(sdk(linking_proxy.url), session_id=str(uuid.uuid4()))
     main.messages.append({"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}},
         {"type": "text", "text": "What is in this picture?"},

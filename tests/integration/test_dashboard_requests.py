@@ -20,7 +20,7 @@ from markupsafe import escape
 
 from nexus.entrypoints.dashboard.pages.requests import TIMELINE_HEAD, TIMELINE_TAIL, duration, money, parse_timeline
 from tests.integration.conftest import sdk
-from tests.support.claude_code_session import Thread
+from tests.support.claude_code_session import Agent
 from tests.support.dashboard import sign_in
 from tests.support.database import query, response_raw, wait_for_rows
 from tests.support.fake_anthropic import DEFAULT_API_KEY
@@ -74,18 +74,18 @@ def browser(proxy: RunningProxy) -> httpx.Client:
 @pytest.fixture
 def traffic(proxy: RunningProxy, database_url: str) -> Traffic:
     client = sdk(proxy.url)
-    thread = Thread(client, session_id=str(uuid.uuid4()))
-    thread.say("Read the config file, please", scenario="tool_use")
-    [call] = thread.tool_calls()
-    thread.answer_tools({call.id: TOOL_OUTPUT})
-    thread.say("Think it over", scenario="thinking")
-    tool, result, thinking = thread.request_ids
+    agent = Agent(client, session_id=str(uuid.uuid4()))
+    agent.say("Read the config file, please", scenario="tool_use")
+    [call] = agent.tool_calls()
+    agent.answer_tools({call.id: TOOL_OUTPUT})
+    agent.say("Think it over", scenario="thinking")
+    tool, result, thinking = agent.request_ids
 
     with pytest.raises(anthropic.NotFoundError) as unknown_model:  # the error message quotes the model
         client.messages.create(model=XSS, max_tokens=32, messages=[{"role": "user", "content": XSS}])
     xss = unknown_model.value.response.headers["x-request-id"]
     with pytest.raises(anthropic.APIStatusError) as failure:
-        Thread(client, session_id=str(uuid.uuid4())).say("Anyone there?", scenario="error:529")
+        Agent(client, session_id=str(uuid.uuid4())).say("Anyone there?", scenario="error:529")
     assert failure.value.status_code == 529
     failed = failure.value.response.headers["x-request-id"]
     other = (

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import sdk
-from tests.support.claude_code_session import Thread
+from tests.support.claude_code_session import Agent
 from tests.support.database import query, stop_postgres, wait_for_rows
 from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.proxy_server import RunningProxy
@@ -84,7 +84,7 @@ def test_a_conversation_going_on_through_an_outage_is_linked_once_the_database_r
 ) -> None:
     url = own_postgres.get_uri()
     proxy = start_proxy(DATABASE_URL=url, NEXUS_DATA_DIR=str(tmp_path / "data"))
-    main = Thread(sdk(proxy.url), session_id=str(uuid.uuid4()))
+    main = Agent(sdk(proxy.url), session_id=str(uuid.uuid4()))
     main.say("First question.")
     main.say("Second question.")
     assert len(wait_for_rows(url, 2)) == 2

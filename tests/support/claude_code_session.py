@@ -32,7 +32,7 @@ AGENT_SYSTEM = [
 REMINDER = "<system-reminder>\nToday's date is 2026-11-23.\n</system-reminder>\n"
 
 
-class Thread:
+class Agent:
     """One line of a conversation (the main one or a sub-agent's), turn by turn."""
 
     def __init__(
@@ -88,9 +88,9 @@ class Thread:
         return message
 
 
-def start_subagent(parent: Thread, call: Any, *, agent_id: str | None = None) -> Thread:
-    """A sub-agent launched by ``call`` (an ``Agent`` tool_use): its own thread, same session."""
-    thread = Thread(parent.client, session_id=parent.session_id, agent_id=agent_id or f"a{uuid.uuid4().hex[:16]}")
-    thread.messages.append({"role": "user", "content": call.input["prompt"]})
-    thread._send("text")
-    return thread
+def start_subagent(parent: Agent, call: Any, *, agent_id: str | None = None) -> Agent:
+    """A sub-agent launched by ``call`` (an ``Agent`` tool_use): its own messages, the same session."""
+    agent = Agent(parent.client, session_id=parent.session_id, agent_id=agent_id or f"a{uuid.uuid4().hex[:16]}")
+    agent.messages.append({"role": "user", "content": call.input["prompt"]})
+    agent._send("text")
+    return agent
