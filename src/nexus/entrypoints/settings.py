@@ -125,6 +125,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 shown[secret] = "********"
         if self.dashboard_database_url:
             shown["dashboard_database_url"] = mask_url_password(self.dashboard_database_url)
+        if self.telemetry_endpoint:
+            shown["telemetry_endpoint"] = mask_url_password(self.telemetry_endpoint)
         return "Settings(" + ", ".join(f"{name}={value!r}" for name, value in shown.items()) + ")"
 
     @property

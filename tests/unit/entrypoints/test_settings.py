@@ -44,3 +44,15 @@ def test_bad_values_name_their_variable(environ: dict[str, str], variable: str) 
 
 def test_the_api_key_never_shows_in_a_repr() -> None:
     assert "sk-ant-api03-secret" not in repr(Settings(claude_api_key="sk-ant-api03-secret"))
+
+
+def test_webhooks_and_endpoint_passwords_never_show_in_a_repr() -> None:
+    shown = repr(
+        Settings(
+            slack_webhook_url="https://hooks.slack.com/services/T0/B0/webhook-secret",
+            telemetry_endpoint="https://user:endpoint-secret@telemetry.example.com/in",
+        )
+    )
+    assert "webhook-secret" not in shown
+    assert "endpoint-secret" not in shown
+    assert "telemetry.example.com" in shown
