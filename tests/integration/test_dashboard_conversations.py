@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from nexus.entrypoints.dashboard.formatting import money
 from tests.integration.test_api_conversations import KEY, Review, chat, review, tree, wait_until_linked
 from tests.support.dashboard import sign_in
 from tests.support.proxy_server import RunningProxy
@@ -55,10 +56,6 @@ def svg(page: str) -> str:
     match = re.search(r"<svg\b.*?</svg>", page, re.S)
     assert match, "the page draws the graph"
     return match.group(0)
-
-
-def money(value: str | None) -> str:
-    return f"${Decimal(value):,.4f}" if value is not None else "—"
 
 
 def wait_for(check: Callable[[], bool], *, timeout: float = 2.0) -> None:

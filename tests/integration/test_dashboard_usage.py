@@ -21,6 +21,7 @@ import pytest
 from anthropic import Anthropic
 from markupsafe import escape
 
+from nexus.entrypoints.dashboard.formatting import money
 from tests.integration.conftest import sdk
 from tests.integration.test_api_usage import (
     TEAM_TOKEN,
@@ -114,10 +115,6 @@ def chart(html: str, name: str) -> dict[str, Any]:
     match = re.search(r"data-chart='([^']*)' data-chart-name=\"" + name + '"', html)
     assert match, f"the {name} chart is on the page"
     return json.loads(match.group(1))  # type: ignore[no-any-return]
-
-
-def money(value: Decimal) -> str:
-    return f"${float(value):.4f}"
 
 
 def number(value: int) -> str:

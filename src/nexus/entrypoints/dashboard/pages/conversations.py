@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -28,6 +27,7 @@ from nexus.application.ports.conversation_queries import (
 from nexus.application.ports.dashboard_queries import DashboardQueries
 from nexus.application.ports.exchange_queries import QueriesUnavailable
 from nexus.entrypoints.dashboard.context import page_context
+from nexus.entrypoints.dashboard.formatting import money, number, when
 from nexus.entrypoints.dashboard.render.graph import MAX_ROWS, conversation_graph
 
 TABLE_ROWS = 50  # branches and sub-agents listed; the graph shows every one it draws
@@ -202,21 +202,3 @@ def _moment(name: str, raw: str | None, problems: list[str]) -> tuple[datetime |
 
 def _helpers() -> dict[str, Any]:
     return {"when": when, "money": money, "number": number, "request_url": request_url}
-
-
-def when(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
-
-
-def money(cost: str | None) -> str:
-    """``$0.0123`` (four decimals); ``—`` when nothing in the sum has a price."""
-    if cost is None:
-        return "—"
-    try:
-        return f"${Decimal(cost):,.4f}"
-    except InvalidOperation:
-        return "—"
-
-
-def number(value: int | None) -> str:
-    return f"{value:,}" if value is not None else "—"

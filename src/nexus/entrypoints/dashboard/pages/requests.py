@@ -16,7 +16,6 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, get_args
 from urllib.parse import urlencode
 
@@ -40,6 +39,7 @@ from nexus.domain.content_encoding import decoded_body
 from nexus.domain.outcome import Outcome
 from nexus.domain.sse import SseEvent, sse_events
 from nexus.entrypoints.dashboard.context import page_context
+from nexus.entrypoints.dashboard.formatting import duration, money, when
 from nexus.entrypoints.dashboard.render.conversation import render_conversation
 
 PAGE_SIZE = 50
@@ -452,33 +452,6 @@ def _short(text: str) -> str:
 
 
 # --- formatting, for the templates --------------------------------------------------------------
-
-
-def money(cost: str | None) -> str:
-    """``$0.0012345``: exact (as stored, 9 decimals at most), trailing zeros dropped down to two;
-    ``—`` when unpriced."""
-    if cost is None:
-        return "—"
-    try:
-        value = Decimal(cost)
-    except InvalidOperation:
-        return cost
-    whole, _, fraction = f"{value:f}".partition(".")
-    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
-
-
-def duration(ms: float | None) -> str:
-    if ms is None:
-        return "—"
-    if ms < 1000:
-        return f"{ms:,.0f} ms"
-    return f"{ms / 1000:,.2f} s"
-
-
-def when(moment: datetime | None) -> str:
-    if moment is None:
-        return "—"
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 # --- parameters ---------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from nexus.application.use_cases.account_usage import (
 from nexus.domain.credentials import AccountLimits
 from nexus.domain.rate_limits import ALERT_STATUSES
 from nexus.entrypoints.dashboard.context import page_context
+from nexus.entrypoints.dashboard.formatting import money
 from nexus.entrypoints.http.api.requests import _csv_cell
 
 DAYS = (7, 14, 30)
@@ -267,6 +268,7 @@ async def usage_page(
         near_percent=NEAR_LIMIT_PERCENT,
         now=now,
         until=_until,
+        money=money,
     )
     return Template("usage.html", context=context)
 
