@@ -31,7 +31,7 @@ class BreakerTime:
 
         class PinnedDatetime(datetime):
             @classmethod
-            def now(cls, tz: Any = None) -> PinnedDatetime:  # type: ignore[override]
+            def now(cls, tz: Any = None) -> PinnedDatetime:
                 return cls.fromtimestamp(clock.now.timestamp(), tz)
 
         monkeypatch.setattr(pybreaker, "datetime", PinnedDatetime)
@@ -85,6 +85,7 @@ async def test_it_opens_after_n_consecutive_failures(time: BreakerTime, failure:
         else:
             # A failing answer is still upstream's answer: it comes back untouched, unclosed.
             assert response.status == failure.status
+            assert isinstance(response, ScriptedResponse)
             assert not response.closed
         assert sut.state == ("open" if attempt == 2 else "closed")
     assert upstream.calls == 3
@@ -94,11 +95,13 @@ async def test_while_open_it_answers_503_overloaded_without_calling_upstream(tim
     upstream = ScriptedUpstream(UpstreamUnavailable("refused"), UpstreamUnavailable("refused"), ok())
     sut = guarded(upstream, fail_max=2, reset_s=30)
     await fail_times(sut, 2)
+    errors = []
     for _ in range(5):
         with pytest.raises(UpstreamCircuitOpen) as raised:
             await sut.send(REQUEST)
+        errors.append(raised.value)
     assert upstream.calls == 2
-    error = raised.value
+    error = errors[-1]
     assert (error.status, error.error_type) == (503, "overloaded_error")
     assert error.retry_after_s == 30
 
