@@ -21,7 +21,7 @@ import pytest
 from anthropic import Anthropic
 from markupsafe import escape
 
-from nexus.entrypoints.dashboard.formatting import money
+from nexus.entrypoints.dashboard.formatting import money, number
 from tests.integration.conftest import sdk
 from tests.integration.test_api_usage import (
     TEAM_TOKEN,
@@ -115,10 +115,6 @@ def chart(html: str, name: str) -> dict[str, Any]:
     match = re.search(r"data-chart='([^']*)' data-chart-name=\"" + name + '"', html)
     assert match, f"the {name} chart is on the page"
     return json.loads(match.group(1))  # type: ignore[no-any-return]
-
-
-def number(value: int) -> str:
-    return f"{value:,}"
 
 
 def sums(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -251,10 +247,11 @@ def test_usage_page_shows_windows_history_and_allocation_and_exports_exactly_its
     percent = round(team["output_tokens"] / 1_000 * 100, 2)
     assert f"5 h output tokens {percent} % {number(team['output_tokens'])} / 1,000 ({percent} %)" in cells[5]
     cost_percent = round(round(float(team["cost_usd"]), 6) / 100 * 100, 2)
-    assert f"5 h cost {cost_percent} % ${float(team['cost_usd']):.2f} / $100.00 ({cost_percent} %)" in cells[5]
+    used = money(round(float(team["cost_usd"]), 6))  # the limit's measure: the ledger's cost to 6 decimals
+    assert f"5 h cost {cost_percent} % {used} / $100.00 ({cost_percent} %)" in cells[5]
     assert cells[6].startswith("allowed_warning seen ")
-    assert cells[7].startswith("5 % 5 % · allowed_warning resets 2026-10-01 00:30 UTC")
-    assert cells[8].startswith("18 % 18 % · allowed resets 2026-10-06 00:00 UTC")
+    assert cells[7].startswith("5 % 5 % · allowed_warning resets 2026-10-01 00:30:00 UTC")
+    assert cells[8].startswith("18 % 18 % · allowed resets 2026-10-06 00:00:00 UTC")
     assert cells[9] == "5 h output tokens over limit allowed_warning"
     meter = re.search(r'data-limit="five_hour_output_tokens">.*?<meter ([^>]*)>', html, re.DOTALL)
     assert meter, "a meter shows the share of the limit"

@@ -15,6 +15,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, ControllerRouterHandler
 
 from nexus.entrypoints.dashboard.auth import BASE, SESSION_HOURS, AuthController, require_login
+from nexus.entrypoints.dashboard.formatting import TEMPLATE_GLOBALS
 from nexus.entrypoints.dashboard.keys import DashboardKeys
 from nexus.entrypoints.dashboard.pages.conversations import conversation_page, conversations_page
 from nexus.entrypoints.dashboard.pages.live import live_events, live_page
@@ -83,4 +84,11 @@ def _sessions(app: ASGIApp, *, config: CookieBackendConfig) -> ASGIApp:
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    return TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine)
+    """The templates, with the formatters every page writes figures with as Jinja globals."""
+    return TemplateConfig(
+        directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=_register_formatters
+    )
+
+
+def _register_formatters(engine: JinjaTemplateEngine) -> None:
+    engine.engine.globals.update(TEMPLATE_GLOBALS)

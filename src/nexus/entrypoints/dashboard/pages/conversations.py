@@ -27,7 +27,6 @@ from nexus.application.ports.conversation_queries import (
 from nexus.application.ports.dashboard_queries import DashboardQueries
 from nexus.application.ports.exchange_queries import QueriesUnavailable
 from nexus.entrypoints.dashboard.context import page_context
-from nexus.entrypoints.dashboard.formatting import money, number, when
 from nexus.entrypoints.dashboard.render.graph import MAX_ROWS, conversation_graph
 
 TABLE_ROWS = 50  # branches and sub-agents listed; the graph shows every one it draws
@@ -126,7 +125,7 @@ async def conversations_page(
         "results_id": RESULTS_ID,
         "list_url": LIST_URL,
         "title_chars": TITLE_CHARS,
-        **_helpers(),
+        "request_url": request_url,
     }
     if _partial(request):
         return Template("conversations_results.html", context={"domain": params.domain, **values})
@@ -171,7 +170,7 @@ async def conversation_page(
         unavailable=unavailable,
         list_url=LIST_URL,
         table_rows=TABLE_ROWS,
-        **_helpers(),
+        request_url=request_url,
     )
     return Template("conversation_detail.html", context=context, status_code=status)
 
@@ -198,7 +197,3 @@ def _moment(name: str, raw: str | None, problems: list[str]) -> tuple[datetime |
         return None, text
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return moment, moment.strftime("%Y-%m-%dT%H:%M:%S" if moment.second else "%Y-%m-%dT%H:%M")
-
-
-def _helpers() -> dict[str, Any]:
-    return {"when": when, "money": money, "number": number, "request_url": request_url}

@@ -39,7 +39,6 @@ from nexus.domain.content_encoding import decoded_body
 from nexus.domain.outcome import Outcome
 from nexus.domain.sse import SseEvent, sse_events
 from nexus.entrypoints.dashboard.context import page_context
-from nexus.entrypoints.dashboard.formatting import duration, money, when
 from nexus.entrypoints.dashboard.render.conversation import render_conversation
 
 PAGE_SIZE = 50
@@ -197,9 +196,6 @@ async def requests_page(
         states=STATES,
         request_types=_choices(REQUEST_TYPES, params.request_type),
         page_sizes=_choices((25, 50, 100, 200), params.limit),
-        money=money,
-        duration=duration,
-        when=when,
     )
     headers = {"vary": "HX-Request"}
     if _wants_fragment(request):
@@ -309,9 +305,6 @@ async def request_page(
         timeline=timeline,
         timeline_note=timeline_note,
         back=f"/dashboard/requests{'?' + urlencode({'domain': domain}) if domain else ''}",
-        money=money,
-        duration=duration,
-        when=when,
     )
     return Template("request_detail.html", context=context, status_code=status_code)
 
@@ -449,9 +442,6 @@ def _mapping(value: object) -> dict[str, Any]:
 
 def _short(text: str) -> str:
     return text if len(text) <= SUMMARY_LENGTH else text[: SUMMARY_LENGTH - 1] + "…"
-
-
-# --- formatting, for the templates --------------------------------------------------------------
 
 
 # --- parameters ---------------------------------------------------------------------------------

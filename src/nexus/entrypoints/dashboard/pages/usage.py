@@ -36,7 +36,6 @@ from nexus.application.use_cases.account_usage import (
 from nexus.domain.credentials import AccountLimits
 from nexus.domain.rate_limits import ALERT_STATUSES
 from nexus.entrypoints.dashboard.context import page_context
-from nexus.entrypoints.dashboard.formatting import money
 from nexus.entrypoints.http.api.requests import _csv_cell
 
 DAYS = (7, 14, 30)
@@ -267,8 +266,6 @@ async def usage_page(
         queries_unavailable=queries_unavailable,
         near_percent=NEAR_LIMIT_PERCENT,
         now=now,
-        until=_until,
-        money=money,
     )
     return Template("usage.html", context=context)
 
@@ -528,19 +525,6 @@ def _flat(value: object) -> object:
     if isinstance(value, list):
         return "; ".join(str(item) for item in value)
     return value
-
-
-def _until(moment: datetime | None, now: datetime) -> str:
-    """``in 2 h 05 min`` (or ``passed``) for a reset time."""
-    if moment is None:
-        return ""
-    left = int((moment - now).total_seconds())
-    if left <= 0:
-        return "passed"
-    hours, minutes = divmod(left // 60, 60)
-    if hours >= 48:
-        return f"in {hours // 24} d {hours % 24} h"
-    return f"in {hours} h {minutes:02d} min" if hours else f"in {minutes} min"
 
 
 def _text(value: str | None) -> str | None:

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from nexus.application.ports.conversation_queries import BranchKind, ConversationNode, ConversationTree
 from nexus.domain.conversation.branches import MAIN, branch_kind
 from nexus.domain.outcome import is_error
+from nexus.entrypoints.dashboard.formatting import clock, money, when
 
 __all__ = ["MAX_ROWS", "conversation_graph"]
 
@@ -151,7 +152,7 @@ def _node(
         "<title>{tooltip}</title></circle></a>"
     ).format(
         ty=y + 4,
-        time=f"{node.timestamp:%H:%M:%S}",
+        time=clock(node.timestamp),
         href=request_url(node.request_id),
         classes=classes,
         x=x,
@@ -174,9 +175,9 @@ def _tooltip(node: ConversationNode) -> str:
         tokens += f" (cache {cache[0]:,} read, {cache[1]:,} written)"
     lines = [
         f"{node.branch_id or '(unlinked)'} · {node.model or 'unknown model'}",
-        f"{node.timestamp:%Y-%m-%d %H:%M:%S %Z}".strip(),
+        when(node.timestamp),
         tokens,
-        f"cost: ${node.cost_usd}" if node.cost_usd is not None else "cost: n/a",
+        f"cost: {money(node.cost_usd)}",
         f"state: {node.state} ({node.status})",
     ]
     if node.title:
