@@ -8,7 +8,7 @@ and the pager); without JavaScript the same form reloads the whole page.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -27,14 +27,23 @@ from nexus.application.ports.conversation_queries import (
 from nexus.application.ports.dashboard_queries import DashboardQueries
 from nexus.application.ports.exchange_queries import QueriesUnavailable
 from nexus.entrypoints.dashboard.context import page_context
+from nexus.entrypoints.dashboard.params import (
+    MAX_PARAM,
+    MAX_SEARCH,
+    identifier,
+    moment,
+    moment_text,
+    text,
+    wants_fragment,
+    whole,
+)
 from nexus.entrypoints.dashboard.render.graph import MAX_ROWS, conversation_graph
 
 TABLE_ROWS = 50  # branches and sub-agents listed; the graph shows every one it draws
 
 PAGE_SIZE = 50
-MAX_SEARCH_LENGTH = 200  # as the API's ``search``
-MAX_PARAM_LENGTH = 255
 TITLE_CHARS = 80
+MAX_PAGE = 999_999
 RESULTS_ID = "conversations-results"  # what the list's htmx requests swap
 LIST_URL = "/dashboard/conversations"
 # Every query parameter is read as text and checked here: a bad value is ignored (and named on
@@ -61,16 +70,14 @@ class ListParams(msgspec.Struct, frozen=True, kw_only=True):
         problems: list[str] = []
         since_at, since_text = _moment("since", since, problems)
         until_at, until_text = _moment("until", until, problems)
-        number = int(page) if page and page.isdigit() and 0 < int(page) < 1_000_000 else 1
-        searched = (search or "").strip()[:MAX_SEARCH_LENGTH] or None
         return cls(
-            domain=(domain or "")[:MAX_PARAM_LENGTH] or None,
-            search=searched,
+            domain=text(domain, limit=MAX_PARAM),
+            search=text(search, limit=MAX_SEARCH),
             since=since_at,
             until=until_at,
             since_text=since_text,
             until_text=until_text,
-            page=number,
+            page=whole(page, low=1, high=MAX_PAGE) or 1,
             problems=problems,
         )
 
@@ -127,7 +134,7 @@ async def conversations_page(
         "title_chars": TITLE_CHARS,
         "request_url": request_url,
     }
-    if _partial(request):
+    if wants_fragment(request):
         return Template("conversations_results.html", context={"domain": params.domain, **values})
     context = await page_context("conversations", dashboard_queries, domain=params.domain, keep=params.keep, **values)
     return Template("conversations.html", context=context)
@@ -141,15 +148,13 @@ async def conversation_page(
     conversation_id: Annotated[str, PathParameter()],
     domain: Text = None,
 ) -> Template:
-    domain = (domain or "")[:MAX_PARAM_LENGTH] or None
+    domain = text(domain, limit=MAX_PARAM)
     tree: ConversationTree | None = None
     problem: str | None = None
     unavailable: str | None = None
     status = 200
-    try:
-        parsed = uuid.UUID(conversation_id)
-    except ValueError:
-        parsed = None
+    parsed = identifier(conversation_id)
+    if parsed is None:
         status, problem = 400, "This is not a conversation id: expected a UUID (the x-request-id of its first request)."
     if parsed is not None:
         try:
@@ -180,20 +185,10 @@ def request_url(request_id: uuid.UUID) -> str:
     return f"/dashboard/requests/{request_id}"
 
 
-def _partial(request: Request[Any, Any, Any]) -> bool:
-    """An htmx swap of the results; htmx restoring its history wants the whole page."""
-    return bool(request.headers.get("hx-request")) and not request.headers.get("hx-history-restore-request")
-
-
 def _moment(name: str, raw: str | None, problems: list[str]) -> tuple[datetime | None, str]:
-    """A ``datetime-local`` value (or any ISO 8601 time), UTC when it has no offset."""
-    text = (raw or "").strip()[:64]
-    if not text:
-        return None, ""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        problems.append(f"{name} is not a date and time ({text!r}): ignored")
-        return None, text
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment, moment.strftime("%Y-%m-%dT%H:%M:%S" if moment.second else "%Y-%m-%dT%H:%M")
+    """The time and the text the form shows again; a value that is not a time is named and ignored."""
+    given = text(raw, limit=64) or ""
+    found = moment(given) if given else None
+    if given and found is None:
+        problems.append(f"{name} is not a date and time ({given!r}): ignored")
+    return found, moment_text(found) if found else given

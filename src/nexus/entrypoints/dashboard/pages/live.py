@@ -16,6 +16,7 @@ from nexus.application.ports.dashboard_queries import DashboardQueries
 from nexus.application.ports.exchange_queries import ExchangeQueries, QueriesUnavailable, RequestFilters
 from nexus.application.ports.live_feed import LiveFeed, LiveUpdate
 from nexus.entrypoints.dashboard.context import page_context
+from nexus.entrypoints.dashboard.params import MAX_PARAM, text
 from nexus.entrypoints.lifecycle import Lifecycle
 
 SHOWN = 50  # rows on the page; the browser keeps at most this many as new ones arrive
@@ -29,15 +30,16 @@ async def live_page(
     dashboard_queries: NamedDependency[DashboardQueries],
     domain: Annotated[str | None, QueryParameter(description="Only this domain")] = None,
 ) -> Template:
+    domain = text(domain, limit=MAX_PARAM)
     unavailable = None
     rows: list[Any] = []
     try:
-        page = await exchange_queries.list_requests(RequestFilters(domain=domain or None), limit=SHOWN, offset=0)
+        page = await exchange_queries.list_requests(RequestFilters(domain=domain), limit=SHOWN, offset=0)
         rows = page.requests
     except QueriesUnavailable as exc:
         unavailable = str(exc)
     context = await page_context(
-        "live", dashboard_queries, domain=domain or None, rows=rows, unavailable=unavailable, shown=SHOWN
+        "live", dashboard_queries, domain=domain, rows=rows, unavailable=unavailable, shown=SHOWN
     )
     return Template("live.html", context=context)
 
@@ -52,6 +54,7 @@ async def live_events(
     """``request`` events carry table rows (HTML rendered with escaping) for the live table;
     ``status`` events say whether the feed hears the database; ``gap`` asks for a reload."""
     template = request.app.template_engine.get_template("live_row.html")  # type: ignore[union-attr]
+    domain = text(domain, limit=MAX_PARAM)
 
     async def events() -> AsyncIterator[ServerSentEventMessage]:
         if live_feed is None:  # storage is off: nothing is recorded, so nothing can be shown
@@ -71,7 +74,7 @@ async def live_events(
                 except StopAsyncIteration:
                     return
                 waited = 0.0
-                for message in _messages(update, template, domain or None):
+                for message in _messages(update, template, domain):
                     yield message
 
     return ServerSentEvent(events(), headers={"x-accel-buffering": "no"})

@@ -13,6 +13,7 @@ from litestar.response import Template
 from nexus.application.ports.dashboard_queries import DashboardQueries, Overview
 from nexus.application.ports.exchange_queries import QueriesUnavailable
 from nexus.entrypoints.dashboard.context import page_context
+from nexus.entrypoints.dashboard.params import MAX_PARAM, text
 
 PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
@@ -24,17 +25,18 @@ async def overview_page(
     domain: Annotated[str | None, QueryParameter(description="Only this domain")] = None,
 ) -> Template:
     period = period if period in PERIODS else "24h"
+    domain = text(domain, limit=MAX_PARAM)
     until = datetime.now(UTC)
     overview: Overview | None = None
     unavailable: str | None = None
     try:
-        overview = await dashboard_queries.overview(until - PERIODS[period], until, domain=domain or None)
+        overview = await dashboard_queries.overview(until - PERIODS[period], until, domain=domain)
     except QueriesUnavailable as exc:
         unavailable = str(exc)
     context = await page_context(
         "overview",
         dashboard_queries,
-        domain=domain or None,
+        domain=domain,
         keep={"period": period},
         period=period,
         periods=list(PERIODS),

@@ -12,10 +12,8 @@ database value reaches the HTML through Jinja's autoescape or the renderer's esc
 from __future__ import annotations
 
 import json
-import uuid
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, get_args
 from urllib.parse import urlencode
 
@@ -39,13 +37,22 @@ from nexus.domain.content_encoding import decoded_body
 from nexus.domain.outcome import Outcome
 from nexus.domain.sse import SseEvent, sse_events
 from nexus.entrypoints.dashboard.context import page_context
+from nexus.entrypoints.dashboard.params import (
+    MAX_PARAM,
+    MAX_SEARCH,
+    http_status,
+    identifier,
+    integer,
+    moment,
+    moment_text,
+    text,
+    wants_fragment,
+)
 from nexus.entrypoints.dashboard.render.conversation import render_conversation
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_OFFSET = 1_000_000
-MAX_TEXT = 200  # as the API's ``q``
-MAX_PARAM = 255
 STATES = get_args(Outcome)
 REQUEST_TYPES = ("inference", "query_evaluation", "quota")
 RAW_JSON_LIMIT = 200_000  # characters of pretty-printed JSON shown per body
@@ -81,27 +88,27 @@ class ListParams(msgspec.Struct, frozen=True, kw_only=True):
     def parse(cls, raw: dict[str, str | None]) -> ListParams:
         problems: list[str] = []
         names = ("domain", "model", "request_type", "state", "status", "q", "conversation_id")
-        values = {name: _text(raw.get(name)) for name in names}
+        values = {name: text(raw.get(name)) for name in names}
         for name in ("domain", "model", "request_type"):
             if len(values[name] or "") > MAX_PARAM:
                 problems.append(f"The {name.replace('_', ' ')} is longer than {MAX_PARAM} characters.")
-        if values["q"] and len(values["q"]) > MAX_TEXT:
-            problems.append(f"The search text is longer than {MAX_TEXT} characters.")
+        if values["q"] and len(values["q"]) > MAX_SEARCH:
+            problems.append(f"The search text is longer than {MAX_SEARCH} characters.")
         if values["state"] and values["state"] not in STATES:
             problems.append(f"Unknown state {values['state']!r}: expected one of {', '.join(STATES)}.")
-        if values["conversation_id"] and _uuid(values["conversation_id"]) is None:
+        if values["conversation_id"] and identifier(values["conversation_id"]) is None:
             problems.append(f"Invalid conversation id {values['conversation_id'][:40]!r}: expected a UUID.")
-        if values["status"] and _status(values["status"]) is None:
+        if values["status"] and http_status(values["status"]) is None:
             problems.append(f"Invalid status {values['status']!r}: expected an HTTP status code (100-599).")
         moments: dict[str, str | None] = {}
         for name in ("since", "until"):
-            given = _text(raw.get(name))
-            moment = _moment(given) if given else None
-            if given and moment is None:
+            given = text(raw.get(name))
+            found = moment(given) if given else None
+            if given and found is None:
                 problems.append(f"Invalid {name} {given!r}: expected a date and time such as 2026-11-23T10:00.")
-            moments[name] = _moment_text(moment) if moment else given
-        offset = _integer(raw.get("offset"), default=0, low=0, high=MAX_OFFSET, what="offset", problems=problems)
-        limit = _integer(
+            moments[name] = moment_text(found) if found else given
+        offset = integer(raw.get("offset"), default=0, low=0, high=MAX_OFFSET, what="offset", problems=problems)
+        limit = integer(
             raw.get("limit"), default=PAGE_SIZE, low=1, high=MAX_PAGE_SIZE, what="page size", problems=problems
         )
         return cls(
@@ -124,11 +131,11 @@ class ListParams(msgspec.Struct, frozen=True, kw_only=True):
             domain=self.domain,
             model=self.model,
             request_type=self.request_type,
-            status=_status(self.status) if self.status else None,
+            status=http_status(self.status) if self.status else None,
             state=self.state,
-            conversation_id=_uuid(self.conversation_id) if self.conversation_id else None,
-            since=_moment(self.since) if self.since else None,
-            until=_moment(self.until) if self.until else None,
+            conversation_id=identifier(self.conversation_id) if self.conversation_id else None,
+            since=moment(self.since) if self.since else None,
+            until=moment(self.until) if self.until else None,
             text=self.q,
         )
 
@@ -198,18 +205,12 @@ async def requests_page(
         page_sizes=_choices((25, 50, 100, 200), params.limit),
     )
     headers = {"vary": "HX-Request"}
-    if _wants_fragment(request):
+    if wants_fragment(request):
         # htmx does not swap error statuses: the fragment always comes with 200, its message inside.
         # The address pushed is the tidy one (no empty form fields).
         headers["hx-push-url"] = f"/dashboard/requests{params.query()}".removesuffix("?")
         return Template("requests_results.html", context={**context, "fragment": True}, headers=headers)
     return Template("requests.html", context=context, status_code=status_code, headers=headers)
-
-
-def _wants_fragment(request: Request[Any, Any, Any]) -> bool:
-    """An htmx swap wants the results only; restoring a page from history wants all of it."""
-    headers = request.headers
-    return bool(headers.get("hx-request")) and not headers.get("hx-history-restore-request")
 
 
 SEARCH_COUNT_LIMIT = 1000
@@ -267,17 +268,15 @@ async def request_page(
     request_id: FromPath[str],
     domain: FromQuery[str | None] = None,
 ) -> Template:
-    domain = (_text(domain) or "")[:MAX_PARAM] or None
+    domain = text(domain, limit=MAX_PARAM)
     detail: RequestDetail | None = None
     problem: str | None = None
     unavailable: str | None = None
     timeline: Timeline | None = None
     timeline_note: str | None = None
     status_code = 200
-    try:
-        parsed = uuid.UUID(request_id)
-    except ValueError:
-        parsed = None
+    parsed = identifier(request_id)
+    if parsed is None:
         problem = "That is not a request id: request ids are UUIDs (the x-request-id header the client got)."
         status_code = 400
     if parsed is not None:
@@ -442,46 +441,3 @@ def _mapping(value: object) -> dict[str, Any]:
 
 def _short(text: str) -> str:
     return text if len(text) <= SUMMARY_LENGTH else text[: SUMMARY_LENGTH - 1] + "…"
-
-
-# --- parameters ---------------------------------------------------------------------------------
-
-
-def _text(value: str | None) -> str | None:
-    """A parameter without surrounding blanks, ``None`` when empty (long text is refused later)."""
-    value = value.strip() if value else None
-    return value or None
-
-
-def _status(value: str) -> int | None:
-    return int(value) if value.isdigit() and 100 <= int(value) <= 599 else None
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
-def _integer(value: str | None, *, default: int, low: int, high: int, what: str, problems: list[str]) -> int:
-    if value is None or not value.strip():
-        return default
-    if not value.strip().isdigit() or not low <= int(value) <= high:
-        problems.append(f"Invalid {what} {value[:40]!r}: expected a whole number from {low} to {high:,}.")
-        return default
-    return int(value)
-
-
-def _moment(value: str) -> datetime | None:
-    """``2026-11-23T10:00`` (a ``datetime-local`` field) or any ISO 8601 timestamp; UTC without offset."""
-    try:
-        moment = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _moment_text(moment: datetime) -> str:
-    """As a ``datetime-local`` field shows it: UTC, without the offset."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat()

@@ -13,7 +13,7 @@ import io
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -36,6 +36,8 @@ from nexus.application.use_cases.account_usage import (
 from nexus.domain.credentials import AccountLimits
 from nexus.domain.rate_limits import ALERT_STATUSES
 from nexus.entrypoints.dashboard.context import page_context
+from nexus.entrypoints.dashboard.formatting import decimal
+from nexus.entrypoints.dashboard.params import MAX_PARAM, text
 from nexus.entrypoints.http.api.requests import _csv_cell
 
 DAYS = (7, 14, 30)
@@ -45,7 +47,6 @@ DEFAULT_PERIOD = "24h"
 NEAR_LIMIT_PERCENT = 80.0
 HOURS = 24
 HOURLY_DOMAINS = 6  # the busiest domains get a line each; the rest are summed as "other"
-MAX_PARAM_LENGTH = 255
 LIMIT_NAMES: tuple[str, ...] = AccountLimits.__struct_fields__
 LIMIT_LABELS = {
     "five_hour_output_tokens": "5 h output tokens",
@@ -100,8 +101,8 @@ class UsageParams(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def parse(cls, *, domain: str | None, account: str | None, days: str, period: str) -> UsageParams:
         return cls(
-            domain=_text(domain),
-            account=_text(account),
+            domain=text(domain, limit=MAX_PARAM),
+            account=text(account, limit=MAX_PARAM),
             days=int(days) if days in {str(d) for d in DAYS} else DEFAULT_DAYS,
             period=period if period in PERIODS else DEFAULT_PERIOD,
         )
@@ -409,11 +410,11 @@ def _day_totals(point: DayPoint | None) -> Totals:
 
 async def _allocation(queries: DashboardQueries, params: UsageParams, now: datetime) -> Allocation:
     overview = await queries.overview(now - PERIODS[params.period], now, domain=params.domain)
-    total = _decimal(overview.totals.cost_usd)
+    total = _cost(overview.totals.cost_usd)
 
     def rows(dimension: Literal["domain", "account", "model"], groups: Sequence[UsageGroup]) -> list[AllocationRow]:
         """Costliest first; ties by requests, then name, so the page and the export agree."""
-        ordered = sorted(groups, key=lambda g: (-_decimal(g.cost_usd), -g.requests, g.name is None, g.name or ""))
+        ordered = sorted(groups, key=lambda g: (-_cost(g.cost_usd), -g.requests, g.name is None, g.name or ""))
         return [
             AllocationRow(
                 dimension=dimension,
@@ -424,7 +425,7 @@ async def _allocation(queries: DashboardQueries, params: UsageParams, now: datet
                 cache_creation_input_tokens=group.cache_creation_input_tokens,
                 cache_read_input_tokens=group.cache_read_input_tokens,
                 cost_usd=group.cost_usd,
-                cost_share_percent=round(float(_decimal(group.cost_usd) / total * 100), 1) if total else None,
+                cost_share_percent=round(float(_cost(group.cost_usd) / total * 100), 1) if total else None,
             )
             for group in ordered
         ]
@@ -527,15 +528,9 @@ def _flat(value: object) -> object:
     return value
 
 
-def _text(value: str | None) -> str | None:
-    return value[:MAX_PARAM_LENGTH] if value else None
-
-
-def _decimal(value: str) -> Decimal:
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        return Decimal(0)
+def _cost(value: str) -> Decimal:
+    """A stored cost to sort and share by; one that cannot be read counts as nothing."""
+    return decimal(value) or Decimal(0)
 
 
 def _safe_filename(value: str) -> str:
