@@ -19,7 +19,7 @@ import pytest
 from markupsafe import escape
 
 from nexus.entrypoints.dashboard.formatting import duration, money
-from nexus.entrypoints.dashboard.pages.requests import TIMELINE_HEAD, TIMELINE_TAIL, parse_timeline
+from nexus.entrypoints.dashboard.render.stream_timeline import TIMELINE_HEAD, TIMELINE_TAIL, parse_timeline
 from tests.integration.conftest import sdk
 from tests.support.claude_code_session import Agent
 from tests.support.dashboard import sign_in

@@ -20,8 +20,10 @@ from nexus.entrypoints.dashboard.keys import DashboardKeys
 from nexus.entrypoints.dashboard.pages.conversations import conversation_page, conversations_page
 from nexus.entrypoints.dashboard.pages.live import live_events, live_page
 from nexus.entrypoints.dashboard.pages.overview import overview_page
-from nexus.entrypoints.dashboard.pages.requests import request_page, requests_page
-from nexus.entrypoints.dashboard.pages.usage import usage_export, usage_page
+from nexus.entrypoints.dashboard.pages.request_detail import request_page
+from nexus.entrypoints.dashboard.pages.requests import requests_page
+from nexus.entrypoints.dashboard.pages.usage import usage_page
+from nexus.entrypoints.dashboard.pages.usage_export import usage_export
 from nexus.entrypoints.dashboard.security import SecurityHeaders
 
 HERE = Path(__file__).parent

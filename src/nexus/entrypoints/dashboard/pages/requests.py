@@ -1,41 +1,29 @@
-"""Requests: the recorded exchanges listed (filtered, searched, paged) and each one in full.
+"""Requests: the recorded exchanges listed, filtered, searched and paged (one of them in full
+is ``request_detail``).
 
 The list reads one page (``list_requests`` with a limit) and nothing more; under ``HX-Request``
 it answers only the results fragment, which the filter form and the pager swap in place (with
 ``hx-push-url``), while the same form and links work as plain GETs without JavaScript.
-
-The detail page shows the facts, the rendered conversation (``render_conversation``), the masked
-headers, the bodies as pretty JSON and the stream's events parsed from the raw SSE bytes. Every
-database value reaches the HTML through Jinja's autoescape or the renderer's escaping.
 """
 
 from __future__ import annotations
 
-import json
-from collections import deque
-from collections.abc import Callable
 from typing import Any, get_args
 from urllib.parse import urlencode
 
 import msgspec
 from litestar import Request, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery
 from litestar.response import Template
-from markupsafe import Markup
 
 from nexus.application.ports.dashboard_queries import DashboardQueries
 from nexus.application.ports.exchange_queries import (
     ExchangeQueries,
     QueriesUnavailable,
-    RequestDetail,
     RequestFilters,
     RequestPage,
-    StoredBody,
 )
-from nexus.domain.content_encoding import decoded_body
 from nexus.domain.outcome import Outcome
-from nexus.domain.sse import SseEvent, sse_events
 from nexus.entrypoints.dashboard.context import page_context
 from nexus.entrypoints.dashboard.params import (
     MAX_PARAM,
@@ -48,24 +36,16 @@ from nexus.entrypoints.dashboard.params import (
     text,
     wants_fragment,
 )
-from nexus.entrypoints.dashboard.render.conversation import render_conversation
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_OFFSET = 1_000_000
 STATES = get_args(Outcome)
 REQUEST_TYPES = ("inference", "query_evaluation", "quota")
-RAW_JSON_LIMIT = 200_000  # characters of pretty-printed JSON shown per body
-TIMELINE_HEAD = 200  # events listed from the start of a stream...
-TIMELINE_TAIL = 5  # ...and from its end, when there are more
-SUMMARY_LENGTH = 80
 LIST_PARAMETERS = (
     *("domain", "model", "request_type", "state", "status", "q"),
     *("conversation_id", "since", "until", "offset", "limit"),
 )
-
-
-# --- the list -----------------------------------------------------------------------------------
 
 
 class ListParams(msgspec.Struct, frozen=True, kw_only=True):
@@ -233,211 +213,3 @@ def _pager(params: ListParams, page: RequestPage) -> Pager:
 
 def _choices(known: tuple[Any, ...], given: Any) -> list[Any]:
     return [*known, given] if given is not None and given not in known else list(known)
-
-
-# --- one request --------------------------------------------------------------------------------
-
-
-class RawJson(msgspec.Struct, frozen=True, kw_only=True):
-    text: str
-    total: int
-    truncated: bool
-
-
-class StreamEvent(msgspec.Struct, frozen=True, kw_only=True):
-    number: int  # 1-based position in the stream
-    name: str
-    index: int | None
-    summary: str
-    size: int
-    offset: int  # bytes of the stream up to and including this event
-
-
-class Timeline(msgspec.Struct, frozen=True, kw_only=True):
-    head: list[StreamEvent]
-    tail: list[StreamEvent]
-    omitted: int  # events between head and tail, not listed
-    total_events: int
-    total_bytes: int
-
-
-@get("/requests/{request_id:str}", name="dashboard-request")
-async def request_page(
-    exchange_queries: NamedDependency[ExchangeQueries],
-    dashboard_queries: NamedDependency[DashboardQueries],
-    request_id: FromPath[str],
-    domain: FromQuery[str | None] = None,
-) -> Template:
-    domain = text(domain, limit=MAX_PARAM)
-    detail: RequestDetail | None = None
-    problem: str | None = None
-    unavailable: str | None = None
-    timeline: Timeline | None = None
-    timeline_note: str | None = None
-    status_code = 200
-    parsed = identifier(request_id)
-    if parsed is None:
-        problem = "That is not a request id: request ids are UUIDs (the x-request-id header the client got)."
-        status_code = 400
-    if parsed is not None:
-        try:
-            detail = await exchange_queries.get_request(parsed)
-            if detail is None:
-                problem = "No recorded request has this id."
-                status_code = 404
-            else:
-                timeline, timeline_note = await _timeline(exchange_queries, detail)
-        except QueriesUnavailable as exc:
-            unavailable = str(exc)
-            status_code = 503
-    context = await page_context(
-        "requests",
-        dashboard_queries,
-        domain=domain,
-        request_id=request_id[:MAX_PARAM],
-        detail=detail,
-        problem=problem,
-        unavailable=unavailable,
-        conversation=render_conversation(detail.request_body, detail.response_body) if detail else Markup(),
-        request_json=_raw_json(detail.request_body) if detail and detail.request_body is not None else None,
-        response_json=_raw_json(detail.response_body) if detail and detail.response_body is not None else None,
-        timeline=timeline,
-        timeline_note=timeline_note,
-        back=f"/dashboard/requests{'?' + urlencode({'domain': domain}) if domain else ''}",
-    )
-    return Template("request_detail.html", context=context, status_code=status_code)
-
-
-def _raw_json(value: object) -> RawJson:
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    if len(text) <= RAW_JSON_LIMIT:
-        return RawJson(text=text, total=len(text), truncated=False)
-    return RawJson(text=text[:RAW_JSON_LIMIT], total=len(text), truncated=True)
-
-
-async def _timeline(queries: ExchangeQueries, detail: RequestDetail) -> tuple[Timeline | None, str | None]:
-    """The stream's events, or why there are none to show."""
-    if not detail.stream:
-        return None, "Not a streamed request: the response came as one body."
-    raw: StoredBody | None = await queries.response_raw(detail.request_id)
-    if raw is None:
-        return None, "No response bytes were stored for this request."
-    if "text/event-stream" not in (raw.content_type or "").lower():
-        return None, f"The response was not an event stream ({raw.content_type or 'no content type'})."
-    data = decoded_body(raw.data, raw.content_encoding.encode("latin-1", "replace") if raw.content_encoding else None)
-    if data is None:
-        return None, f"The stream is stored {raw.content_encoding}-encoded, which cannot be read here."
-    return parse_timeline(data), None
-
-
-def parse_timeline(stream: bytes, *, head: int = TIMELINE_HEAD, tail: int = TIMELINE_TAIL) -> Timeline:
-    """The SSE events of ``stream`` in order: the first ``head`` summarised, and when there are
-    more, the last ``tail`` too; the others are only counted (never decoded)."""
-    first: list[StreamEvent] = []
-    last: deque[tuple[int, SseEvent]] = deque(maxlen=tail)
-    count = 0
-    for event in sse_events(stream):
-        count += 1
-        if count <= head:
-            first.append(_event(count, event))
-        else:
-            last.append((count, event))
-    ending = [_event(*item) for item in last]
-    return Timeline(
-        head=first,
-        tail=ending,
-        omitted=max(count - len(first) - len(ending), 0),
-        total_events=count,
-        total_bytes=len(stream),
-    )
-
-
-def _event(number: int, sse: SseEvent) -> StreamEvent:
-    try:
-        payload: Any = json.loads(sse.data) if sse.data else None
-    except ValueError:
-        payload = None
-    event = payload if isinstance(payload, dict) else {}
-    name = sse.name.decode("utf-8", "replace") or str(event.get("type") or "") or "(unnamed)"
-    index = event.get("index")
-    summary = _summary(name, event) if event else _short(sse.data.decode("utf-8", "replace"))
-    if payload is None and sse.data:
-        summary = "(not JSON) " + summary
-    return StreamEvent(
-        number=number,
-        name=name[:SUMMARY_LENGTH],
-        index=index if isinstance(index, int) and not isinstance(index, bool) else None,
-        summary=summary,
-        size=sse.end - sse.start,
-        offset=sse.end,
-    )
-
-
-def _summary(name: str, event: dict[str, Any]) -> str:
-    """A line on what an event says (plain text: the template escapes it)."""
-    if name in ("content_block_stop", "message_stop", "ping"):
-        return ""
-    describe = _DESCRIBE.get(name)
-    text = describe(event) if describe else json.dumps(event, ensure_ascii=False, default=str)
-    return _short(text)
-
-
-def _message_start(event: dict[str, Any]) -> str:
-    message = _mapping(event.get("message"))
-    parts = [str(message.get("id") or ""), str(message.get("model") or ""), _usage_text(_mapping(message.get("usage")))]
-    return " · ".join(part for part in parts if part)
-
-
-def _block_start(event: dict[str, Any]) -> str:
-    block = _mapping(event.get("content_block"))
-    label = " ".join(str(block[key]) for key in ("name", "id") if block.get(key))
-    return f"{block.get('type') or '?'} {label}".strip()
-
-
-def _block_delta(event: dict[str, Any]) -> str:
-    delta = _mapping(event.get("delta"))
-    kind = str(delta.get("type") or "?")
-    for field in ("text", "thinking", "partial_json"):
-        if isinstance(delta.get(field), str):
-            return f"{kind} {json.dumps(delta[field][: SUMMARY_LENGTH * 2], ensure_ascii=False)}"
-    if isinstance(delta.get("signature"), str):
-        return f"{kind} ({len(delta['signature']):,} characters)"
-    return f"{kind} {json.dumps(delta, ensure_ascii=False, default=str)}"
-
-
-def _message_delta(event: dict[str, Any]) -> str:
-    delta = _mapping(event.get("delta"))
-    stop = f"stop_reason: {delta['stop_reason']}" if delta.get("stop_reason") else ""
-    return " · ".join(part for part in (stop, _usage_text(_mapping(event.get("usage")))) if part)
-
-
-def _error(event: dict[str, Any]) -> str:
-    error = _mapping(event.get("error"))
-    return f"{error.get('type') or 'error'}: {error.get('message') or ''}"
-
-
-_DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
-    "message_start": _message_start,
-    "content_block_start": _block_start,
-    "content_block_delta": _block_delta,
-    "message_delta": _message_delta,
-    "error": _error,
-}
-
-
-def _usage_text(usage: dict[str, Any]) -> str:
-    labels = {
-        "input_tokens": "in",
-        "output_tokens": "out",
-        "cache_creation_input_tokens": "cache write",
-        "cache_read_input_tokens": "cache read",
-    }
-    return ", ".join(f"{label} {usage[key]}" for key, label in labels.items() if isinstance(usage.get(key), int))
-
-
-def _mapping(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= SUMMARY_LENGTH else text[: SUMMARY_LENGTH - 1] + "…"

@@ -27,6 +27,7 @@ from nexus.application.ports.exchange_queries import (
     StoredBody,
 )
 from nexus.domain.outcome import Outcome
+from nexus.entrypoints.csv_cells import csv_cell
 from nexus.entrypoints.http.api.params import (
     API_SECURITY,
     DEFAULT_LIMIT,
@@ -41,7 +42,6 @@ EXPORT_MAX_ROWS = 100_000
 
 RequestId = Annotated[str, PathParameter(description="The x-request-id the client got (a UUID)")]
 _CSV_COLUMNS = RequestSummary.__struct_fields__
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 async def provide_filters(
@@ -179,7 +179,7 @@ async def _csv_chunks(chunks: AsyncIterator[list[RequestSummary]]) -> AsyncItera
     yield _drain(buffer)
     async for chunk in chunks:
         for item in msgspec.to_builtins(chunk):
-            writer.writerow([_csv_cell(item[column]) for column in _CSV_COLUMNS])
+            writer.writerow([csv_cell(item[column]) for column in _CSV_COLUMNS])
         yield _drain(buffer)
 
 
@@ -188,21 +188,6 @@ def _drain(buffer: io.StringIO) -> str:
     buffer.seek(0)
     buffer.truncate()
     return text
-
-
-def _csv_cell(value: object) -> object:
-    """Cells read as the JSON does: empty for null, ``true``/``false``, timestamps and ids as text.
-
-    Text a spreadsheet would run as a formula (client-chosen values such as a model name) gets a
-    leading ``'``.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 async def _json_chunks(chunks: AsyncIterator[list[RequestSummary]]) -> AsyncIterator[bytes]:
