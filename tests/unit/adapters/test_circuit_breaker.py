@@ -188,11 +188,23 @@ async def test_a_client_going_away_is_not_counted_as_a_failure(time: BreakerTime
     assert sut.state == "closed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pybreaker treats an excluded exception (CancelledError) as a success: a client leaving "
-    "during the half-open probe closes the circuit though upstream never answered",
-)
+async def test_a_client_going_away_does_not_reset_the_run_of_failures(time: BreakerTime) -> None:
+    gate = asyncio.Event()
+    refused = UpstreamUnavailable("refused")
+    upstream = ScriptedUpstream(refused, refused, ok(), refused)  # the ok() is never delivered
+    sut = guarded(upstream, fail_max=3)
+    await fail_times(sut, 2)
+    upstream.gate = gate
+    leaving = asyncio.create_task(sut.send(REQUEST))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    upstream.gate = None
+    await fail_times(sut, 1)
+    assert sut.state == "open", "two failures, a client who left, a third failure: three in a row"
+
+
 async def test_a_client_leaving_during_the_probe_does_not_close_the_circuit(time: BreakerTime) -> None:
     gate = asyncio.Event()
     upstream = ScriptedUpstream(UpstreamUnavailable("refused"))
@@ -209,11 +221,6 @@ async def test_a_client_leaving_during_the_probe_does_not_close_the_circuit(time
     assert sut.state != "closed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pybreaker's half-open state lets every call through: requests arriving while the probe "
-    "is awaited all reach upstream, though the adapter promises one probe",
-)
 async def test_only_one_probe_reaches_upstream_while_half_open(time: BreakerTime) -> None:
     gate = asyncio.Event()
     upstream = ScriptedUpstream(UpstreamUnavailable("refused"))

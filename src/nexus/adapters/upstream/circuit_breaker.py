@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from datetime import UTC, datetime
@@ -36,11 +37,10 @@ class _LogStateChanges(pybreaker.CircuitBreakerListener):
 
 
 def new_breaker(*, name: str, fail_max: int, reset_timeout_s: float) -> pybreaker.CircuitBreaker:
-    """One breaker per upstream base URL; a client going away is not the upstream's failure."""
+    """One breaker per upstream base URL."""
     return pybreaker.CircuitBreaker(
         fail_max=fail_max,
         reset_timeout=reset_timeout_s,
-        exclude=[asyncio.CancelledError, GeneratorExit],
         throw_new_error_on_trip=False,
         name=name,
         listeners=[_LogStateChanges()],
@@ -51,13 +51,21 @@ class BreakerUpstreamClient:
     """Counts connection errors, timeouts and 5xx/529 answers; 4xx are the client's business.
 
     While the circuit is open, requests fail at once with 503 ``overloaded_error`` and a
-    ``retry-after`` for the time left; after ``reset_timeout`` one probe is let through, and
-    its success closes the circuit again.
+    ``retry-after`` for the time left; after ``reset_timeout`` one probe is let through (the
+    requests arriving while it is awaited are answered 503 too), and its success closes the
+    circuit again.
+
+    pybreaker keeps the state and the counts, but it only sees a call once it has an outcome:
+    wrapped around the ``await`` it would count a client going away (``CancelledError``) as a
+    success, closing the circuit on a probe upstream never answered, and its half-open state
+    lets every concurrent call through. So admission and the single probe are decided here,
+    and an outcome is settled through ``breaker.call`` after the answer, synchronously.
     """
 
     def __init__(self, *, inner: UpstreamClient, breaker: pybreaker.CircuitBreaker) -> None:
         self._inner = inner
         self._breaker = breaker
+        self._probing = False
 
     @property
     def state(self) -> str:
@@ -73,18 +81,59 @@ class BreakerUpstreamClient:
         return ProbeResult(healthy=state != "open", detail={"base_url": self._breaker.name, "circuit": state})
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        probe = self._admit()
         try:
-            with self._breaker.calling():
-                response = await self._inner.send(request)
-                if response.status >= 500:
-                    raise _FailedResponse(response)
-        except _FailedResponse as failed:
-            return failed.response
-        except pybreaker.CircuitBreakerError:
-            raise UpstreamCircuitOpen(
-                "Upstream is failing; the proxy stopped calling it for a moment", retry_after_s=self._retry_after()
-            ) from None
+            response = await self._inner.send(request)
+        except asyncio.CancelledError:
+            raise  # the client left: upstream neither failed nor answered
+        except Exception as exc:
+            self._settle(exc)
+            raise
+        finally:
+            if probe:
+                self._probing = False
+        self._settle(_FailedResponse(response) if response.status >= 500 else None)
         return response
+
+    def _admit(self) -> bool:
+        """Let the call through (True when it is the half-open probe) or refuse it."""
+        state = self._breaker.current_state
+        if state == pybreaker.STATE_OPEN:
+            if self._open_for() < float(self._breaker.reset_timeout):
+                raise self._refusal()
+            self._breaker.half_open()
+            state = pybreaker.STATE_HALF_OPEN
+        if state != pybreaker.STATE_HALF_OPEN:
+            return False
+        if self._probing:
+            raise self._refusal()
+        self._probing = True
+        return True
+
+    def _settle(self, failure: Exception | None) -> None:
+        """Count one outcome: a failure runs toward (or back to) open, a success closes."""
+        if self._breaker.current_state == pybreaker.STATE_OPEN:
+            return  # opened by another call meanwhile; this outcome adds nothing
+
+        def outcome() -> None:
+            if failure is not None:
+                raise failure
+
+        # pybreaker re-raises the failure it counted, or CircuitBreakerError on a trip
+        counted: tuple[type[Exception], ...] = (pybreaker.CircuitBreakerError,)
+        if failure is not None:
+            counted = (*counted, type(failure))
+        with contextlib.suppress(*counted):
+            self._breaker.call(outcome)
+
+    def _refusal(self) -> UpstreamCircuitOpen:
+        return UpstreamCircuitOpen(
+            "Upstream is failing; the proxy stopped calling it for a moment", retry_after_s=self._retry_after()
+        )
+
+    def _open_for(self) -> float:
+        opened_at = self._breaker._state_storage.opened_at
+        return math.inf if opened_at is None else (datetime.now(UTC) - opened_at).total_seconds()
 
     def _retry_after(self) -> int:
         opened_at = self._breaker._state_storage.opened_at
