@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import anthropic
 import httpx
 import pytest
 
 from tests.integration.conftest import sdk
+from tests.support.database import wait_for_rows
 from tests.support.fake_anthropic import DEFAULT_API_KEY, SCENARIO_HEADER, FakeAnthropic
 from tests.support.proxy_server import RunningProxy
 
@@ -125,3 +128,28 @@ def test_health_endpoints(proxy: RunningProxy, credentials_dir: object) -> None:
     ready = httpx.get(f"{proxy.url}/health/ready")
     assert (ready.status_code, ready.json()) == (200, {"ready": True})
     assert "x-request-id" in ready.headers
+
+
+def test_a_client_leaving_mid_upload_is_its_own_business_not_upstreams(
+    fake: FakeAnthropic, start_proxy: Callable[..., RunningProxy], database_url: str, tmp_path: Path
+) -> None:
+    """Through the real upstream transport: the exchange is recorded as the client's, and the
+    breaker counts nothing. (Here the disconnect listener happens to win the race against the
+    transport's own error; the unit test of the endpoint pins the case where it does not.)"""
+    proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "data"), CIRCUIT_BREAKER_FAILURES="1")
+    host, port = proxy.url.removeprefix("http://").split(":")
+    head = (
+        "POST /v1/files HTTP/1.1\r\n"
+        f"host: {host}:{port}\r\n"
+        f"x-api-key: {DEFAULT_API_KEY}\r\n"
+        "anthropic-version: 2023-06-01\r\n"
+        "content-type: application/octet-stream\r\n"
+        "content-length: 1000000\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port))) as client:
+        client.sendall(head.encode() + b"x" * 70_000)
+        time.sleep(0.5)  # the proxy is connected upstream and streaming the body
+    rows = wait_for_rows(database_url, 1)
+    assert [(row["path"], row["state"]) for row in rows] == [("/v1/files", "client_cancelled")]
+    assert httpx.get(f"{proxy.url}/health").json()["checks"]["upstream"]["circuit"] == "closed"
+    assert httpx.post(f"{proxy.url}/v1/messages", json=BODY, headers=HEADERS).status_code == 200

@@ -355,11 +355,6 @@ class AdapterLikeUpstream(ScriptedUpstream):
             raise UpstreamUnavailable("Upstream is unreachable (ClientConnectionError)") from None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a client leaving mid-upload surfaces from the upstream client as UpstreamUnavailable: "
-    "recorded rejected/502 instead of client_cancelled, and counted by the circuit breaker",
-)
 async def test_a_client_leaving_mid_upload_is_recorded_client_cancelled_and_not_held_against_upstream(
     container: Container,
 ) -> None:

@@ -58,9 +58,9 @@ class ProxyEndpoint:
             self._observer.observe(tracker.finish())
 
     async def _serve(self, scope: Scope, receive: Any, send: Any, tracker: _Tracker) -> None:
-        body_done = asyncio.Event()
+        body = _BodyState()
         try:
-            request, body_stream = await self._read_request(scope, receive, tracker, body_done)
+            request, body_stream = await self._read_request(scope, receive, tracker, body)
         except ClientGone:
             tracker.record.outcome = "client_cancelled"
             return
@@ -68,13 +68,13 @@ class ProxyEndpoint:
             tracker.reject(exc)
             await send_proxy_error(send, exc, tracker.rid)
             return
-        guard = _CancelOnDisconnect(receive, body_done)
+        guard = _CancelOnDisconnect(receive, body)
         await guard.run(self._exchange(request, body_stream, send, tracker))
         if guard.disconnected:
             tracker.record.outcome = "client_cancelled"
 
     async def _read_request(
-        self, scope: Scope, receive: Any, tracker: _Tracker, body_done: asyncio.Event
+        self, scope: Scope, receive: Any, tracker: _Tracker, body_state: _BodyState
     ) -> tuple[ProxyRequest, AsyncIterator[bytes] | None]:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         host = parse_host(_first_value(header_value(headers, self._host_header)))
@@ -86,14 +86,14 @@ class ProxyEndpoint:
         if path in JSON_BODY_PATHS and scope["method"] == "POST":
             body = await _read_body(receive, headers, self._max_request_size)
             tracker.record.request_body = body
-            body_done.set()
+            body_state.done.set()
             summary = inspect_json_body(path, body)
             tracker.record.requested_model = summary.model
             tracker.record.stream = summary.stream
         elif _has_body(headers):
-            stream = _stream_body(receive, body_done)
+            stream = _stream_body(receive, body_state)
         else:
-            body_done.set()
+            body_state.done.set()
         request = ProxyRequest(
             request_id=tracker.record.request_id,
             method=scope["method"],
@@ -190,6 +190,15 @@ async def _relay(response: Any, send: Any, tracker: _Tracker) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+class _BodyState:
+    """Whether the request body has been consumed (``done``), and whether the client left
+    while it was being read."""
+
+    def __init__(self) -> None:
+        self.done = asyncio.Event()
+        self.client_left = False
+
+
 class _CancelOnDisconnect:
     """Run the exchange while listening for the client going away, and cancel it if it does.
 
@@ -197,9 +206,9 @@ class _CancelOnDisconnect:
     with the body reader for ``receive``.
     """
 
-    def __init__(self, receive: Any, body_done: asyncio.Event) -> None:
+    def __init__(self, receive: Any, body: _BodyState) -> None:
         self._receive = receive
-        self._body_done = body_done
+        self._body = body
         self._finished = False
         self.disconnected = False
 
@@ -219,7 +228,11 @@ class _CancelOnDisconnect:
             listener.cancel()
 
     async def _listen(self, task: asyncio.Task[Any]) -> None:
-        await self._body_done.wait()
+        await self._body.done.wait()
+        if self._body.client_left:
+            self.disconnected = True
+            task.cancel()
+            return
         while True:
             message: Message = await self._receive()
             if message["type"] == "http.disconnect":
@@ -250,19 +263,24 @@ async def _read_body(receive: Any, headers: list[tuple[bytes, bytes]], limit: in
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _stream_body(receive: Any, done: asyncio.Event) -> AsyncIterator[bytes]:
+async def _stream_body(receive: Any, body: _BodyState) -> AsyncIterator[bytes]:
+    """The client's body as the upstream client reads it. A client leaving mid-upload is not
+    raised into the upstream client (which would report it as upstream unreachable, for the
+    breaker to count): the guard is told, cancels the exchange, and the read waits for that."""
     try:
         while True:
             message: Message = await receive()
             if message["type"] == "http.disconnect":
-                raise ClientGone
+                body.client_left = True
+                body.done.set()
+                await asyncio.Event().wait()  # until the guard's cancellation arrives
             chunk: bytes = message.get("body", b"")
             if chunk:
                 yield chunk
             if not message.get("more_body", False):
                 return
     finally:
-        done.set()
+        body.done.set()
 
 
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
