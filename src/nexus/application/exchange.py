@@ -33,7 +33,6 @@ class Exchange(msgspec.Struct, kw_only=True):
     upstream_started_s: float | None = None
     first_byte_s: float | None = None
     duration_s: float = 0.0
-    retries: int = 0
 
     @property
     def response_body(self) -> bytes:
