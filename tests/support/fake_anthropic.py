@@ -819,7 +819,8 @@ class FakeAnthropic:
     issued) may be changed while running. Tests inspect ``requests``, ``last_request``,
     ``token_requests`` and ``cancelled_streams``, and can block on ``wait_for(predicate)``.
     ``unified_status`` (e.g. ``"allowed_warning"``), when set, is the unified rate-limit status
-    (overall and five-hour) of the answers to OAuth requests that are not 429s.
+    (overall and five-hour) of the answers to OAuth requests that are not 429s, and
+    ``unified_utilization`` (e.g. ``"0.85"``) their five-hour utilization.
     """
 
     def __init__(
@@ -843,6 +844,7 @@ class FakeAnthropic:
         self.access_token_ttl = access_token_ttl
         self.api_versions: set[str] = set(api_versions)
         self.unified_status: str | None = None
+        self.unified_utilization: str | None = None
         self._changed = threading.Condition()
         self._recordings = _Recordings()
         self._batches: dict[str, _Batch] = {}
@@ -1086,6 +1088,8 @@ class FakeAnthropic:
         if exchange.oauth and not rejected and self.unified_status is not None:
             headers["anthropic-ratelimit-unified-status"] = self.unified_status
             headers["anthropic-ratelimit-unified-5h-status"] = self.unified_status
+        if exchange.oauth and not rejected and self.unified_utilization is not None:
+            headers["anthropic-ratelimit-unified-5h-utilization"] = self.unified_utilization
         return headers
 
     def _json_response(self, exchange: _Exchange, body: Any, status: int = 200) -> web.Response:

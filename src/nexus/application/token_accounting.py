@@ -139,8 +139,11 @@ class CountingObserver:
 
     needs_response_body = True  # usage lives in the response
 
-    def __init__(self, accounting: TokenAccounting) -> None:
+    def __init__(
+        self, accounting: TokenAccounting, *, on_rate_limit: Callable[[RateLimitSeen], None] | None = None
+    ) -> None:
         self._accounting = accounting
+        self._on_rate_limit = on_rate_limit
 
     def observe(self, exchange: Exchange) -> None:
         try:
@@ -150,14 +153,15 @@ class CountingObserver:
             return
         self._accounting.add(sample)
         if rate_limit is not None and (exchange.account_id or exchange.domain):
-            self._accounting.note_rate_limit(
-                RateLimitSeen(
-                    account_id=exchange.account_id or exchange.domain or "",
-                    domain=exchange.domain,
-                    seen_at=datetime.fromtimestamp(exchange.started_at_ms / 1000, tz=UTC),
-                    limit=rate_limit,
-                )
+            seen = RateLimitSeen(
+                account_id=exchange.account_id or exchange.domain or "",
+                domain=exchange.domain,
+                seen_at=datetime.fromtimestamp(exchange.started_at_ms / 1000, tz=UTC),
+                limit=rate_limit,
             )
+            self._accounting.note_rate_limit(seen)
+            if self._on_rate_limit is not None:
+                self._on_rate_limit(seen)
 
 
 def sample_from_exchange(exchange: Exchange) -> tuple[UsageSample, UnifiedRateLimit | None]:

@@ -41,22 +41,34 @@ _PositiveTokens = Annotated[int, msgspec.Meta(gt=0)]
 _PositiveUsd = Annotated[float, msgspec.Meta(gt=0)]
 
 
+WINDOW_LIMITS = ("five_hour_output_tokens", "five_hour_cost_usd", "seven_day_output_tokens", "seven_day_cost_usd")
+LIMIT_LABELS = {
+    "five_hour_output_tokens": "5 h output tokens",
+    "five_hour_cost_usd": "5 h cost",
+    "seven_day_output_tokens": "7 d output tokens",
+    "seven_day_cost_usd": "7 d cost",
+}
+
+
 class AccountLimits(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The operator's own budget for an account, the denominator of "percentage used".
 
-    Each limit is optional and applies to a trailing window: the last 5 hours or the last
-    7 days, over every domain recorded under the account. Nothing is enforced: the usage API
-    reports the share used. Unknown keys are ignored.
+    Each window limit is optional and applies to a trailing window: the last 5 hours or the
+    last 7 days, over every domain recorded under the account. ``daily_usd`` is the budget of
+    the credential file's own domain for each UTC day. Nothing is enforced: the usage API
+    reports the share used, and alerts are sent as shares cross ``ALERT_THRESHOLDS``. Unknown
+    keys are ignored.
     """
 
     five_hour_output_tokens: _PositiveTokens | None = None
     five_hour_cost_usd: _PositiveUsd | None = None
     seven_day_output_tokens: _PositiveTokens | None = None
     seven_day_cost_usd: _PositiveUsd | None = None
+    daily_usd: _PositiveUsd | None = None
 
     def configured(self) -> dict[str, int | float]:
-        """The limits that are set, by name."""
-        return {name: value for name in self.__struct_fields__ if (value := getattr(self, name)) is not None}
+        """The window limits that are set, by name (``daily_usd`` is a domain's, not here)."""
+        return {name: value for name in WINDOW_LIMITS if (value := getattr(self, name)) is not None}
 
 
 class CredentialFile(msgspec.Struct, kw_only=True):

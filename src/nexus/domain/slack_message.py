@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from nexus.domain.limit_alerts import Culprit, LimitAlert
+
 REPLY_LINES = 20
 SECTION_LIMIT = 3000
 _ELLIPSIS = "…"
@@ -120,6 +122,23 @@ def problem_payload(target: SlackTarget, problem: Problem) -> dict[str, Any]:
         footer.append(f"{problem.suppressed} more like it in the last minute not sent")
     blocks.append(_context(footer))
     return _envelope(target, f"{title} on {problem.domain}: {problem.detail}", blocks)
+
+
+def limit_alert_payload(target: SlackTarget, alert: LimitAlert) -> dict[str, Any]:
+    """An account near (or past) a limit, with who used the window most."""
+    icon = ":rotating_light:" if (alert.threshold or 0) >= 100 or alert.status == "rejected" else ":warning:"
+    blocks = [_section(f"{icon} *Limit alert:* {escape(alert.headline)}")]
+    if alert.culprits:
+        lines = [f"• {escape(_culprit_line(culprit))}" for culprit in alert.culprits]
+        blocks.append(_section("*Most tokens in this window:*\n" + "\n".join(lines)))
+    footer = [f"*{escape(alert.domain or alert.account_id)}*", escape(alert.name)]
+    blocks.append(_context(footer))
+    return _envelope(target, alert.headline, blocks)
+
+
+def _culprit_line(culprit: Culprit) -> str:
+    title = cut(culprit.title, chars=80) if culprit.title else culprit.id
+    return f"{culprit.kind} “{title}”: {culprit.tokens:,} tokens, {culprit.requests} requests ({culprit.id})"
 
 
 def key_hint(secret: str | None) -> str | None:

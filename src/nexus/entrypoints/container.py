@@ -33,7 +33,8 @@ from nexus.adapters.upstream.aiohttp_transport import open_aiohttp_transport
 from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_breaker
 from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
 from nexus.application.notifications.background import running
-from nexus.application.notifications.notifier import NotificationsProbe, slack_notifier
+from nexus.application.notifications.limit_watch import LimitWatch
+from nexus.application.notifications.notifier import NotificationsProbe, SlackNotifier, slack_notifier
 from nexus.application.notifications.telemetry_endpoint import TelemetryPoster
 from nexus.application.ports import ExchangeObserver
 from nexus.application.ports.exchange_store import ExchangeJournal, ExchangeQuarantine
@@ -45,6 +46,7 @@ from nexus.application.use_cases.check_health import CheckHealth
 from nexus.application.use_cases.forward_request import ForwardRequest
 from nexus.application.use_cases.keep_oauth_fresh import KeepOAuthFresh
 from nexus.application.use_cases.resolve_credential import ResolveCredential
+from nexus.domain.limit_alerts import LimitAlert
 from nexus.domain.retry_policy import RetryPolicy
 from nexus.domain.slack_message import SlackTarget
 from nexus.entrypoints.lifecycle import Lifecycle
@@ -84,10 +86,26 @@ def _recorder(
     )
 
 
-def _recorder_or_counter(recorder: ExchangeRecorder | None, accounting: TokenAccounting) -> ExchangeObserver:
+def _recorder_or_counter(
+    recorder: ExchangeRecorder | None, accounting: TokenAccounting, watch: LimitWatch
+) -> ExchangeObserver:
     """The recorder, or without storage a counting observer building the same rows (without
-    bodies) for the token counters."""
-    return recorder if recorder is not None else CountingObserver(accounting)
+    bodies) for the token counters, and handing Anthropic's rate-limit headers to the watch."""
+    return recorder if recorder is not None else CountingObserver(accounting, on_rate_limit=watch.on_rate_limit)
+
+
+def _row_hook(accounting: TokenAccounting, watch: LimitWatch) -> Callable[[ExchangeRow], None]:
+    """Every row the recorder builds goes to the token counters and the limit watch."""
+
+    def hook(row: ExchangeRow) -> None:
+        accounting.on_row(row)
+        watch.on_row(row)
+
+    return hook
+
+
+def _alert_sender(notifier: SlackNotifier | None) -> Callable[[LimitAlert], None] | None:
+    return notifier.alert if notifier is not None else None
 
 
 def _slack_default(settings: Settings) -> SlackTarget | None:
@@ -191,22 +209,6 @@ class Container(containers.DeclarativeContainer):
     quarantine = providers.Singleton(
         FileQuarantine, providers.Callable(_data_path, settings.provided.nexus_data_dir, "quarantine")
     )
-    recorder = providers.Singleton(
-        _recorder,
-        engine=engine,
-        journal=journal,
-        quarantine=quarantine,
-        on_row=token_accounting.provided.on_row,
-        store_bodies=settings.provided.store_bodies,
-        queue_size=settings.provided.recorder_queue_size,
-        queue_bytes=settings.provided.recorder_queue_bytes,
-        batch_size=settings.provided.recorder_batch_size,
-    )
-    recording = providers.Resource(
-        recording_lifetime, engine=engine, recorder=recorder, retention_days=settings.provided.storage_retention_days
-    )
-    linker = providers.Resource(linker_lifetime, engine=engine, recording=recording)
-    database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder, quarantine=quarantine)
     reads = providers.Container(ReadContainer, engine=engine, credential_store=credential_store, clock=clock)
 
     # Notifications: Slack, the telemetry endpoint, test samples; each queues and works off
@@ -227,10 +229,40 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     log_bridge = providers.Resource(log_bridge_lifetime, notifier=notifier)
+    limit_watch = providers.Resource(
+        running,
+        providers.Singleton(
+            LimitWatch,
+            reports=reads.usage_reports,
+            ledger=reads.alert_ledger,
+            thresholds=settings.provided.thresholds,
+            interval_s=settings.provided.alert_check_seconds,
+            clock=clock,
+            send=providers.Callable(_alert_sender, notifier),
+        ),
+    )
     telemetry_poster = providers.Resource(
         running, providers.Singleton(_telemetry_poster, settings=settings, sender=webhook_sender)
     )
     test_samples = providers.Resource(running, providers.Singleton(_sample_writer, settings=settings))
+
+    # The recorder, after the notifications: the limit watch hears every row it builds.
+    recorder = providers.Singleton(
+        _recorder,
+        engine=engine,
+        journal=journal,
+        quarantine=quarantine,
+        on_row=providers.Callable(_row_hook, token_accounting, limit_watch),
+        store_bodies=settings.provided.store_bodies,
+        queue_size=settings.provided.recorder_queue_size,
+        queue_bytes=settings.provided.recorder_queue_bytes,
+        batch_size=settings.provided.recorder_batch_size,
+    )
+    recording = providers.Resource(
+        recording_lifetime, engine=engine, recorder=recorder, retention_days=settings.provided.storage_retention_days
+    )
+    linker = providers.Resource(linker_lifetime, engine=engine, recording=recording)
+    database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder, quarantine=quarantine)
 
     # Observability.
     telemetry = providers.Singleton(_telemetry_if_configured)
@@ -240,7 +272,9 @@ class Container(containers.DeclarativeContainer):
         telemetry=telemetry,
         debug=settings.provided.debug,
         upstream_host=providers.Callable(_host_of, settings.provided.claude_api_base_url),
-        recorder=providers.Callable(_recorder_or_counter, recorder=recording, accounting=token_accounting),
+        recorder=providers.Callable(
+            _recorder_or_counter, recorder=recording, accounting=token_accounting, watch=limit_watch
+        ),
         workers=providers.List(notifier, telemetry_poster, test_samples),
     )
     check_health = providers.Factory(

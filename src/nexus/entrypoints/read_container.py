@@ -12,17 +12,25 @@ from typing import Any
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nexus.adapters.memory_alert_ledger import MemoryAlertLedger
 from nexus.adapters.persistence.conversation_queries import SqlAlchemyConversationQueries
 from nexus.adapters.persistence.dashboard_queries import SqlAlchemyDashboardQueries
 from nexus.adapters.persistence.exchange_queries import SqlAlchemyExchangeQueries
+from nexus.adapters.persistence.limit_alerts import SqlAlchemyAlertLedger
 from nexus.adapters.persistence.live_feed import live_feed_lifetime
 from nexus.adapters.persistence.usage_queries import SqlAlchemyUsageQueries
 from nexus.application.ports import Clock, CredentialStore
+from nexus.application.ports.limit_alerts import AlertLedger
 from nexus.application.use_cases.account_usage import UsageReports
 
 
 def _usage_queries(engine: AsyncEngine | None) -> SqlAlchemyUsageQueries | None:
     return SqlAlchemyUsageQueries(engine) if engine is not None else None
+
+
+def _alert_ledger(engine: AsyncEngine | None) -> AlertLedger:
+    """Claims in PostgreSQL, shared by every worker; without storage, this process's own."""
+    return SqlAlchemyAlertLedger(engine) if engine is not None else MemoryAlertLedger()
 
 
 class ReadContainer(containers.DeclarativeContainer):
@@ -36,6 +44,7 @@ class ReadContainer(containers.DeclarativeContainer):
     live_feed = providers.Resource(live_feed_lifetime, engine=engine)
     usage_queries = providers.Singleton(_usage_queries, engine=engine)
     usage_reports = providers.Singleton(UsageReports, queries=usage_queries, credentials=credential_store, clock=clock)
+    alert_ledger = providers.Singleton(_alert_ledger, engine=engine)
 
 
 def read_dependencies(reads: Any) -> dict[str, providers.Provider[Any]]:
@@ -46,4 +55,5 @@ def read_dependencies(reads: Any) -> dict[str, providers.Provider[Any]]:
         "dashboard_queries": reads.dashboard_queries,
         "live_feed": reads.live_feed,
         "usage_reports": reads.usage_reports,
+        "alert_ledger": reads.alert_ledger,
     }

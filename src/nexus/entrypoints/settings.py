@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
+from nexus.domain.limit_alerts import InvalidThresholds, parse_thresholds
 from nexus.domain.slack_message import webhook_allowed
 
 DEFAULT_OAUTH_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"  # Claude Code's public PKCE client
@@ -75,6 +76,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     telemetry_enabled: bool = True
     collect_test_samples: bool = False
     test_samples_dir: str = "test-samples"
+    alert_thresholds: str = "80,90,100"
+    alert_check_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -88,6 +91,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             "recorder_queue_size",
             "recorder_queue_bytes",
             "recorder_batch_size",
+            "alert_check_seconds",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"must be positive - at `$.{name}`")
@@ -106,6 +110,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             url = getattr(self, name)
             if url is not None and not url.startswith(("postgresql://", "postgres://")):
                 raise ValueError(f"must be a postgresql:// or postgres:// URL - at `$.{name}`")
+        self._check_urls()
+        try:
+            parse_thresholds(self.alert_thresholds)
+        except InvalidThresholds as exc:
+            raise ValueError(f"{exc} - at `$.alert_thresholds`") from None
+
+    def _check_urls(self) -> None:
         if self.slack_webhook_url is not None and not webhook_allowed(self.slack_webhook_url):
             raise ValueError("must be an https:// URL (http:// only to this machine) - at `$.slack_webhook_url`")
         if self.telemetry_endpoint is not None and not self.telemetry_endpoint.startswith(("http://", "https://")):
@@ -132,6 +143,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def upstream_timeout_s(self) -> float:
         return self.claude_api_timeout / 1000
+
+    @property
+    def thresholds(self) -> tuple[int, ...]:
+        return parse_thresholds(self.alert_thresholds)
 
     @property
     def slack_on(self) -> bool:

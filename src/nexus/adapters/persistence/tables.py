@@ -154,3 +154,15 @@ usage_hourly = Table(
     Column("first_token_ms_sum", Float, nullable=False),
     Column("first_token_count", BigInteger, nullable=False),
 )
+
+limit_alerts = Table(
+    "limit_alerts",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("measure", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("domain", Text),
+    Column("threshold", Integer),
+    Column("headline", Text, nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+)

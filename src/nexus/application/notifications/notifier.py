@@ -30,6 +30,7 @@ from nexus.application.recording.row import measure
 from nexus.domain import json_text
 from nexus.domain.content_encoding import decoded_body
 from nexus.domain.headers import client_key, header_value
+from nexus.domain.limit_alerts import LimitAlert
 from nexus.domain.message_rebuild import rebuild_message
 from nexus.domain.outcome import is_error
 from nexus.domain.proxy_request import MESSAGES_PATH
@@ -39,6 +40,7 @@ from nexus.domain.slack_message import (
     SlackTarget,
     conversation_payload,
     key_hint,
+    limit_alert_payload,
     problem_payload,
 )
 
@@ -51,7 +53,7 @@ _BACKOFF_S = (1.0, 2.0)
 _MAX_DOMAINS = 10_000  # last user texts remembered (a bound, not a limit anyone meets)
 
 
-class SlackNotifier(QueuedWorker["Exchange | Problem"]):
+class SlackNotifier(QueuedWorker["Exchange | Problem | LimitAlert"]):
     name = "slack-notifier"
     needs_response_body = True  # Claude's reply is part of the message
 
@@ -84,6 +86,10 @@ class SlackNotifier(QueuedWorker["Exchange | Problem"]):
         """A problem seen elsewhere (the recorder, the circuit breaker)."""
         self._enqueue(problem)
 
+    def alert(self, alert: LimitAlert) -> None:
+        """An account near a limit (the limit watch claimed it: no deduplication here)."""
+        self._enqueue(alert)
+
     def counters(self) -> dict[str, int]:
         return {
             "sent": self.sent,
@@ -93,7 +99,12 @@ class SlackNotifier(QueuedWorker["Exchange | Problem"]):
             "queued": self.queued,
         }
 
-    async def handle(self, item: Exchange | Problem) -> None:
+    async def handle(self, item: Exchange | Problem | LimitAlert) -> None:
+        if isinstance(item, LimitAlert):
+            target = await self._targets.target_for(item.domain or item.account_id)
+            if target is not None:
+                await self._deliver(target, limit_alert_payload(target, item))
+            return
         problem = item if isinstance(item, Problem) else _problem_of(item)
         if problem is not None:
             target = await self._targets.target_for(problem.domain)

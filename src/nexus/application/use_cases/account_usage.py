@@ -21,7 +21,8 @@ from nexus.application.ports.usage_queries import (
     UsageQueries,
     UsageUnavailable,
 )
-from nexus.domain.credentials import AccountLimits
+from nexus.domain.credentials import AccountLimits, CredentialFileInvalid
+from nexus.domain.host import parse_host
 from nexus.domain.pricing import cost_text
 
 ACCOUNTS_WINDOW_MINUTES = 300
@@ -172,6 +173,41 @@ class UsageReports:
                 )
             )
         return AccountsReport(window=Window(start=since, end=now, minutes=ACCOUNTS_WINDOW_MINUTES), accounts=reports)
+
+    async def limit_use(self, account_id: str) -> dict[str, LimitUse]:
+        """The account's configured window limits against its use now (empty: none is set)."""
+        limits = (await self._limits()).get(account_id)
+        if limits is None:
+            return {}
+        queries = self._require()
+        now = self._now()
+        five_hours = await queries.totals(
+            account_id, now - timedelta(minutes=_LIMIT_WINDOWS["five_hour"]), now, UsageFilter()
+        )
+        return await self._limit_use(queries, account_id, limits, five_hours, now)
+
+    async def budget_use(self, domain: str, account_id: str) -> LimitUse | None:
+        """The domain's cost so far this UTC day against its credential file's ``daily_usd``
+        (None: no budget is set)."""
+        try:
+            stored = await self._credentials.find(parse_host(domain).credential_names)
+        except CredentialFileInvalid:
+            return None
+        limits = stored.credential.limits if stored is not None else None
+        if limits is None or limits.daily_usd is None:
+            return None
+        queries = self._require()
+        now = self._now()
+        since = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        totals = await queries.totals(account_id, since, now, UsageFilter(domain=domain))
+        used = round(float(totals.cost_usd), 6)
+        return LimitUse(
+            window_minutes=int((now - since).total_seconds() // 60),
+            limit=limits.daily_usd,
+            used=used,
+            remaining=round(max(limits.daily_usd - used, 0), 6),
+            percentage_used=round(used / limits.daily_usd * 100, 2),
+        )
 
     async def current(self, account_id: str, window_minutes: int, where: UsageFilter) -> CurrentReport:
         """The account's sums over the trailing ``window_minutes``."""

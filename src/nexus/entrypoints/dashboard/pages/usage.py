@@ -4,7 +4,7 @@ allocation (rows from ``usage_sections``, charts from ``render.usage_charts``, d
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -15,6 +15,7 @@ from litestar.response import Template
 
 from nexus.application.ports.dashboard_queries import DashboardQueries
 from nexus.application.ports.exchange_queries import QueriesUnavailable
+from nexus.application.ports.limit_alerts import AlertLedger, AlertsUnavailable, SentAlert
 from nexus.application.ports.usage_queries import UsageUnavailable
 from nexus.application.use_cases.account_usage import UsageReports
 from nexus.entrypoints.dashboard.context import page_context
@@ -35,12 +36,15 @@ from nexus.entrypoints.dashboard.pages.usage_sections import (
 )
 from nexus.entrypoints.dashboard.render.usage_charts import daily_chart, hourly_chart
 
+ALERTS_SHOWN_FOR = timedelta(hours=24)
+
 
 @get("/usage", name="dashboard-usage")
 async def usage_page(
     *,
     dashboard_queries: NamedDependency[DashboardQueries],
     usage_reports: NamedDependency[UsageReports],
+    alert_ledger: NamedDependency[AlertLedger],
     domain: FromQuery[str | None] = None,
     account: FromQuery[str | None] = None,
     days: FromQuery[str] = str(DEFAULT_DAYS),
@@ -63,6 +67,12 @@ async def usage_page(
         hourly = await hourly_chart(dashboard_queries, params.domain, now)
     except QueriesUnavailable as exc:
         queries_unavailable = str(exc)
+    alerts: list[SentAlert] | None = None
+    alerts_unavailable: str | None = None
+    try:
+        alerts = await alert_ledger.recent(now - ALERTS_SHOWN_FOR, domain=params.domain)
+    except AlertsUnavailable as exc:
+        alerts_unavailable = str(exc)
     choices = account_choices(accounts, allocation)
     selected = params.account or (choices[0] if choices else None)
     if selected and selected not in choices:
@@ -91,6 +101,8 @@ async def usage_page(
         usage_unavailable=usage_unavailable,
         queries_unavailable=queries_unavailable,
         near_percent=NEAR_LIMIT_PERCENT,
+        alerts=alerts,
+        alerts_unavailable=alerts_unavailable,
         now=now,
     )
     return Template("usage.html", context=context)

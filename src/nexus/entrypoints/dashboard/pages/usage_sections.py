@@ -24,7 +24,7 @@ from nexus.application.use_cases.account_usage import (
     Totals,
     UsageReports,
 )
-from nexus.domain.credentials import AccountLimits
+from nexus.domain.credentials import LIMIT_LABELS, WINDOW_LIMITS
 from nexus.domain.rate_limits import ALERT_STATUSES
 from nexus.entrypoints.dashboard.formatting import decimal
 from nexus.entrypoints.dashboard.params import MAX_PARAM, text
@@ -34,13 +34,7 @@ DEFAULT_DAYS = 30
 PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 DEFAULT_PERIOD = "24h"
 NEAR_LIMIT_PERCENT = 80.0
-LIMIT_NAMES: tuple[str, ...] = AccountLimits.__struct_fields__
-LIMIT_LABELS = {
-    "five_hour_output_tokens": "5 h output tokens",
-    "five_hour_cost_usd": "5 h cost",
-    "seven_day_output_tokens": "7 d output tokens",
-    "seven_day_cost_usd": "7 d cost",
-}
+LIMIT_NAMES: tuple[str, ...] = WINDOW_LIMITS
 
 
 class UsageParams(msgspec.Struct, frozen=True, kw_only=True):
