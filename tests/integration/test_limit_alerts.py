@@ -168,19 +168,21 @@ def test_two_workers_sharing_the_database_send_each_alert_once(
     credentials_dir: Path,
     slack: SlackReceiver,
 ) -> None:
-    """An operator's 5-hour output-token limit, passed through two proxies at once."""
-    limits = {"five_hour_output_tokens": 100}
-    write_credential(credentials_dir, "team.example", {"type": "api_key", "api_key": DEFAULT_API_KEY, "limits": limits})
+    """An operator's 5-hour output-token limit, passed while two proxies serve the account."""
+    write_credential(credentials_dir, "team.example", {"type": "api_key", "api_key": DEFAULT_API_KEY})
     first = start(start_proxy, database_url, tmp_path, slack)
     second = start(start_proxy, database_url, tmp_path / "second", slack)
     sent = 0
-    while True:
+    while sum(row["output_tokens"] or 0 for row in wait_for_rows(database_url, sent)) < 100:
         for proxy in (first, second):
             send(proxy, "team.example")
             sent += 1
-        rows = wait_for_rows(database_url, sent)
-        if sum(row["output_tokens"] or 0 for row in rows) >= 100:
-            break
+    assert settle(slack, 0) == [], "no limit set yet"
+    # The limit appears (an operator edits the file); both workers see the next traffic.
+    limits = {"five_hour_output_tokens": 100}
+    write_credential(credentials_dir, "team.example", {"type": "api_key", "api_key": DEFAULT_API_KEY, "limits": limits})
+    for proxy in (first, second):
+        send(proxy, "team.example")
     found = settle(slack, 1)
     assert len(found) == 1, found
     assert "account team.example reached 100 % of its 5 h output tokens" in found[0]
