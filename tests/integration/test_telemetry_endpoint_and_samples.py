@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,9 +12,9 @@ import httpx
 import pytest
 
 from tests.integration.test_slack_notifications import eventually, send, turn
-from tests.support.fake_anthropic import DEFAULT_API_KEY
+from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.proxy_server import RunningProxy
-from tests.support.slack_receiver import SlackReceiver
+from tests.support.slack_receiver import Answer, SlackReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +97,46 @@ def test_samples_are_written_whole_with_credentials_masked(
     assert sample["response"]["status"] == 200
     assert "event: message_stop" in sample["response"]["body"]
     assert not list(samples.glob("*.partial-*")), "nothing half-written is left"
+
+
+def test_what_is_queued_at_shutdown_is_still_delivered(fake: FakeAnthropic, receiver: SlackReceiver) -> None:
+    receiver.script["telemetry"] = [Answer(delay_s=0.3) for _ in range(5)]  # a slow endpoint
+    with RunningProxy(
+        CLAUDE_API_BASE_URL=fake.url,
+        TELEMETRY_ENDPOINT=receiver.webhook("telemetry"),
+        STORAGE_ENABLED="false",
+    ) as proxy:
+        ids = {send(proxy, turn(f"request {n}")).headers["x-request-id"] for n in range(5)}
+    # The proxy has stopped; nothing was waited for before stopping it.
+    assert {item["requestId"] for item in receiver.received("telemetry")} == ids
+
+
+def test_the_sending_process_is_replaced_if_it_dies_and_never_outlives_the_proxy(
+    start_proxy: Callable[..., RunningProxy], receiver: SlackReceiver
+) -> None:
+    proxy = start_proxy(TELEMETRY_ENDPOINT=receiver.webhook("telemetry"), STORAGE_ENABLED="false")
+    send(proxy, turn("first"))
+    receiver.wait_for(1, "telemetry")
+    [child] = children_running("nexus.adapters.webhook_process.child")
+    os.kill(child, signal.SIGKILL)
+    assert eventually(lambda: children_running("nexus.adapters.webhook_process.child") not in ([], [child]))
+    send(proxy, turn("second"))
+    assert len(receiver.wait_for(2, "telemetry")) == 2
+    proxy.__exit__(None, None, None)
+    assert eventually(lambda: children_running("nexus.adapters.webhook_process.child") == [])
+
+
+def children_running(module: str) -> list[int]:
+    """Processes of this test run whose command line runs ``module``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if module.encode() in command and parent == os.getpid():
+            found.append(int(entry.name))
+    return found

@@ -32,6 +32,7 @@ from nexus.adapters.test_samples import TestSampleWriter
 from nexus.adapters.upstream.aiohttp_transport import open_aiohttp_transport
 from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_breaker
 from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
+from nexus.adapters.webhook_process.process import WebhookProcess
 from nexus.application.notifications.background import running
 from nexus.application.notifications.limit_watch import LimitWatch
 from nexus.application.notifications.notifier import NotificationsProbe, SlackNotifier, slack_notifier
@@ -120,10 +121,10 @@ def _slack_default(settings: Settings) -> SlackTarget | None:
     )
 
 
-def _telemetry_poster(*, settings: Settings, sender: HttpxWebhookSender) -> TelemetryPoster | None:
+def _telemetry_poster(*, settings: Settings) -> TelemetryPoster | None:
     if settings.telemetry_endpoint is None or not settings.telemetry_enabled:
         return None
-    return TelemetryPoster(endpoint=settings.telemetry_endpoint, sender=sender)
+    return TelemetryPoster(poster=WebhookProcess(settings.telemetry_endpoint, name="Telemetry endpoint"))
 
 
 def _sample_writer(*, settings: Settings) -> TestSampleWriter | None:
@@ -241,9 +242,7 @@ class Container(containers.DeclarativeContainer):
             send=providers.Callable(_alert_sender, notifier),
         ),
     )
-    telemetry_poster = providers.Resource(
-        running, providers.Singleton(_telemetry_poster, settings=settings, sender=webhook_sender)
-    )
+    telemetry_poster = providers.Resource(running, providers.Singleton(_telemetry_poster, settings=settings))
     test_samples = providers.Resource(running, providers.Singleton(_sample_writer, settings=settings))
 
     # The recorder, after the notifications: the limit watch hears every row it builds.

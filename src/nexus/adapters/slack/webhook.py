@@ -20,10 +20,12 @@ class HttpxWebhookSender:
         self._client = client
 
     async def post(self, url: str, payload: dict[str, Any]) -> None:
+        await self.post_bytes(url, msgspec.json.encode(payload))
+
+    async def post_bytes(self, url: str, body: bytes) -> None:
+        """Deliver a JSON body already encoded, or raise DeliveryFailed."""
         try:
-            response = await self._client.post(
-                url, content=msgspec.json.encode(payload), headers={"content-type": "application/json"}
-            )
+            response = await self._client.post(url, content=body, headers={"content-type": "application/json"})
         except httpx.HTTPError as exc:
             # The exception's text can hold the URL, whose path is the webhook's secret.
             raise DeliveryFailed(f"the webhook cannot be reached ({type(exc).__name__})", retryable=True) from None

@@ -14,10 +14,18 @@ log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 
 
+DRAIN_S = 5.0
+
+
 class QueuedWorker(Generic[Item]):
-    """A bounded queue (a full one drops and counts) drained by one task calling ``handle``."""
+    """A bounded queue (a full one drops and counts) drained by one task calling ``handle``.
+
+    At shutdown what is queued still goes out, for at most ``drain_s`` seconds (after the
+    proxy has stopped taking requests): a restart does not silently lose the last messages.
+    """
 
     name = "worker"
+    drain_s = DRAIN_S
 
     def __init__(self, *, queue_size: int = 1000) -> None:
         self._queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=queue_size)
@@ -39,6 +47,9 @@ class QueuedWorker(Generic[Item]):
 
     async def stop(self) -> None:
         if self._task is not None:
+            if not self._task.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._queue.join(), self.drain_s)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -51,6 +62,8 @@ class QueuedWorker(Generic[Item]):
                 await self.handle(item)
             except Exception:
                 log.exception("%s failed on %s", self.name, getattr(item, "request_id", type(item).__name__))
+            finally:
+                self._queue.task_done()
 
     async def handle(self, item: Item) -> None:
         raise NotImplementedError

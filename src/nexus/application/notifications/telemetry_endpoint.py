@@ -4,46 +4,49 @@
 error?, toolCallCount, requestType}``: ``apiKey`` is the client's key reduced to its last ten
 characters behind ``***`` (the original's "masked last 10"), ``duration`` in milliseconds.
 One attempt with a 5 s timeout, off the request path; failures are counted, not retried.
+The POSTs themselves are made by a ``BackgroundPoster`` in another process (ADR 11): here an
+exchange costs its summary and one write to a pipe.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from nexus.application.exchange import Exchange
 from nexus.application.notifications.background import ExchangeWorker
-from nexus.application.ports.notifier import DeliveryFailed, WebhookSender
+from nexus.application.ports.notifier import BackgroundPoster
 from nexus.application.recording.row import measure
 from nexus.domain.headers import client_key
-
-log = logging.getLogger(__name__)
 
 
 class TelemetryPoster(ExchangeWorker):
     name = "telemetry-endpoint"
     needs_response_body = True  # usage and tool calls are read from the response
 
-    def __init__(self, *, endpoint: str, sender: WebhookSender, queue_size: int = 1000) -> None:
+    def __init__(self, *, poster: BackgroundPoster, queue_size: int = 1000) -> None:
         super().__init__(queue_size=queue_size)
-        self._endpoint = endpoint
-        self._sender = sender
-        self.sent = 0
-        self.failed = 0
+        self._poster = poster
+
+    async def start(self) -> None:
+        await self._poster.start()
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()  # what is queued here reaches the poster first
+        await self._poster.stop()
 
     async def handle(self, item: Exchange) -> None:
-        try:
-            await self._sender.post(self._endpoint, telemetry_of(item))
-        except DeliveryFailed as exc:
-            self.failed += 1
-            if self.failed == 1 or self.failed % 100 == 0:
-                log.warning("Telemetry endpoint: %s (%d failures so far)", exc, self.failed)
-        else:
-            self.sent += 1
+        self._poster.offer(telemetry_of(item))
 
     def counters(self) -> dict[str, int]:
-        return {"sent": self.sent, "failed": self.failed, "dropped": self.dropped, "queued": self.queued}
+        poster = self._poster
+        return {
+            "sent": poster.sent,
+            "failed": poster.failed,
+            "dropped": self.dropped + poster.dropped,
+            "queued": self.queued + poster.queued,
+        }
 
 
 def telemetry_of(exchange: Exchange) -> dict[str, Any]:

@@ -31,3 +31,22 @@ class WebhookSender(Protocol):
     async def post(self, url: str, payload: dict[str, Any]) -> None:
         """Deliver one message, or raise DeliveryFailed."""
         ...
+
+
+@runtime_checkable
+class BackgroundPoster(Protocol):
+    """POSTs JSON bodies to its one URL somewhere else (another process): ``offer`` never
+    waits, and drops (counted) what cannot be taken."""
+
+    sent: int
+    failed: int
+    dropped: int
+
+    @property
+    def queued(self) -> int: ...
+
+    def offer(self, payload: dict[str, Any]) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
