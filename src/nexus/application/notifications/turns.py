@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from nexus.domain import json_text
 
 _REMINDER = "<system-reminder>"
+
+
+class _Message(msgspec.Struct):
+    role: Any = None
+    content: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class _Body(msgspec.Struct):
+    messages: list[_Message] = []
+
+
+# Only the messages' roles are read; the system prompt, the tools and every content but the
+# one wanted stay unparsed (a Claude Code body is ~200 KB, and this runs for each exchange).
+_decode_body = msgspec.json.Decoder(_Body).decode
 
 
 def last_user_text(request_body: bytes | None) -> str:
@@ -14,6 +30,23 @@ def last_user_text(request_body: bytes | None) -> str:
     the user's), without Claude Code's injected reminders; "" when there is none."""
     if not request_body:
         return ""
+    try:
+        messages = _decode_body(request_body).messages
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _last_user_text_lenient(request_body)
+    for message in reversed(messages):
+        if message.role == "user":
+            try:
+                content = json_text.loads(bytes(message.content))
+            except ValueError:
+                continue
+            if text := _text_of(content):
+                return text
+    return ""
+
+
+def _last_user_text_lenient(request_body: bytes) -> str:
+    """The same from a body the typed reader refuses (a lone surrogate, an odd shape)."""
     try:
         body = json_text.loads(request_body)
     except ValueError:
