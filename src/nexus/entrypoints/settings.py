@@ -78,6 +78,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     test_samples_dir: str = "test-samples"
     alert_thresholds: str = "80,90,100"
     alert_check_seconds: float = 5.0
+    mcp_enabled: bool = False
+    mcp_prompts_dir: str = "prompts"
+    mcp_allowed_hosts: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

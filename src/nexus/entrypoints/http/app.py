@@ -26,6 +26,7 @@ from nexus.entrypoints.http.health import HealthController
 from nexus.entrypoints.http.proxy_endpoint import ProxyEndpoint
 from nexus.entrypoints.http.side_calls import SIDE_CALL_HANDLERS
 from nexus.entrypoints.logs import configure_logging
+from nexus.entrypoints.mcp.route import McpRoute
 from nexus.entrypoints.read_container import read_dependencies
 from nexus.entrypoints.settings import Settings, load_settings
 
@@ -93,6 +94,16 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         dashboard_handlers(keys, trust_forwarded=settings.trust_proxy_headers) if settings.serves_dashboard else []
     )
     proxy = _ProxyRoute(container, settings)
+    mcp = (
+        McpRoute(
+            prompts_dir=settings.mcp_prompts_dir,
+            credentials=container.credential_store(),
+            dashboard_key=keys.api_key,
+            allowed_hosts=tuple(host.strip() for host in settings.mcp_allowed_hosts.split(",") if host.strip()),
+        )
+        if settings.mcp_enabled
+        else None
+    )
     plugins: list[PluginProtocol] = [
         ContainerPlugin(
             container,
@@ -126,7 +137,9 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             *API_ROUTE_HANDLERS,
             docs_assets_router(),
             *dashboard,
+            *([mcp.handler()] if mcp else []),
         ],
+        lifespan=[mcp.lifespan] if mcp else [],
         state=State({"dashboard_api_key": keys.api_key}),
         template_config=template_config() if dashboard else None,
         plugins=plugins,

@@ -1,0 +1,1 @@
+"""Prompt templates from a directory of YAML files, rendered by a sandboxed Jinja."""

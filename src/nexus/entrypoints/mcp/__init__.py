@@ -1,0 +1,1 @@
+"""The MCP prompt server at ``/mcp`` (the official ``mcp`` SDK, streamable HTTP)."""

@@ -1,0 +1,137 @@
+"""The MCP prompt server at /mcp, through the official ``mcp`` client over streamable HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import McpError
+
+from tests.support.proxy_server import RunningProxy
+
+pytestmark = pytest.mark.integration
+
+KEY = "dashboard-key-for-mcp-tests"
+CLIENT_KEY = "cnp_live_team_client_key_0123456789"
+
+REVIEW = """\
+description: Review a change
+arguments:
+  - name: language
+    description: The language of the code
+    required: true
+  - name: focus
+template: |
+  Review this {{ language }} change{% if focus %}, looking at {{ focus }}{% endif %}.
+"""
+
+
+@pytest.fixture
+def prompts_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "prompts"
+    directory.mkdir()
+    (directory / "review.yaml").write_text(REVIEW)
+    (directory / "hello.yml").write_text("name: say-hello\ntemplate: Hello!\n")
+    (directory / "broken.yaml").write_text("template: [unclosed\n")
+    (directory / "sneaky.yaml").write_text("template: \"{{ ''.__class__.__mro__ }}\"\n")
+    return directory
+
+
+@pytest.fixture
+def mcp_proxy(start_proxy: Callable[..., RunningProxy], prompts_dir: Path, credentials_dir: Path) -> RunningProxy:
+    (credentials_dir / "team.example.credentials.json").write_text(
+        json.dumps({"type": "api_key", "api_key": "sk-ant-api03-x", "client_api_key": CLIENT_KEY})
+    )
+    return start_proxy(MCP_ENABLED="true", MCP_PROMPTS_DIR=str(prompts_dir), DASHBOARD_API_KEY=KEY)
+
+
+def run(proxy: RunningProxy, work: Callable[[ClientSession], Any], *, key: str = KEY, host: str | None = None) -> Any:
+    async def session() -> Any:
+        headers = {"authorization": f"Bearer {key}"}
+        if host:
+            headers["host"] = host
+        async with (
+            httpx.AsyncClient(headers=headers, timeout=30) as http,
+            streamable_http_client(f"{proxy.url}/mcp", http_client=http) as (read, write, _),
+            ClientSession(read, write) as client,
+        ):
+            await client.initialize()
+            return await work(client)
+
+    return asyncio.run(session())
+
+
+def test_prompts_are_listed_and_rendered_with_their_arguments(mcp_proxy: RunningProxy) -> None:
+    async def work(client: ClientSession) -> Any:
+        listed = await client.list_prompts()
+        got = await client.get_prompt("review", {"language": "Python", "focus": "errors"})
+        plain = await client.get_prompt("say-hello")
+        return listed, got, plain
+
+    listed, got, plain = run(mcp_proxy, work)
+    assert [prompt.name for prompt in listed.prompts] == ["review", "say-hello", "sneaky"], "by name; broken skipped"
+    review = next(prompt for prompt in listed.prompts if prompt.name == "review")
+    assert review.description == "Review a change"
+    assert [(a.name, a.required) for a in review.arguments or []] == [("language", True), ("focus", False)]
+    assert got.messages[0].role == "user"
+    assert got.messages[0].content.text == "Review this Python change, looking at errors.\n"
+    assert plain.messages[0].content.text == "Hello!"
+
+
+def test_unknown_prompts_missing_arguments_and_sandbox_escapes_are_mcp_errors(mcp_proxy: RunningProxy) -> None:
+    async def attempt(client: ClientSession, name: str, arguments: dict[str, str] | None) -> str:
+        try:
+            await client.get_prompt(name, arguments)
+        except McpError as exc:
+            return f"{exc.error.code}: {exc.error.message}"
+        return "no error"
+
+    async def work(client: ClientSession) -> list[str]:
+        return [
+            await attempt(client, "nope", None),
+            await attempt(client, "review", {"focus": "x"}),
+            await attempt(client, "broken", None),
+            await attempt(client, "sneaky", None),
+        ]
+
+    unknown, missing, broken, sneaky = run(mcp_proxy, work)
+    assert unknown == "-32602: Unknown prompt: 'nope'"
+    assert missing == "-32602: Missing required arguments for 'review': language"
+    assert broken == "-32602: Unknown prompt: 'broken'", "a malformed file is skipped"
+    assert sneaky.startswith("-32603: 'sneaky': the template cannot be rendered")
+
+
+def test_a_domains_client_key_is_accepted_on_its_host_and_others_are_refused(mcp_proxy: RunningProxy) -> None:
+    async def names(client: ClientSession) -> list[str]:
+        return [prompt.name for prompt in (await client.list_prompts()).prompts]
+
+    assert "review" in run(mcp_proxy, names, key=CLIENT_KEY, host="team.example")
+    url = f"{mcp_proxy.url}/mcp"
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    accept = {"accept": "application/json, text/event-stream"}
+    anonymous = httpx.post(url, json=hello, headers=accept)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    wrong = httpx.post(url, json=hello, headers={**accept, "authorization": "Bearer wrong"})
+    assert wrong.status_code == 401
+    elsewhere = httpx.post(
+        url, json=hello, headers={**accept, "authorization": f"Bearer {CLIENT_KEY}", "host": "other.example"}
+    )
+    assert elsewhere.status_code == 403, "a host without a credential file"
+    rebinding = httpx.post(
+        url, json=hello, headers={**accept, "authorization": f"Bearer {KEY}", "origin": "https://evil.example"}
+    )
+    assert rebinding.status_code == 403
+
+
+def test_the_server_is_off_unless_enabled(start_proxy: Callable[..., RunningProxy]) -> None:
+    proxy = start_proxy(DASHBOARD_API_KEY=KEY)
+    response = httpx.post(f"{proxy.url}/mcp", json={}, headers={"authorization": f"Bearer {KEY}"})
+    assert response.status_code == 404
