@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -135,3 +137,36 @@ def test_the_server_is_off_unless_enabled(start_proxy: Callable[..., RunningProx
     proxy = start_proxy(DASHBOARD_API_KEY=KEY)
     response = httpx.post(f"{proxy.url}/mcp", json={}, headers={"authorization": f"Bearer {KEY}"})
     assert response.status_code == 404
+
+
+CLAUDE = Path(__file__).resolve().parents[2] / ".tools" / "claude-code" / "node_modules" / ".bin" / "claude"
+
+
+def test_real_claude_code_connects_to_the_prompt_server(mcp_proxy: RunningProxy, tmp_path: Path) -> None:
+    if not CLAUDE.exists():
+        pytest.fail(f"Claude Code is not installed at {CLAUDE}: `make test` installs it")
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "CLAUDE_CONFIG_DIR": str(tmp_path / "claude-config"),
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+    }
+
+    def claude(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CLAUDE), *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    url = f"{mcp_proxy.url}/mcp"
+    added = claude("mcp", "add", "--transport", "http", "nexus", url, "--header", f"Authorization: Bearer {KEY}")
+    assert added.returncode == 0, added.stderr
+    listed = claude("mcp", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"nexus: {url} (HTTP)" in listed.stdout, listed.stdout
+    assert "Connected" in listed.stdout, listed.stdout
+
+    claude("mcp", "remove", "nexus")
+    claude("mcp", "add", "--transport", "http", "nexus", url, "--header", "Authorization: Bearer wrong")
+    refused = claude("mcp", "list")
+    assert "Connected" not in refused.stdout, refused.stdout
