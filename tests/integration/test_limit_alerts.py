@@ -241,3 +241,30 @@ def test_the_claim_is_won_by_one_of_two_concurrent_workers(database_url: str) ->
     one, two, again = asyncio.run(race())
     assert sorted([len(one), len(two)]) == [0, 1]
     assert again == []
+
+
+def test_without_storage_anthropics_window_is_still_watched(
+    *,
+    fake: FakeAnthropic,
+    start_proxy: Callable[..., RunningProxy],
+    tmp_path: Path,
+    credentials_dir: Path,
+    slack: SlackReceiver,
+) -> None:
+    fake.oauth_tokens[TOKEN] = float("inf")
+    limits = {"five_hour_output_tokens": 1}  # cannot be summed without storage: no alert, no error
+    write_credential(credentials_dir, "team.example", oauth_credential("acc_team", TOKEN, limits=limits))
+    proxy = start_proxy(
+        STORAGE_ENABLED="false",
+        NEXUS_DATA_DIR=str(tmp_path / "data"),
+        SLACK_WEBHOOK_URL=slack.webhook(),
+        ALERT_CHECK_SECONDS="0.2",
+    )
+    fake.unified_utilization = "0.91"
+    for _ in range(2):
+        send(proxy, "team.example", oauth=True)
+    found = settle(slack, 1)
+    assert found == [
+        "account acc_team (team.example) reached 90 % of its Anthropic five-hour window: 91 % used, "
+        "resets 2026-10-01T00:30Z"
+    ]

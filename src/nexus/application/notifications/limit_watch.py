@@ -130,7 +130,7 @@ class LimitWatch:
         for account_id, seen in pending.items():
             try:
                 await self._check(account_id, seen)
-            except (AlertsUnavailable, UsageUnavailable) as exc:
+            except AlertsUnavailable as exc:
                 log.info("Limit alerts for %s wait for the database: %s", account_id, exc)
                 self._requeue(account_id, seen)
             except Exception:
@@ -144,12 +144,10 @@ class LimitWatch:
     async def _check(self, account_id: str, seen: _Seen) -> None:
         now = datetime.fromtimestamp(self._clock.now_ms() / 1000, tz=UTC)
         candidates = self._anthropic(account_id, seen, now)
-        try:
+        # Storage off, or the database down: the limits cannot be summed now, Anthropic's
+        # headers still can (a claim that cannot be made either puts the account back).
+        with contextlib.suppress(UsageUnavailable):
             candidates += await self._limits(account_id, seen, now)
-        except UsageUnavailable:
-            if candidates:
-                raise
-            # Storage off: only Anthropic's headers can be watched.
         for candidate in candidates:
             await self._claim_and_send(candidate, now)
 
