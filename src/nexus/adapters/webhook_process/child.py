@@ -73,14 +73,16 @@ async def main() -> None:
             if not slots.locked() and len(running) <= 1:
                 report.counts()  # idle again: a moment to say where things stand
 
+    reported = 0
     try:
         while (body := await _read_frame(reader)) is not None:
             await slots.acquire()
             task = asyncio.create_task(deliver(body))
             running.add(task)
             task.add_done_callback(running.discard)
-            if (report.sent + report.failed) % 100 == 0:
-                report.counts()
+            if (done := report.sent + report.failed) >= reported + 100:
+                reported = done
+                report.counts()  # under steady load the idle moment may never come
         if running:
             await asyncio.wait(running, timeout=FINISH_S)
     finally:

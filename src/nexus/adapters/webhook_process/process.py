@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 BUFFER_BYTES = 4 * 1024 * 1024
 STOP_S = 6.0  # the child's own last 5 s, and a moment to exit
+RESTART_DELAY_S = 1.0
 
 
 class WebhookProcess:
@@ -79,8 +80,8 @@ class WebhookProcess:
             child.kill()
             await child.wait()
         if self._reports is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(self._reports, 1.0)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._reports, 1.0)  # cancelled if it is still waiting
 
     async def _read_reports(self) -> None:
         child = self._child
@@ -100,4 +101,6 @@ class WebhookProcess:
             log.warning("%s: the sending process exited (%s); starting another", self._name, code)
             self.dropped += self.queued
             self.offered = self.sent + self.failed
-            await self.start()
+            await asyncio.sleep(RESTART_DELAY_S)  # a child failing at start must not spin
+            if self._child is child:
+                await self.start()
