@@ -70,7 +70,8 @@ async def main() -> None:
             report.sent += 1
         finally:
             slots.release()
-            if not slots.locked() and len(running) <= 1:
+            running.discard(asyncio.current_task())
+            if not running:
                 report.counts()  # idle again: a moment to say where things stand
 
     reported = 0
