@@ -8,20 +8,18 @@ fresh and gets nothing back. So an alert is sent once, whichever worker saw the 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from sqlalchemy import Text, and_, cast, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from nexus.adapters.persistence.db_errors import read_failure
+from nexus.adapters.persistence.exchange_queries import run_read
 from nexus.adapters.persistence.tables import exchanges, limit_alerts
-from nexus.application.ports.limit_alerts import AlertsUnavailable, SentAlert
+from nexus.application.ports.limit_alerts import SentAlert
 from nexus.domain.limit_alerts import Culprit, LimitAlert
 
-T = TypeVar("T")
 _RECENT_LIMIT = 50
 
 _TOKENS = (
@@ -66,7 +64,7 @@ class SqlAlchemyAlertLedger:
             await connection.commit()
             return claimed
 
-        return await self._run(work)
+        return await run_read(self._engine, work)
 
     async def culprits(self, account_id: str, since: datetime, until: datetime, limit: int) -> list[Culprit]:
         # Not yet linked exchanges (the linker runs a moment behind) are grouped by session.
@@ -103,7 +101,7 @@ class SqlAlchemyAlertLedger:
                 for row in rows
             ]
 
-        return await self._run(work)
+        return await run_read(self._engine, work)
 
     async def recent(self, since: datetime, *, domain: str | None = None) -> list[SentAlert]:
         statement = select(limit_alerts).where(limit_alerts.c.sent_at >= since)
@@ -115,13 +113,4 @@ class SqlAlchemyAlertLedger:
             rows = (await connection.execute(statement)).mappings().all()
             return [SentAlert(**{name: row[name] for name in SentAlert.__struct_fields__}) for row in rows]
 
-        return await self._run(work)
-
-    async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        try:
-            async with self._engine.connect() as connection:
-                return await work(connection)
-        except Exception as exc:
-            if (failure := read_failure(exc)) is None:
-                raise
-            raise AlertsUnavailable(failure) from None
+        return await run_read(self._engine, work)

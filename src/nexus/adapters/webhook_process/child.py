@@ -79,8 +79,7 @@ async def main() -> None:
         while (body := await _read_frame(reader)) is not None:
             await slots.acquire()
             task = asyncio.create_task(deliver(body))
-            running.add(task)
-            task.add_done_callback(running.discard)
+            running.add(task)  # removed by the delivery itself, when it ends
             if (done := report.sent + report.failed) >= reported + 100:
                 reported = done
                 report.counts()  # under steady load the idle moment may never come

@@ -20,7 +20,8 @@ from typing import Literal
 
 import msgspec
 
-from nexus.application.ports.limit_alerts import AlertLedger, AlertsUnavailable
+from nexus.application.ports.exchange_queries import QueriesUnavailable
+from nexus.application.ports.limit_alerts import AlertLedger
 from nexus.application.ports.system import Clock
 from nexus.application.ports.usage_queries import UsageUnavailable
 from nexus.application.recording.row import ExchangeRow
@@ -130,7 +131,7 @@ class LimitWatch:
         for account_id, seen in pending.items():
             try:
                 await self._check(account_id, seen)
-            except AlertsUnavailable as exc:
+            except QueriesUnavailable as exc:
                 log.info("Limit alerts for %s wait for the database: %s", account_id, exc)
                 self._requeue(account_id, seen)
             except Exception:
@@ -265,7 +266,7 @@ class LimitWatch:
         alert = msgspec.structs.replace(candidate.alert, threshold=top if top else candidate.alert.threshold)
         try:
             culprits = await self._ledger.culprits(alert.account_id, candidate.since, now, CULPRITS_SHOWN * 2)
-        except AlertsUnavailable:
+        except QueriesUnavailable:
             culprits = []
         alert = msgspec.structs.replace(alert, culprits=_top(culprits))
         log.warning("Limit alert: %s. Most tokens: %s", alert.headline, alert.culprits_text)

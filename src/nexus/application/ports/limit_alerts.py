@@ -12,10 +12,6 @@ import msgspec
 from nexus.domain.limit_alerts import Culprit, LimitAlert
 
 
-class AlertsUnavailable(Exception):
-    """The claims or the recordings cannot be read (the database is down)."""
-
-
 class SentAlert(msgspec.Struct, frozen=True, kw_only=True):
     measure: str
     account_id: str
@@ -27,6 +23,8 @@ class SentAlert(msgspec.Struct, frozen=True, kw_only=True):
 
 @runtime_checkable
 class AlertLedger(Protocol):
+    """Every method raises ``QueriesUnavailable`` when the database cannot be reached."""
+
     async def claim(
         self, alert: LimitAlert, keys: Mapping[str, int | None], *, quiet_s: float, now: datetime
     ) -> list[str]:

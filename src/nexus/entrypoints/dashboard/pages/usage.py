@@ -15,7 +15,7 @@ from litestar.response import Template
 
 from nexus.application.ports.dashboard_queries import DashboardQueries
 from nexus.application.ports.exchange_queries import QueriesUnavailable
-from nexus.application.ports.limit_alerts import AlertLedger, AlertsUnavailable, SentAlert
+from nexus.application.ports.limit_alerts import AlertLedger, SentAlert
 from nexus.application.ports.usage_queries import UsageUnavailable
 from nexus.application.use_cases.account_usage import UsageReports
 from nexus.entrypoints.dashboard.context import page_context
@@ -71,7 +71,7 @@ async def usage_page(
     alerts_unavailable: str | None = None
     try:
         alerts = await alert_ledger.recent(now - ALERTS_SHOWN_FOR, domain=params.domain)
-    except AlertsUnavailable as exc:
+    except QueriesUnavailable as exc:
         alerts_unavailable = str(exc)
     choices = account_choices(accounts, allocation)
     selected = params.account or (choices[0] if choices else None)
