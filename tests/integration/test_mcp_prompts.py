@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from mcp import ClientSession
+from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import McpError
 
@@ -54,7 +54,14 @@ def mcp_proxy(start_proxy: Callable[..., RunningProxy], prompts_dir: Path, crede
     return start_proxy(MCP_ENABLED="true", MCP_PROMPTS_DIR=str(prompts_dir), DASHBOARD_API_KEY=KEY)
 
 
-def run(proxy: RunningProxy, work: Callable[[ClientSession], Any], *, key: str = KEY, host: str | None = None) -> Any:
+def run(
+    proxy: RunningProxy,
+    work: Callable[[ClientSession], Any],
+    *,
+    key: str = KEY,
+    host: str | None = None,
+    on_message: Callable[[Any], Any] | None = None,
+) -> Any:
     async def session() -> Any:
         headers = {"authorization": f"Bearer {key}"}
         if host:
@@ -62,7 +69,7 @@ def run(proxy: RunningProxy, work: Callable[[ClientSession], Any], *, key: str =
         async with (
             httpx.AsyncClient(headers=headers, timeout=30) as http,
             streamable_http_client(f"{proxy.url}/mcp", http_client=http) as (read, write, _),
-            ClientSession(read, write) as client,
+            ClientSession(read, write, message_handler=on_message) as client,
         ):
             await client.initialize()
             return await work(client)
@@ -108,6 +115,76 @@ def test_unknown_prompts_missing_arguments_and_sandbox_escapes_are_mcp_errors(mc
     assert missing == "-32602: Missing required arguments for 'review': language"
     assert broken == "-32602: Unknown prompt: 'broken'", "a malformed file is skipped"
     assert sneaky.startswith("-32603: 'sneaky': the template cannot be rendered")
+
+
+class ChangeListener:
+    """Counts ``notifications/prompts/list_changed`` as the client session receives them."""
+
+    def __init__(self) -> None:
+        self.changes = 0
+        self._seen = asyncio.Event()
+
+    async def __call__(self, message: Any) -> None:
+        if isinstance(message, types.ServerNotification) and isinstance(
+            message.root, types.PromptListChangedNotification
+        ):
+            self.changes += 1
+            self._seen.set()
+
+    async def next_change(self) -> None:
+        await asyncio.wait_for(self._seen.wait(), timeout=10)
+        self._seen.clear()
+
+
+def test_a_connected_client_is_told_of_added_edited_and_removed_prompts(
+    mcp_proxy: RunningProxy, prompts_dir: Path
+) -> None:
+    listener = ChangeListener()
+
+    async def names(client: ClientSession) -> list[str]:
+        return [prompt.name for prompt in (await client.list_prompts()).prompts]
+
+    async def work(client: ClientSession) -> list[Any]:
+        seen: list[Any] = [await names(client)]
+        (prompts_dir / "added.yaml").write_text("description: new\ntemplate: Added\n")
+        await listener.next_change()
+        seen.append(await names(client))
+        (prompts_dir / "added.yaml").write_text("description: edited, and longer\ntemplate: Edited\n")
+        await listener.next_change()
+        seen.append((await client.get_prompt("added")).messages[0].content.text)
+        (prompts_dir / "added.yaml").unlink()
+        await listener.next_change()
+        seen.append(await names(client))
+        return seen
+
+    before, added, edited, removed = run(mcp_proxy, work, on_message=listener)
+    assert "added" not in before
+    assert "added" in added
+    assert edited == "Edited"
+    assert removed == before
+    assert listener.changes == 3, "one notification per change"
+
+
+def test_with_several_workers_sessions_are_stateless_and_nothing_is_pushed(
+    start_proxy: Callable[..., RunningProxy], prompts_dir: Path
+) -> None:
+    proxy = start_proxy(MCP_ENABLED="true", MCP_PROMPTS_DIR=str(prompts_dir), DASHBOARD_API_KEY=KEY, WORKERS="2")
+
+    async def session() -> Any:
+        async with (
+            httpx.AsyncClient(headers={"authorization": f"Bearer {KEY}"}, timeout=30) as http,
+            streamable_http_client(f"{proxy.url}/mcp", http_client=http) as (read, write, session_id),
+            ClientSession(read, write) as client,
+        ):
+            initialized = await client.initialize()
+            listed = await client.list_prompts()
+            return initialized, listed, session_id()
+
+    initialized, listed, session_id = asyncio.run(session())
+    assert initialized.capabilities.prompts is not None
+    assert initialized.capabilities.prompts.listChanged is False, "no session to push to"
+    assert session_id is None, "any worker can answer any request"
+    assert "review" in [prompt.name for prompt in listed.prompts]
 
 
 def test_a_domains_client_key_is_accepted_on_its_host_and_others_are_refused(mcp_proxy: RunningProxy) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.loopback_app import LoopbackApp
 
 
 class Answer:
@@ -18,17 +19,12 @@ class Answer:
         self.status, self.retry_after, self.delay_s = status, retry_after, delay_s
 
 
-class SlackReceiver:
+class SlackReceiver(LoopbackApp):
     def __init__(self) -> None:
+        super().__init__()
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.attempts: dict[str, list[float]] = {}
         self.script: dict[str, list[Answer]] = {}  # answers to give, in order, before plain "ok"
-        self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-        self.port = 0
 
     def webhook(self, name: str = "T000/B000/global") -> str:
         return f"http://127.0.0.1:{self.port}/services/{name}"
@@ -41,29 +37,8 @@ class SlackReceiver:
         _wait(lambda: len(self.received(name)) >= count, timeout)
         return self.received(name)
 
-    def __enter__(self) -> SlackReceiver:
-        self._thread.start()
-        self._ready.wait(5)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(5)
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/services/{path:.*}", self._post)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        await self._stop.wait()
-        await runner.cleanup()
 
     async def _post(self, request: web.Request) -> web.Response:
         body = await request.read()

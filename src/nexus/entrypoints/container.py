@@ -51,6 +51,7 @@ from nexus.domain.limit_alerts import LimitAlert
 from nexus.domain.retry_policy import RetryPolicy
 from nexus.domain.slack_message import SlackTarget
 from nexus.entrypoints.lifecycle import Lifecycle
+from nexus.entrypoints.prompts_container import PromptsContainer
 from nexus.entrypoints.read_container import ReadContainer
 from nexus.entrypoints.settings import Settings
 
@@ -211,6 +212,7 @@ class Container(containers.DeclarativeContainer):
         FileQuarantine, providers.Callable(_data_path, settings.provided.nexus_data_dir, "quarantine")
     )
     reads = providers.Container(ReadContainer, engine=engine, credential_store=credential_store, clock=clock)
+    prompts = providers.Container(PromptsContainer, settings=settings, clock=clock)
 
     # Notifications: Slack, the telemetry endpoint, test samples; each queues and works off
     # the request path (ADR 11).

@@ -81,6 +81,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     mcp_enabled: bool = False
     mcp_prompts_dir: str = "prompts"
     mcp_allowed_hosts: str = ""
+    mcp_github_owner: str | None = None
+    mcp_github_repo: str | None = None
+    mcp_github_branch: str = "main"
+    mcp_github_path: str = "prompts/"
+    mcp_github_token: str | None = None
+    mcp_github_api_url: str = "https://api.github.com"
+    mcp_sync_interval: int = 300
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -95,6 +102,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             "recorder_queue_bytes",
             "recorder_batch_size",
             "alert_check_seconds",
+            "mcp_sync_interval",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"must be positive - at `$.{name}`")
@@ -126,6 +134,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise ValueError("must be an http:// or https:// URL - at `$.telemetry_endpoint`")
         if not self.claude_api_base_url.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL - at `$.claude_api_base_url`")
+        if not webhook_allowed(self.mcp_github_api_url):
+            raise ValueError("must be an https:// URL (http:// only to this machine) - at `$.mcp_github_api_url`")
+        if bool(self.mcp_github_owner) != bool(self.mcp_github_repo):
+            raise ValueError("MCP_GITHUB_OWNER and MCP_GITHUB_REPO go together - at `$.mcp_github_repo`")
 
     def __repr__(self) -> str:
         # Settings get logged and shown in tracebacks: never with a secret in them.
@@ -134,7 +146,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             shown["claude_api_key"] = "********"
         if self.database_url:
             shown["database_url"] = mask_url_password(self.database_url)
-        for secret in ("dashboard_api_key", "dashboard_session_secret", "slack_webhook_url"):
+        for secret in ("dashboard_api_key", "dashboard_session_secret", "slack_webhook_url", "mcp_github_token"):
             if getattr(self, secret):
                 shown[secret] = "********"
         if self.dashboard_database_url:
@@ -155,6 +167,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     def slack_on(self) -> bool:
         """Whether Slack messages are sent at all (a domain's block may still silence it)."""
         return self.slack_enabled if self.slack_enabled is not None else self.slack_webhook_url is not None
+
+    @property
+    def github_sync_on(self) -> bool:
+        return bool(self.mcp_github_owner and self.mcp_github_repo)
 
     @property
     def serves_dashboard(self) -> bool:

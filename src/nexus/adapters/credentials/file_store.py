@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -15,6 +14,7 @@ from typing import Any
 
 from filelock import AsyncFileLock
 
+from nexus.adapters.atomic_files import write_json_atomically
 from nexus.application.ports import CredentialEntry, StoredCredential
 from nexus.application.ports.health import ProbeResult
 from nexus.domain.credentials import (
@@ -178,30 +178,3 @@ class FileCredentialStore:
 
 def _merge_tokens_into_file(path: Path, tokens: OAuthTokens) -> None:
     write_json_atomically(path, merge_oauth(json.loads(path.read_bytes()), tokens))
-
-
-def write_json_atomically(path: Path, document: object) -> None:
-    """Replace ``path`` with ``document`` in one rename, durable, readable by its owner only
-    (or with the mode the file already had)."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o600
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -27,6 +27,11 @@ class DirectoryPrompts:
         self._listing: _Listing | None = None
         self._entries: list[PromptEntry] = []
         self._by_name: dict[str, Prompt] = {}
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        return self._version
 
     def entries(self) -> list[PromptEntry]:
         return list(self._entries)
@@ -57,6 +62,7 @@ class DirectoryPrompts:
             entries.append(entry)
         self._entries = sorted(entries, key=lambda entry: (entry.name, entry.file))
         self._by_name = by_name
+        self._version += 1
         return True
 
     def _list(self) -> _Listing:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
 
 import msgspec
 
@@ -20,6 +21,11 @@ class PromptEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 @runtime_checkable
 class PromptLibrary(Protocol):
+    @property
+    def version(self) -> int:
+        """Grows by one each time a refresh finds the files changed."""
+        ...
+
     def entries(self) -> list[PromptEntry]:
         """Every prompt file, valid or not, by name."""
         ...
@@ -29,3 +35,28 @@ class PromptLibrary(Protocol):
     async def refresh(self) -> bool:
         """Read the files again if any was added, changed or removed; True when one was."""
         ...
+
+
+class SyncStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """The last sync from a repository, as every worker and the dashboard read it."""
+
+    source: str  # owner/repo@branch:path, never the token
+    state: Literal["never", "synced", "unchanged", "failed"] = "never"
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    commit: str | None = None
+    written: list[str] = []
+    removed: list[str] = []
+    kept: list[str] = []  # local-only files, or ones edited here since the last sync
+    skipped: dict[str, str] = {}  # file -> why it was not taken
+    error: str | None = None
+
+
+@runtime_checkable
+class PromptSync(Protocol):
+    async def sync(self, *, force: bool = False) -> SyncStatus:
+        """Fetch the repository's prompt files if its head commit changed (``force``: even if
+        another worker checked a moment ago)."""
+        ...
+
+    async def status(self) -> SyncStatus: ...

@@ -51,7 +51,11 @@ def create_dashboard_app(settings: Settings) -> Litestar:
         plugins=[
             ContainerPlugin(
                 container,
-                dependencies={"lifecycle": container.lifecycle, **read_dependencies(container.reads)},
+                dependencies={
+                    "lifecycle": container.lifecycle,
+                    "prompt_catalog": container.prompts.catalog,
+                    **read_dependencies(container.reads),
+                },
                 on_startup=[_watch_signals(container)],
             )
         ],

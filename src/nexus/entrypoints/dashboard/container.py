@@ -12,6 +12,7 @@ from nexus.adapters.credentials.file_store import FileCredentialStore
 from nexus.adapters.persistence.database import open_optional_engine
 from nexus.adapters.system import SystemClock
 from nexus.entrypoints.lifecycle import Lifecycle
+from nexus.entrypoints.prompts_container import PromptsContainer
 from nexus.entrypoints.read_container import ReadContainer
 from nexus.entrypoints.settings import Settings
 
@@ -32,3 +33,4 @@ class DashboardContainer(containers.DeclarativeContainer):
     )
     credential_store = providers.Singleton(FileCredentialStore, directory=settings.provided.credentials_dir)
     reads = providers.Container(ReadContainer, engine=engine, credential_store=credential_store, clock=clock)
+    prompts = providers.Container(PromptsContainer, settings=settings, clock=clock)

@@ -96,10 +96,12 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     proxy = _ProxyRoute(container, settings)
     mcp = (
         McpRoute(
-            prompts_dir=settings.mcp_prompts_dir,
+            catalog=container.prompts.catalog,
+            sync_interval_s=settings.mcp_sync_interval,
             credentials=container.credential_store(),
             dashboard_key=keys.api_key,
             allowed_hosts=tuple(host.strip() for host in settings.mcp_allowed_hosts.split(",") if host.strip()),
+            stateless=settings.workers > 1,
         )
         if settings.mcp_enabled
         else None
@@ -111,9 +113,11 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
                 "check_health": container.check_health,
                 "lifecycle": container.lifecycle,
                 "token_accounting": container.token_accounting,
+                "prompt_catalog": container.prompts.catalog,
                 **read_dependencies(container.reads),
             },
             on_startup=[proxy.start, _watch_signals(container), _tune_gc],
+            within=[mcp.lifespan] if mcp else [],
         )
     ]
     telemetry: Telemetry | None = container.telemetry()  # type: ignore[assignment]
@@ -139,7 +143,6 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             *dashboard,
             *([mcp.handler()] if mcp else []),
         ],
-        lifespan=[mcp.lifespan] if mcp else [],
         state=State({"dashboard_api_key": keys.api_key}),
         template_config=template_config() if dashboard else None,
         plugins=plugins,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 from dependency_injector import containers, providers
@@ -40,7 +40,8 @@ class ContainerPlugin(InitPluginProtocol):
     """Open the container's resources at startup, expose named providers, close on shutdown.
 
     ``on_startup`` callbacks run once the resources are open, to resolve what the raw proxy
-    route needs exactly once rather than per request.
+    route needs exactly once rather than per request. ``within`` contexts (the MCP session
+    manager) are entered after them and left before the resources close, in the lifespan task.
     """
 
     def __init__(
@@ -49,10 +50,12 @@ class ContainerPlugin(InitPluginProtocol):
         *,
         dependencies: dict[str, providers.Provider[Any]] | None = None,
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
+        within: list[Callable[[Litestar], AbstractAsyncContextManager[None]]] | None = None,
     ) -> None:
         self._container = container
         self._dependencies = dependencies or {}
         self._on_startup = on_startup or []
+        self._within = within or []
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         for name, provider in self._dependencies.items():
@@ -62,14 +65,17 @@ class ContainerPlugin(InitPluginProtocol):
         return app_config
 
     @asynccontextmanager
-    async def _lifespan(self, _: Litestar) -> AsyncIterator[None]:
+    async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
         opened = self._container.init_resources()
         if opened is not None:
             await opened
         try:
             for callback in self._on_startup:
                 await callback()
-            yield
+            async with AsyncExitStack() as inner:
+                for context in self._within:
+                    await inner.enter_async_context(context(app))
+                yield
         finally:
             # Composed containers first: their resources (the live feed) use the outer ones'
             # (the engine), and dependency-injector orders shutdowns only within one container.

@@ -8,30 +8,40 @@ authentication and host check, run for the app's lifespan.
   domain with a credential file, or one of ``MCP_ALLOWED_HOSTS``; a browser's ``Origin``, when
   sent, must name an allowed host too (403 otherwise).
 - The session manager's task group lives in the app's lifespan task (entered and left there,
-  as anyio requires), so it is a lifespan context of the app, not a container resource.
+  as anyio requires), so it is a lifespan context of the app, not a container resource. The
+  folder watcher runs beside it and tells the sessions when the prompts change.
+- With several workers the kernel hands each connection to any of them, and a session lives in
+  one process's memory; so there the manager is stateless (every request stands alone) and
+  nothing is pushed: clients see a change at their next ``prompts/list`` (ADR 13).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 from litestar import Litestar, asgi
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
-from nexus.adapters.prompts.directory import DirectoryPrompts
 from nexus.application.ports.credential_store import CredentialStore
+from nexus.application.ports.prompts import PromptLibrary
+from nexus.application.prompt_catalog import PromptCatalog
 from nexus.domain.credentials import CredentialFile, CredentialFileInvalid, secrets_match
 from nexus.domain.errors import InvalidRequest
 from nexus.domain.headers import header_value
 from nexus.domain.host import parse_host
-from nexus.entrypoints.mcp.server import build_server
+from nexus.entrypoints.http.container_plugin import resolve
+from nexus.entrypoints.mcp.server import PromptServer, build_server
 
+log = logging.getLogger(__name__)
+
+RELOAD_POLL_S = 0.5
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -39,30 +49,58 @@ class McpRoute:
     def __init__(
         self,
         *,
-        prompts_dir: str,
+        catalog: Callable[[], PromptCatalog | Awaitable[PromptCatalog]],
+        sync_interval_s: float,
         credentials: CredentialStore,
         dashboard_key: str | None,
         allowed_hosts: tuple[str, ...],
+        stateless: bool = False,
     ) -> None:
-        self.library = DirectoryPrompts(Path(prompts_dir))
+        self._catalog = catalog
+        self._sync_interval_s = sync_interval_s
         self._credentials = credentials
         self._dashboard_key = dashboard_key
         self._allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
+        self._stateless = stateless
         self._manager: StreamableHTTPSessionManager | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Litestar) -> AsyncIterator[None]:
-        await self.library.refresh()
+        catalog = await resolve(self._catalog)
+        library = catalog.library
+        await library.refresh()
+        server = build_server(library, pushes_changes=not self._stateless)
         manager = StreamableHTTPSessionManager(
-            app=build_server(self.library),
+            app=server,
+            stateless=self._stateless,
             security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),  # checked here
         )
-        async with manager.run():
+        async with manager.run(), anyio.create_task_group() as background:
+            background.start_soon(self._watch, library, server)
+            background.start_soon(catalog.keep_synced, self._sync_interval_s)
             self._manager = manager
             try:
                 yield
             finally:
                 self._manager = None
+                background.cancel_scope.cancel()
+
+    @staticmethod
+    async def _watch(library: PromptLibrary, server: PromptServer) -> None:
+        """Re-reads the folder twice a second (a listing of a few files: cheap, and unlike
+        inotify it works on every volume); a change, however found, is announced once."""
+        announced = library.version
+        while True:
+            await anyio.sleep(RELOAD_POLL_S)
+            try:
+                await library.refresh()
+            except OSError as exc:
+                log.warning("The prompts folder cannot be read: %s", exc)
+                continue
+            if library.version != announced:
+                announced = library.version
+                if server.pushes_changes:
+                    await server.announce_list_changed()
 
     def handler(self) -> Any:
         @asgi("/mcp", is_mount=True, copy_scope=True)

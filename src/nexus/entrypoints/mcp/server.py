@@ -1,10 +1,18 @@
 """The prompt server's handlers on the SDK's low-level ``Server``: ``prompts/list`` (paged)
-and ``prompts/get`` (rendered with the client's arguments)."""
+and ``prompts/get`` (rendered with the client's arguments), and ``list_changed`` pushed to the
+sessions that have asked for prompts."""
 
 from __future__ import annotations
 
+import logging
+import weakref
+from typing import Any
+
+import anyio
 from mcp import types
-from mcp.server.lowlevel import Server
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
+from mcp.server.session import ServerSession
 from mcp.shared.exceptions import McpError
 
 from nexus import __version__
@@ -14,12 +22,52 @@ from nexus.domain.prompts import Prompt, missing_arguments
 
 PAGE_SIZE = 50
 
+log = logging.getLogger(__name__)
 
-def build_server(library: PromptLibrary) -> Server:
-    server: Server = Server("claude-nexus", version=__version__)
+
+class PromptServer(Server):
+    """The SDK's server, announcing ``listChanged`` when it can push it (stateful sessions).
+
+    The SDK keeps its sessions to itself, so a session is remembered when it lists or gets a
+    prompt (a client that never asked has no list to refresh); weakly, so ended ones go.
+    """
+
+    def __init__(self, *, pushes_changes: bool) -> None:
+        super().__init__("claude-nexus", version=__version__)
+        self.pushes_changes = pushes_changes
+        self._sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        options = notification_options or NotificationOptions(prompts_changed=self.pushes_changes)
+        return super().create_initialization_options(options, experimental_capabilities)
+
+    def remember_session(self) -> None:
+        if self.pushes_changes:
+            self._sessions.add(self.request_context.session)
+
+    async def announce_list_changed(self) -> int:
+        """``notifications/prompts/list_changed`` to every remembered session; how many got it."""
+        told = 0
+        for session in list(self._sessions):
+            try:
+                await session.send_prompt_list_changed()
+                told += 1
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._sessions.discard(session)
+        log.info("Prompts changed: told %d MCP session(s)", told)
+        return told
+
+
+def build_server(library: PromptLibrary, *, pushes_changes: bool = True) -> PromptServer:
+    server = PromptServer(pushes_changes=pushes_changes)
 
     @server.list_prompts()  # type: ignore[no-untyped-call, untyped-decorator]  # the SDK leaves them untyped
     async def list_prompts(request: types.ListPromptsRequest) -> types.ListPromptsResult:
+        server.remember_session()
         await library.refresh()
         prompts = [entry.prompt for entry in library.entries() if entry.prompt is not None]
         cursor = request.params.cursor if request.params else None
@@ -32,6 +80,7 @@ def build_server(library: PromptLibrary) -> Server:
 
     @server.get_prompt()  # type: ignore[no-untyped-call, untyped-decorator]
     async def get_prompt(name: str, arguments: dict[str, str] | None) -> types.GetPromptResult:
+        server.remember_session()
         await library.refresh()
         prompt = library.get(name)
         if prompt is None:

@@ -11,6 +11,7 @@ from litestar.types import ControllerRouterHandler
 from nexus.entrypoints.http.api.auth import require_dashboard_key
 from nexus.entrypoints.http.api.conversations import CONVERSATION_HANDLERS
 from nexus.entrypoints.http.api.params import API_SECURITY
+from nexus.entrypoints.http.api.prompts import PROMPT_HANDLERS
 from nexus.entrypoints.http.api.requests import REQUEST_HANDLERS
 from nexus.entrypoints.http.api.stats import STATS_HANDLERS
 from nexus.entrypoints.http.api.usage import TOKEN_STATS_HANDLERS, USAGE_HANDLERS
@@ -18,7 +19,7 @@ from nexus.entrypoints.http.api.usage import TOKEN_STATS_HANDLERS, USAGE_HANDLER
 API_ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     Router(
         path="/api",
-        route_handlers=[*REQUEST_HANDLERS, *CONVERSATION_HANDLERS, *STATS_HANDLERS, *USAGE_HANDLERS],
+        route_handlers=[*REQUEST_HANDLERS, *CONVERSATION_HANDLERS, *STATS_HANDLERS, *USAGE_HANDLERS, *PROMPT_HANDLERS],
         guards=[require_dashboard_key],
         security=API_SECURITY,
     ),
