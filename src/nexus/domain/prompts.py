@@ -3,6 +3,7 @@ which arguments a request is missing."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -51,3 +52,24 @@ def missing_arguments(prompt: Prompt, given: Mapping[str, str] | None) -> list[s
     """The required arguments ``given`` lacks (empty text counts as missing)."""
     given = given or {}
     return [argument.name for argument in prompt.arguments if argument.required and not given.get(argument.name)]
+
+
+def rendered_hash(text: str) -> str:
+    """What a rendered prompt is found again by: the hash of its text, outer whitespace aside
+    (a client may trim it or add a newline)."""
+    return hashlib.sha256(text.strip().encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def first_user_text_hashes(body: Any) -> list[str]:
+    """The hashes of each text of a Messages request's first user message: Claude Code sends
+    a prompt got over MCP as one text block of its own, beside its command tags and reminders."""
+    messages = body.get("messages") if isinstance(body, Mapping) else None
+    users = (
+        [m for m in messages if isinstance(m, Mapping) and m.get("role") == "user"]
+        if isinstance(messages, list)
+        else []
+    )
+    content = users[0].get("content") if users else None
+    blocks = content if isinstance(content, list) else [{"text": content}]
+    texts = [block.get("text") for block in blocks if isinstance(block, Mapping)]
+    return list(dict.fromkeys(rendered_hash(text) for text in texts if isinstance(text, str) and text.strip()))

@@ -13,14 +13,17 @@ from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nexus.adapters.memory_alert_ledger import MemoryAlertLedger
+from nexus.adapters.memory_prompt_uses import MemoryPromptUses
 from nexus.adapters.persistence.conversation_queries import SqlAlchemyConversationQueries
 from nexus.adapters.persistence.dashboard_queries import SqlAlchemyDashboardQueries
 from nexus.adapters.persistence.exchange_queries import SqlAlchemyExchangeQueries
 from nexus.adapters.persistence.limit_alerts import SqlAlchemyAlertLedger
 from nexus.adapters.persistence.live_feed import live_feed_lifetime
+from nexus.adapters.persistence.prompt_uses import SqlAlchemyPromptUses
 from nexus.adapters.persistence.usage_queries import SqlAlchemyUsageQueries
 from nexus.application.ports import Clock, CredentialStore
 from nexus.application.ports.limit_alerts import AlertLedger
+from nexus.application.ports.prompts import PromptUses
 from nexus.application.use_cases.account_usage import UsageReports
 
 
@@ -31,6 +34,12 @@ def _usage_queries(engine: AsyncEngine | None) -> SqlAlchemyUsageQueries | None:
 def _alert_ledger(engine: AsyncEngine | None) -> AlertLedger:
     """Claims in PostgreSQL, shared by every worker; without storage, this process's own."""
     return SqlAlchemyAlertLedger(engine) if engine is not None else MemoryAlertLedger()
+
+
+def _prompt_uses(engine: AsyncEngine | None) -> PromptUses:
+    """Rendered prompts in PostgreSQL, for every worker and the dashboard; without storage,
+    this process's own."""
+    return SqlAlchemyPromptUses(engine) if engine is not None else MemoryPromptUses()
 
 
 class ReadContainer(containers.DeclarativeContainer):
@@ -45,6 +54,7 @@ class ReadContainer(containers.DeclarativeContainer):
     usage_queries = providers.Singleton(_usage_queries, engine=engine)
     usage_reports = providers.Singleton(UsageReports, queries=usage_queries, credentials=credential_store, clock=clock)
     alert_ledger = providers.Singleton(_alert_ledger, engine=engine)
+    prompt_uses = providers.Singleton(_prompt_uses, engine=engine)
 
 
 def read_dependencies(reads: Any) -> dict[str, providers.Provider[Any]]:
@@ -56,4 +66,5 @@ def read_dependencies(reads: Any) -> dict[str, providers.Provider[Any]]:
         "live_feed": reads.live_feed,
         "usage_reports": reads.usage_reports,
         "alert_ledger": reads.alert_ledger,
+        "prompt_uses": reads.prompt_uses,
     }

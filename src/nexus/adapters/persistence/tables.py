@@ -166,3 +166,14 @@ limit_alerts = Table(
     Column("headline", Text, nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=False),
 )
+
+
+prompt_uses = Table(
+    "prompt_uses",
+    metadata,
+    Column("text_hash", Text, primary_key=True),
+    Column("prompt_name", Text, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Column("count", Integer, nullable=False),
+)

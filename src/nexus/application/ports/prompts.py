@@ -60,3 +60,24 @@ class PromptSync(Protocol):
         ...
 
     async def status(self) -> SyncStatus: ...
+
+
+class PromptUse(msgspec.Struct, frozen=True, kw_only=True):
+    """A prompt rendered over MCP, found again by its text's hash."""
+
+    text_hash: str
+    name: str
+    first_at: datetime
+    last_at: datetime
+    count: int = 1
+
+
+@runtime_checkable
+class PromptUses(Protocol):
+    """Raise ``QueriesUnavailable`` when the database cannot be reached."""
+
+    async def record(self, text_hash: str, name: str, *, now: datetime) -> None: ...
+
+    async def find(self, text_hashes: list[str]) -> PromptUse | None:
+        """The prompt one of these hashes was rendered from (the most recent, if several)."""
+        ...

@@ -18,6 +18,7 @@ PAGES = (
     ("requests", "Requests", "/dashboard/requests"),
     ("conversations", "Conversations", "/dashboard/conversations"),
     ("usage", "Usage", "/dashboard/usage"),
+    ("prompts", "Prompts", "/dashboard/prompts"),
 )
 _DOMAIN_CHOICES_TTL_S = 30.0
 _DOMAIN_WINDOW = timedelta(days=30)

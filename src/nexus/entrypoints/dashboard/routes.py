@@ -20,6 +20,7 @@ from nexus.entrypoints.dashboard.keys import DashboardKeys
 from nexus.entrypoints.dashboard.pages.conversations import conversation_page, conversations_page
 from nexus.entrypoints.dashboard.pages.live import live_events, live_page
 from nexus.entrypoints.dashboard.pages.overview import overview_page
+from nexus.entrypoints.dashboard.pages.prompts import prompts_page, sync_prompts
 from nexus.entrypoints.dashboard.pages.request_detail import request_page
 from nexus.entrypoints.dashboard.pages.requests import requests_page
 from nexus.entrypoints.dashboard.pages.usage import usage_page
@@ -39,6 +40,8 @@ PAGE_HANDLERS: list[ControllerRouterHandler] = [
     conversation_page,
     requests_page,
     request_page,
+    prompts_page,
+    sync_prompts,
 ]
 
 

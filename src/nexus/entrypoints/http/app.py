@@ -97,6 +97,8 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     mcp = (
         McpRoute(
             catalog=container.prompts.catalog,
+            uses=container.reads.prompt_uses,
+            clock=container.clock(),
             sync_interval_s=settings.mcp_sync_interval,
             credentials=container.credential_store(),
             dashboard_key=keys.api_key,

@@ -30,7 +30,8 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
 from nexus.application.ports.credential_store import CredentialStore
-from nexus.application.ports.prompts import PromptLibrary
+from nexus.application.ports.prompts import PromptLibrary, PromptUses
+from nexus.application.ports.system import Clock
 from nexus.application.prompt_catalog import PromptCatalog
 from nexus.domain.credentials import CredentialFile, CredentialFileInvalid, secrets_match
 from nexus.domain.errors import InvalidRequest
@@ -50,6 +51,8 @@ class McpRoute:
         self,
         *,
         catalog: Callable[[], PromptCatalog | Awaitable[PromptCatalog]],
+        uses: Callable[[], PromptUses | Awaitable[PromptUses]],
+        clock: Clock,
         sync_interval_s: float,
         credentials: CredentialStore,
         dashboard_key: str | None,
@@ -57,6 +60,8 @@ class McpRoute:
         stateless: bool = False,
     ) -> None:
         self._catalog = catalog
+        self._uses = uses
+        self._clock = clock
         self._sync_interval_s = sync_interval_s
         self._credentials = credentials
         self._dashboard_key = dashboard_key
@@ -69,7 +74,7 @@ class McpRoute:
         catalog = await resolve(self._catalog)
         library = catalog.library
         await library.refresh()
-        server = build_server(library, pushes_changes=not self._stateless)
+        server = build_server(library, await resolve(self._uses), self._clock, pushes_changes=not self._stateless)
         manager = StreamableHTTPSessionManager(
             app=server,
             stateless=self._stateless,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -17,8 +18,10 @@ from mcp.shared.exceptions import McpError
 
 from nexus import __version__
 from nexus.adapters.prompts.render import RenderFailed, render
-from nexus.application.ports.prompts import PromptLibrary
-from nexus.domain.prompts import Prompt, missing_arguments
+from nexus.application.ports.exchange_queries import QueriesUnavailable
+from nexus.application.ports.prompts import PromptLibrary, PromptUses
+from nexus.application.ports.system import Clock
+from nexus.domain.prompts import Prompt, missing_arguments, rendered_hash
 
 PAGE_SIZE = 50
 
@@ -62,8 +65,15 @@ class PromptServer(Server):
         return told
 
 
-def build_server(library: PromptLibrary, *, pushes_changes: bool = True) -> PromptServer:
+def build_server(library: PromptLibrary, uses: PromptUses, clock: Clock, *, pushes_changes: bool) -> PromptServer:
     server = PromptServer(pushes_changes=pushes_changes)
+
+    async def remember_use(text: str, name: str) -> None:
+        """So a conversation can tell the prompt it started from; never at the cost of the answer."""
+        try:
+            await uses.record(rendered_hash(text), name, now=datetime.fromtimestamp(clock.now_ms() / 1000, UTC))
+        except QueriesUnavailable as exc:
+            log.warning("The use of prompt %r is not recorded: %s", name, exc)
 
     @server.list_prompts()  # type: ignore[no-untyped-call, untyped-decorator]  # the SDK leaves them untyped
     async def list_prompts(request: types.ListPromptsRequest) -> types.ListPromptsResult:
@@ -91,6 +101,7 @@ def build_server(library: PromptLibrary, *, pushes_changes: bool = True) -> Prom
             text = render(prompt, arguments or {})
         except RenderFailed as exc:
             raise McpError(types.ErrorData(code=types.INTERNAL_ERROR, message=f"{name!r}: {exc}")) from None
+        await remember_use(text, name)
         return types.GetPromptResult(
             description=prompt.description,
             messages=[types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))],

@@ -25,7 +25,9 @@ from nexus.application.ports.conversation_queries import (
     ConversationTree,
 )
 from nexus.application.ports.dashboard_queries import DashboardQueries
-from nexus.application.ports.exchange_queries import QueriesUnavailable
+from nexus.application.ports.exchange_queries import ExchangeQueries, QueriesUnavailable
+from nexus.application.ports.prompts import PromptUse, PromptUses
+from nexus.application.use_cases.prompt_origin import prompt_origin
 from nexus.entrypoints.dashboard.context import page_context
 from nexus.entrypoints.dashboard.params import (
     MAX_PARAM,
@@ -145,11 +147,14 @@ async def conversation_page(
     *,
     dashboard_queries: NamedDependency[DashboardQueries],
     conversation_queries: NamedDependency[ConversationQueries],
+    exchange_queries: NamedDependency[ExchangeQueries],
+    prompt_uses: NamedDependency[PromptUses],
     conversation_id: Annotated[str, PathParameter()],
     domain: Text = None,
 ) -> Template:
     domain = text(domain, limit=MAX_PARAM)
     tree: ConversationTree | None = None
+    started_from: PromptUse | None = None
     problem: str | None = None
     unavailable: str | None = None
     status = 200
@@ -164,12 +169,15 @@ async def conversation_page(
         else:
             if tree is None:
                 status, problem = 404, "No conversation has this id."
+            else:
+                started_from = await prompt_origin(parsed, exchanges=exchange_queries, uses=prompt_uses)
     context = await page_context(
         "conversations",
         dashboard_queries,
         domain=domain,
         conversation_id=conversation_id,
         tree=tree,
+        started_from=started_from,
         graph=conversation_graph(tree, request_url) if tree else None,
         problem=problem,
         unavailable=unavailable,
