@@ -16,6 +16,7 @@ from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import McpError
 
+from tests.support.processes import ProxyProcess
 from tests.support.proxy_server import RunningProxy
 
 pytestmark = pytest.mark.integration
@@ -55,7 +56,7 @@ def mcp_proxy(start_proxy: Callable[..., RunningProxy], prompts_dir: Path, crede
 
 
 def run(
-    proxy: RunningProxy,
+    proxy: RunningProxy | ProxyProcess,
     work: Callable[[ClientSession], Any],
     *,
     key: str = KEY,
@@ -185,6 +186,48 @@ def test_with_several_workers_sessions_are_stateless_and_nothing_is_pushed(
     assert initialized.capabilities.prompts.listChanged is False, "no session to push to"
     assert session_id is None, "any worker can answer any request"
     assert "review" in [prompt.name for prompt in listed.prompts]
+
+
+@pytest.mark.parametrize("version", ["2025-03-26", "2025-06-18", "2025-11-25"])
+def test_clients_of_each_current_protocol_version_are_answered_in_theirs(mcp_proxy: RunningProxy, version: str) -> None:
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+    }
+    headers = {"authorization": f"Bearer {KEY}", "accept": "application/json, text/event-stream"}
+    response = httpx.post(f"{mcp_proxy.url}/mcp", json=initialize, headers=headers)
+    assert response.status_code == 200, response.text
+    data = next(line[len("data: ") :] for line in response.text.splitlines() if line.startswith("data: "))
+    result = json.loads(data)["result"]
+    assert result["protocolVersion"] == version
+    assert result["capabilities"]["prompts"] == {"listChanged": True}
+    assert response.headers["mcp-session-id"]
+
+
+def test_two_real_workers_answer_every_session_and_serve_an_edit(tmp_path: Path, prompts_dir: Path) -> None:
+    env = {
+        "STORAGE_ENABLED": "false",
+        "MCP_ENABLED": "true",
+        "MCP_PROMPTS_DIR": str(prompts_dir),
+        "DASHBOARD_API_KEY": KEY,
+    }
+    proxy = ProxyProcess(cwd=tmp_path, env=env, args=("--workers", "2")).wait_ready(timeout=60)
+    try:
+
+        async def names(client: ClientSession) -> list[str]:
+            return [prompt.name for prompt in (await client.list_prompts()).prompts]
+
+        first = [run(proxy, names) for _ in range(8)]  # each a new connection: the kernel spreads them
+        (prompts_dir / "fresh.yaml").write_text("template: Fresh\n")
+        # No wait: a stateless prompts/list reads the folder again itself when it changed.
+        after = [run(proxy, names) for _ in range(8)]
+    finally:
+        output = proxy.stop()
+    assert all(listed == first[0] for listed in first), first
+    assert all("fresh" in listed for listed in after), after
+    assert "Traceback" not in output, output
 
 
 def test_a_domains_client_key_is_accepted_on_its_host_and_others_are_refused(mcp_proxy: RunningProxy) -> None:

@@ -94,5 +94,6 @@ def serve(settings: Settings) -> None:
     if settings.database_url:
         os.environ["DATABASE_URL"] = settings.database_url
     os.environ["NEXUS_ROLE"] = settings.nexus_role
+    os.environ["WORKERS"] = str(settings.workers)  # a worker knows it has siblings (MCP goes stateless)
     config = server_config(settings, WORKER_APP_FACTORY, factory=True, workers=settings.workers)
     Multiprocess(config, sockets=[config.bind_socket()]).run()
