@@ -50,6 +50,7 @@ from nexus.application.use_cases.resolve_credential import ResolveCredential
 from nexus.domain.limit_alerts import LimitAlert
 from nexus.domain.retry_policy import RetryPolicy
 from nexus.domain.slack_message import SlackTarget
+from nexus.entrypoints.analysis_container import AnalysisRequestsContainer, AnalysisWorkerContainer
 from nexus.entrypoints.lifecycle import Lifecycle
 from nexus.entrypoints.prompts_container import PromptsContainer
 from nexus.entrypoints.read_container import ReadContainer
@@ -213,6 +214,16 @@ class Container(containers.DeclarativeContainer):
     )
     reads = providers.Container(ReadContainer, engine=engine, credential_store=credential_store, clock=clock)
     prompts = providers.Container(PromptsContainer, settings=settings, clock=clock)
+    analysis_worker = providers.Container(
+        AnalysisWorkerContainer, settings=settings, store=reads.analysis_store, clock=clock
+    )
+    analysis = providers.Container(
+        AnalysisRequestsContainer,
+        settings=settings,
+        store=reads.analysis_store,
+        clock=clock,
+        worker=analysis_worker.worker,
+    )
 
     # Notifications: Slack, the telemetry endpoint, test samples; each queues and works off
     # the request path (ADR 11).

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nexus.adapters.memory_alert_ledger import MemoryAlertLedger
 from nexus.adapters.memory_prompt_uses import MemoryPromptUses
+from nexus.adapters.persistence.analyses import SqlAlchemyAnalysisStore
 from nexus.adapters.persistence.conversation_queries import SqlAlchemyConversationQueries
 from nexus.adapters.persistence.dashboard_queries import SqlAlchemyDashboardQueries
 from nexus.adapters.persistence.exchange_queries import SqlAlchemyExchangeQueries
@@ -55,6 +56,7 @@ class ReadContainer(containers.DeclarativeContainer):
     usage_reports = providers.Singleton(UsageReports, queries=usage_queries, credentials=credential_store, clock=clock)
     alert_ledger = providers.Singleton(_alert_ledger, engine=engine)
     prompt_uses = providers.Singleton(_prompt_uses, engine=engine)
+    analysis_store = providers.Singleton(SqlAlchemyAnalysisStore, engine=engine)
 
 
 def read_dependencies(reads: Any) -> dict[str, providers.Provider[Any]]:
@@ -67,4 +69,5 @@ def read_dependencies(reads: Any) -> dict[str, providers.Provider[Any]]:
         "usage_reports": reads.usage_reports,
         "alert_ledger": reads.alert_ledger,
         "prompt_uses": reads.prompt_uses,
+        "analysis_store": reads.analysis_store,
     }

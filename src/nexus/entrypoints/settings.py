@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -21,6 +22,9 @@ def mask_url_password(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+_GEMINI_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class SettingsError(Exception):
@@ -88,6 +92,22 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     mcp_github_token: str | None = None
     mcp_github_api_url: str = "https://api.github.com"
     mcp_sync_interval: int = 300
+    ai_worker_enabled: bool = False
+    ai_analyzer: Literal["gemini", "claude"] = "gemini"
+    ai_worker_poll_interval_ms: int = 5000
+    ai_worker_max_concurrent_jobs: int = 3
+    ai_worker_job_timeout_minutes: float = 5.0
+    ai_analysis_max_retries: int = 3
+    ai_analysis_request_timeout_ms: int = 60_000
+    ai_max_prompt_tokens: int | None = None  # None: the analyzer's own default
+    ai_analysis_rate_limit_creation: int = 15
+    gemini_api_key: str | None = None
+    gemini_model_name: str = "gemini-2.5-pro"
+    gemini_api_url: str = "https://generativelanguage.googleapis.com/v1beta/models"
+    ai_analysis_claude_model: str = "claude-sonnet-4-5"
+    ai_analysis_claude_url: str | None = None  # None: this proxy on loopback
+    ai_analysis_claude_host: str | None = None
+    ai_analysis_claude_api_key: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -103,6 +123,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             "recorder_batch_size",
             "alert_check_seconds",
             "mcp_sync_interval",
+            "ai_worker_poll_interval_ms",
+            "ai_worker_max_concurrent_jobs",
+            "ai_worker_job_timeout_minutes",
+            "ai_analysis_max_retries",
+            "ai_analysis_request_timeout_ms",
+            "ai_analysis_rate_limit_creation",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"must be positive - at `$.{name}`")
@@ -122,6 +148,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             if url is not None and not url.startswith(("postgresql://", "postgres://")):
                 raise ValueError(f"must be a postgresql:// or postgres:// URL - at `$.{name}`")
         self._check_urls()
+        if self.ai_worker_enabled and (problem := self.analysis_worker_problem()):
+            raise ValueError(f"{problem} - at `$.ai_worker_enabled`")
         try:
             parse_thresholds(self.alert_thresholds)
         except InvalidThresholds as exc:
@@ -136,6 +164,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise ValueError("must be an http:// or https:// URL - at `$.claude_api_base_url`")
         if not webhook_allowed(self.mcp_github_api_url):
             raise ValueError("must be an https:// URL (http:// only to this machine) - at `$.mcp_github_api_url`")
+        for name in ("gemini_api_url", "ai_analysis_claude_url"):
+            url = getattr(self, name)
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise ValueError(f"must be an http:// or https:// URL - at `$.{name}`")
+        if self.gemini_api_key is not None and not _GEMINI_KEY.match(self.gemini_api_key):
+            raise ValueError("must be letters, digits, - and _ only - at `$.gemini_api_key`")
         if bool(self.mcp_github_owner) != bool(self.mcp_github_repo):
             raise ValueError("MCP_GITHUB_OWNER and MCP_GITHUB_REPO go together - at `$.mcp_github_repo`")
 
@@ -146,7 +180,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             shown["claude_api_key"] = "********"
         if self.database_url:
             shown["database_url"] = mask_url_password(self.database_url)
-        for secret in ("dashboard_api_key", "dashboard_session_secret", "slack_webhook_url", "mcp_github_token"):
+        for secret in (
+            "dashboard_api_key",
+            "dashboard_session_secret",
+            "slack_webhook_url",
+            "mcp_github_token",
+            "gemini_api_key",
+            "ai_analysis_claude_api_key",
+        ):
             if getattr(self, secret):
                 shown[secret] = "********"
         if self.dashboard_database_url:
@@ -167,6 +208,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     def slack_on(self) -> bool:
         """Whether Slack messages are sent at all (a domain's block may still silence it)."""
         return self.slack_enabled if self.slack_enabled is not None else self.slack_webhook_url is not None
+
+    def analysis_worker_problem(self) -> str | None:
+        """Why the analysis worker cannot run with these settings, or None."""
+        if not self.storage_enabled:
+            return "the analysis worker keeps its jobs in the database: it needs storage (STORAGE_ENABLED=true)"
+        if self.ai_analyzer == "gemini" and not self.gemini_api_key:
+            return "AI_ANALYZER=gemini needs GEMINI_API_KEY (or set AI_ANALYZER=claude to analyse through this proxy)"
+        return None
 
     @property
     def github_sync_on(self) -> bool:

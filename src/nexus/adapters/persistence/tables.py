@@ -177,3 +177,25 @@ prompt_uses = Table(
     Column("last_at", DateTime(timezone=True), nullable=False),
     Column("count", Integer, nullable=False),
 )
+
+conversation_analyses = Table(
+    "conversation_analyses",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("conversation_id", UUID(as_uuid=True), nullable=False),
+    Column("branch_id", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("custom_prompt", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text),
+    Column("analysis", JSONB(none_as_null=True)),
+    Column("raw_answer", Text),
+    Column("model", Text),
+    Column("input_tokens", Integer),
+    Column("output_tokens", Integer),
+    Column("duration_ms", Integer),
+    Column("not_before", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+)

@@ -12,6 +12,7 @@ from nexus import __version__
 from nexus.entrypoints.cli.conversations import rebuild_conversations_command
 from nexus.entrypoints.cli.credentials import credentials
 from nexus.entrypoints.cli.quarantine import quarantine
+from nexus.entrypoints.cli.worker import worker_command
 from nexus.entrypoints.dashboard.app import DASHBOARD_PORT
 from nexus.entrypoints.logs import configure_logging
 from nexus.entrypoints.serve import serve
@@ -83,3 +84,4 @@ def migrate(ctx: click.Context) -> None:
 main.add_command(credentials)
 main.add_command(rebuild_conversations_command)
 main.add_command(quarantine)
+main.add_command(worker_command)

@@ -54,6 +54,7 @@ def create_dashboard_app(settings: Settings) -> Litestar:
                 dependencies={
                     "lifecycle": container.lifecycle,
                     "prompt_catalog": container.prompts.catalog,
+                    "analyses": container.analysis.analyses,
                     **read_dependencies(container.reads),
                 },
                 on_startup=[_watch_signals(container)],

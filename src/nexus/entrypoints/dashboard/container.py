@@ -11,6 +11,7 @@ from dependency_injector import containers, providers
 from nexus.adapters.credentials.file_store import FileCredentialStore
 from nexus.adapters.persistence.database import open_optional_engine
 from nexus.adapters.system import SystemClock
+from nexus.entrypoints.analysis_container import AnalysisRequestsContainer
 from nexus.entrypoints.lifecycle import Lifecycle
 from nexus.entrypoints.prompts_container import PromptsContainer
 from nexus.entrypoints.read_container import ReadContainer
@@ -34,3 +35,6 @@ class DashboardContainer(containers.DeclarativeContainer):
     credential_store = providers.Singleton(FileCredentialStore, directory=settings.provided.credentials_dir)
     reads = providers.Container(ReadContainer, engine=engine, credential_store=credential_store, clock=clock)
     prompts = providers.Container(PromptsContainer, settings=settings, clock=clock)
+    analysis = providers.Container(
+        AnalysisRequestsContainer, settings=settings, store=reads.analysis_store, clock=clock
+    )

@@ -116,6 +116,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
                 "lifecycle": container.lifecycle,
                 "token_accounting": container.token_accounting,
                 "prompt_catalog": container.prompts.catalog,
+                "analyses": container.analysis.analyses,
                 **read_dependencies(container.reads),
             },
             on_startup=[proxy.start, _watch_signals(container), _tune_gc],

@@ -8,6 +8,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.types import ControllerRouterHandler
 
+from nexus.entrypoints.http.api.analyses import ANALYSIS_HANDLERS
 from nexus.entrypoints.http.api.auth import require_dashboard_key
 from nexus.entrypoints.http.api.conversations import CONVERSATION_HANDLERS
 from nexus.entrypoints.http.api.params import API_SECURITY
@@ -19,7 +20,14 @@ from nexus.entrypoints.http.api.usage import TOKEN_STATS_HANDLERS, USAGE_HANDLER
 API_ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     Router(
         path="/api",
-        route_handlers=[*REQUEST_HANDLERS, *CONVERSATION_HANDLERS, *STATS_HANDLERS, *USAGE_HANDLERS, *PROMPT_HANDLERS],
+        route_handlers=[
+            *REQUEST_HANDLERS,
+            *CONVERSATION_HANDLERS,
+            *STATS_HANDLERS,
+            *USAGE_HANDLERS,
+            *PROMPT_HANDLERS,
+            *ANALYSIS_HANDLERS,
+        ],
         guards=[require_dashboard_key],
         security=API_SECURITY,
     ),

@@ -1,0 +1,1 @@
+"""The models an analysis can be asked of."""

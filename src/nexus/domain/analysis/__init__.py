@@ -1,0 +1,1 @@
+"""AI analysis of conversations: what an analysis holds, what is sent, and the job's rules."""
