@@ -14,7 +14,9 @@ import httpx
 import pytest
 
 from tests.integration.test_api_conversations import chat
+from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.fake_gemini import ANALYSIS, API_KEY, Answer, FakeGemini
+from tests.support.processes import free_port
 from tests.support.proxy_server import RunningProxy
 
 pytestmark = pytest.mark.integration
@@ -22,6 +24,7 @@ pytestmark = pytest.mark.integration
 KEY = "dashboard-key-for-analysis-tests"
 AUTH = {"x-api-key": KEY}
 SECRET = "sk-ant-api03-SecretValueThatMustNeverLeave0123456789"
+CLIENT_KEY = "cnp_live_analysis_client_key_0123456789"
 
 
 @pytest.fixture
@@ -212,3 +215,51 @@ def test_without_storage_the_api_says_so(start_proxy: Callable[..., RunningProxy
     response = request(proxy, str(uuid.uuid4()))
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "api_error"
+
+
+def test_claude_analyses_through_this_proxy_as_a_domains_traffic(
+    fake: FakeAnthropic, database_url: str, credentials_dir: Path, tmp_path: Path
+) -> None:
+    (credentials_dir / "analysis.example.credentials.json").write_text(
+        json.dumps(
+            {"type": "api_key", "accountId": "acc_analysis", "api_key": DEFAULT_API_KEY, "client_api_key": CLIENT_KEY}
+        )
+    )
+    port = free_port()
+    settings = {
+        "CLAUDE_API_BASE_URL": fake.url,
+        "CREDENTIALS_DIR": str(credentials_dir),
+        "DATABASE_URL": database_url,
+        "NEXUS_DATA_DIR": str(tmp_path / "data"),
+        "DASHBOARD_API_KEY": KEY,
+        "AI_WORKER_ENABLED": "true",
+        "AI_ANALYZER": "claude",
+        "AI_ANALYSIS_CLAUDE_URL": f"http://127.0.0.1:{port}",
+        "AI_ANALYSIS_CLAUDE_HOST": "analysis.example",
+        "AI_ANALYSIS_CLAUDE_API_KEY": CLIENT_KEY,
+        "AI_WORKER_POLL_INTERVAL_MS": "100",
+    }
+    with RunningProxy(port=port, **settings) as proxy:
+        conversation_id = conversation(proxy, f"Refactor the parser. Token: {SECRET}")
+        fake.fail_next(529)  # overloaded once: the proxy's own upstream retry absorbs it
+        fake.answer_forced_tool_with({"summary": "not enough"}, ANALYSIS)
+
+        assert request(proxy, conversation_id).status_code == 201
+        result = finished(proxy, conversation_id, timeout=30)
+
+        assert result["status"] == "completed", result
+        assert result["analysis"] == ANALYSIS
+        assert result["attempts"] == 1, "the 529 retried by the proxy, the misfit asked again within the attempt"
+        assert result["model"].startswith("claude-sonnet-4-5")
+        assert result["tokenUsage"]["input"] > 0
+        calls = [r for r in fake.requests if r.path == "/v1/messages" and r.json().get("tool_choice")]
+        assert len(calls) == 3, "the 529, its retry (a misfit), the answer asked again"
+        body = calls[-1].json()
+        assert body["tool_choice"] == {"type": "tool", "name": "record_analysis"}
+        assert body["tools"][0]["input_schema"]["required"][0] == "summary"
+        assert "was not valid for the schema" in body["system"]
+        assert SECRET not in calls[-1].body.decode()
+        assert "Refactor the parser" in body["messages"][0]["content"]
+        assert calls[-1].header("x-api-key") == DEFAULT_API_KEY, "the domain's credential pays"
+        recorded = httpx.get(f"{proxy.url}/api/requests", params={"domain": "analysis.example"}, headers=AUTH).json()
+        assert recorded["total"] >= 1, "the analysis is the domain's recorded traffic"

@@ -504,6 +504,20 @@ def _generate(payload: Mapping[str, Any], kind: str) -> _Reply:
     )
 
 
+def _forced_tool_call(payload: Mapping[str, Any], name: str, tool_input: Any) -> _Reply:
+    """The reply to a request whose ``tool_choice`` names a tool: one call of it."""
+    seed = _sha256(b"forced", name.encode(), _canonical(payload, ("stream",)))
+    blocks = (_tool_use_block(_make_id("toolu_01", seed, "forced"), name, tool_input),)
+    model = str(payload.get("model"))
+    return _Reply(
+        message_id=_make_id("msg_01", seed, "message"),
+        model=_ALIASES.get(model, model),
+        blocks=blocks,
+        stop_reason="tool_use",
+        usage=_usage(payload, blocks, seed),
+    )
+
+
 def _message_json(reply: _Reply) -> dict[str, Any]:
     """The non-streaming Message body."""
     return {
@@ -851,6 +865,8 @@ class FakeAnthropic:
         self._files: dict[str, _StoredFile] = {}
         self._serial = 0
         self._failures: collections.deque[tuple[int, dict[str, str]]] = collections.deque()
+        # Inputs of the tool calls a request forcing a tool (``tool_choice: {type: tool}``) gets, in order.
+        self._forced_tool_inputs: collections.deque[Any] = collections.deque()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
@@ -861,6 +877,12 @@ class FakeAnthropic:
         ``headers``), whatever they ask; normal service resumes afterwards."""
         with self._changed:
             self._failures.extend((status, dict(headers or {})) for status in statuses)
+
+    def answer_forced_tool_with(self, *inputs: Any) -> None:
+        """The next requests that force a tool get a call of it with these inputs, as Claude
+        answers them (``{}`` once these are used up)."""
+        with self._changed:
+            self._forced_tool_inputs.extend(inputs)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -1134,7 +1156,13 @@ class FakeAnthropic:
         exchange = request[_EXCHANGE]
         payload = self._messages_payload(exchange.request, ("model", "messages", "max_tokens"))
         scenario = exchange.scenario or _Scenario("text")
-        reply = _generate(payload, scenario.reply_kind)
+        choice = payload.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") == "tool" and scenario.reply_kind == "text":
+            with self._changed:
+                tool_input = self._forced_tool_inputs.popleft() if self._forced_tool_inputs else {}
+            reply = _forced_tool_call(payload, str(choice.get("name")), tool_input)
+        else:
+            reply = _generate(payload, scenario.reply_kind)
         if payload.get("stream") is True:
             return await self._stream(request, exchange, scenario, reply)
         return await self._non_streaming(request, exchange, scenario, reply)

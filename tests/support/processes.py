@@ -83,6 +83,35 @@ class ProxyProcess:
         return self.output
 
 
+class WorkerProcess:
+    """``claude-nexus-proxy worker`` in the background: stopped with SIGTERM, or killed."""
+
+    def __init__(self, *, cwd: Path, env: dict[str, str]) -> None:
+        self._process = subprocess.Popen(
+            [*COMMAND, "worker"],
+            cwd=cwd,
+            env=_environment(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def kill(self) -> None:
+        self._process.kill()
+        self._process.wait(timeout=10)
+
+    def stop(self) -> str:
+        """The process's output, once it has ended (SIGTERM, then SIGKILL after 10 s)."""
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        out, _ = self._process.communicate()
+        return out or ""
+
+
 def _environment(extra: dict[str, str] | None) -> dict[str, str]:
     # Start from a clean slate so a developer's own settings cannot leak into a test; storage
     # stays off (no embedded server per process) unless a test asks for it.

@@ -17,7 +17,7 @@ from nexus.entrypoints.settings import Settings, load_settings
 class RunningProxy:
     """``with RunningProxy(CLAUDE_API_BASE_URL=..., ...) as proxy:`` then talk to ``proxy.url``."""
 
-    def __init__(self, **environment: str) -> None:
+    def __init__(self, *, port: int = 0, **environment: str) -> None:
         if "DATABASE_URL" not in environment:
             environment.setdefault("STORAGE_ENABLED", "false")  # the tests of storage give a database
         # Nothing a test starts writes into the working copy (the dashboard keeps its session
@@ -26,7 +26,7 @@ class RunningProxy:
         self.settings: Settings = load_settings(environment)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self.port = 0
+        self.port = port  # 0: any free one
 
     @property
     def url(self) -> str:
@@ -35,7 +35,7 @@ class RunningProxy:
     def __enter__(self) -> RunningProxy:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
         self._server = uvicorn.Server(server_config(self.settings, host="127.0.0.1", port=self.port))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)

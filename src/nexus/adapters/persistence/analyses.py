@@ -135,11 +135,14 @@ class SqlAlchemyAnalysisStore:
 
         return await run_read(self._engine, work)
 
+    async def touch(self, job: AnalysisJob) -> None:
+        await self._set(job)
+
     async def complete(
-        self, job_id: int, answer: AnalyzerAnswer, analysis: dict[str, Any], *, duration_ms: int
+        self, job: AnalysisJob, answer: AnalyzerAnswer, analysis: dict[str, Any], *, duration_ms: int
     ) -> None:
         await self._set(
-            job_id,
+            job,
             state="completed",
             analysis=analysis,
             raw_answer=None,
@@ -151,16 +154,16 @@ class SqlAlchemyAnalysisStore:
             completed_at=func.now(),
         )
 
-    async def retry_later(self, job_id: int, error: str, *, delay_s: float) -> None:
-        await self._set(job_id, state="pending", error=error, not_before=func.now() + timedelta(seconds=delay_s))
+    async def retry_later(self, job: AnalysisJob, error: str, *, delay_s: float) -> None:
+        await self._set(job, state="pending", error=error, not_before=func.now() + timedelta(seconds=delay_s))
 
-    async def release(self, job_id: int) -> None:
-        await self._set(job_id, state="pending", attempts=func.greatest(_t.attempts - 1, 0), not_before=func.now())
+    async def release(self, job: AnalysisJob) -> None:
+        await self._set(job, state="pending", attempts=func.greatest(_t.attempts - 1, 0), not_before=func.now())
 
-    async def fail(self, job_id: int, error: str, *, raw_answer: str | None = None, model: str | None = None) -> None:
-        await self._set(
-            job_id, state="failed", error=error, raw_answer=raw_answer, model=model, completed_at=func.now()
-        )
+    async def fail(
+        self, job: AnalysisJob, error: str, *, raw_answer: str | None = None, model: str | None = None
+    ) -> None:
+        await self._set(job, state="failed", error=error, raw_answer=raw_answer, model=model, completed_at=func.now())
 
     async def return_stuck(self, *, older_than_s: float, max_attempts: int) -> int:
         out_of_attempts = _t.attempts >= max_attempts
@@ -184,8 +187,13 @@ class SqlAlchemyAnalysisStore:
 
         return await run_read(self._engine, work)
 
-    async def _set(self, job_id: int, **values: Any) -> None:
-        statement = update(conversation_analyses).where(_t.id == job_id).values(updated_at=func.now(), **values)
+    async def _set(self, job: AnalysisJob, **values: Any) -> None:
+        """Only while the claim is still this one: processing, with the attempt count it made."""
+        statement = (
+            update(conversation_analyses)
+            .where(_t.id == job.id, _t.state == "processing", _t.attempts == job.attempts)
+            .values(updated_at=func.now(), **values)
+        )
 
         async def work(connection: AsyncConnection) -> None:
             await connection.execute(statement)

@@ -5,8 +5,10 @@ analyzer, checks the answer against the schema, and stores the outcome.
   the job is out of attempts; anything else fails the job with the reason.
 - An answer that does not fit the schema is asked again once with a reminder; a second misfit
   fails the job, the raw answer kept beside the error.
-- A worker that dies leaves its jobs processing: every worker's watchdog returns jobs stuck for
-  longer than the job timeout. One that stops cleanly hands its jobs back at once.
+- A worker that dies leaves its jobs processing: every worker's watchdog returns jobs not
+  touched for longer than the job timeout (a live worker touches its jobs every third of it).
+  One that stops cleanly hands its jobs back at once. A job is settled only by the claim that
+  holds it, so a worker that comes back from a long pause cannot overwrite another's result.
 - The database away: the round is skipped and tried again at the next poll.
 """
 
@@ -58,6 +60,7 @@ class AnalysisWorker:
         self._schema = analysis_schema()
         self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._database_away = False
         self.completed = 0
         self.failed = 0
 
@@ -100,7 +103,13 @@ class AnalysisWorker:
                 self._running.add(task)
                 task.add_done_callback(self._done)
         except QueriesUnavailable as exc:
-            log.warning("Analysis worker cannot reach the database: %s", exc)
+            if not self._database_away:  # once per outage, not every poll
+                log.warning("Analysis worker cannot use the database: %s", exc)
+            self._database_away = True
+        else:
+            if self._database_away:
+                log.info("Analysis worker: the database answers again")
+            self._database_away = False
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -109,6 +118,7 @@ class AnalysisWorker:
 
     async def _process(self, job: AnalysisJob) -> None:
         started = self._clock.monotonic()
+        heartbeat = asyncio.create_task(self._heartbeat(job))
         try:
             await self._analyse(job, started)
         except asyncio.CancelledError:
@@ -119,6 +129,15 @@ class AnalysisWorker:
         except Exception:
             log.exception("Analysis %d failed unexpectedly", job.id)
             await self._settle_failure(job, "The analysis failed unexpectedly (see the proxy's log)")
+        finally:
+            heartbeat.cancel()
+
+    async def _heartbeat(self, job: AnalysisJob) -> None:
+        """While the job runs, so the watchdog returns only the jobs of dead workers."""
+        while True:
+            await asyncio.sleep(self._job_timeout_s / 3)
+            with contextlib.suppress(QueriesUnavailable):
+                await self._store.touch(job)
 
     async def _analyse(self, job: AnalysisJob, started: float) -> None:
         exchanges = await self._store.branch_exchanges(job.conversation_id, job.branch_id)
@@ -140,7 +159,7 @@ class AnalysisWorker:
                     job.attempts,
                     self._max_attempts,
                 )
-                await self._store.retry_later(job.id, str(exc), delay_s=delay)
+                await self._store.retry_later(job, str(exc), delay_s=delay)
             else:
                 await self._fail(job, str(exc))
             return
@@ -148,7 +167,7 @@ class AnalysisWorker:
             await self._fail(job, f"The model's answer does not fit the analysis schema: {problem}", answer)
             return
         duration_ms = round((self._clock.monotonic() - started) * 1000)
-        await self._store.complete(job.id, answer, analysis_dict(analysis), duration_ms=duration_ms)
+        await self._store.complete(job, answer, analysis_dict(analysis), duration_ms=duration_ms)
         self.completed += 1
         log.info("Analysis %d done by %s in %d ms", job.id, answer.model, duration_ms)
 
@@ -169,7 +188,7 @@ class AnalysisWorker:
         self.failed += 1
         log.warning("Analysis %d failed: %s", job.id, error)
         await self._store.fail(
-            job.id, error, raw_answer=answer.raw if answer else None, model=answer.model if answer else None
+            job, error, raw_answer=answer.raw if answer else None, model=answer.model if answer else None
         )
 
     async def _settle_failure(self, job: AnalysisJob, error: str) -> None:
@@ -178,4 +197,4 @@ class AnalysisWorker:
 
     async def _release(self, job: AnalysisJob) -> None:
         with contextlib.suppress(QueriesUnavailable):  # the watchdog returns it
-            await self._store.release(job.id)
+            await self._store.release(job)

@@ -102,20 +102,27 @@ class AnalysisStore(Protocol):
 
     async def branch_exchanges(self, conversation_id: uuid.UUID, branch_id: str) -> list[BranchExchange]: ...
 
+    # The methods below settle a claimed job, and do nothing if the claim is no longer this
+    # worker's (the watchdog returned the job and another worker claimed it).
+
+    async def touch(self, job: AnalysisJob) -> None:
+        """The worker is alive and still on it: the watchdog leaves it alone."""
+        ...
+
     async def complete(
-        self, job_id: int, answer: AnalyzerAnswer, analysis: dict[str, Any], *, duration_ms: int
+        self, job: AnalysisJob, answer: AnalyzerAnswer, analysis: dict[str, Any], *, duration_ms: int
     ) -> None: ...
 
-    async def retry_later(self, job_id: int, error: str, *, delay_s: float) -> None:
+    async def retry_later(self, job: AnalysisJob, error: str, *, delay_s: float) -> None:
         """Back to pending, not to be claimed for ``delay_s`` (the claim counted the attempt)."""
         ...
 
-    async def release(self, job_id: int) -> None:
+    async def release(self, job: AnalysisJob) -> None:
         """Back to pending at once, the attempt not counted: this worker is stopping."""
         ...
 
     async def fail(
-        self, job_id: int, error: str, *, raw_answer: str | None = None, model: str | None = None
+        self, job: AnalysisJob, error: str, *, raw_answer: str | None = None, model: str | None = None
     ) -> None: ...
 
     async def return_stuck(self, *, older_than_s: float, max_attempts: int) -> int:
