@@ -17,6 +17,8 @@ import pytest
 
 from tests.support.database import run_coroutine
 from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
+from tests.support.fake_gemini import API_KEY as GEMINI_KEY
+from tests.support.fake_gemini import FakeGemini
 from tests.support.proxy_server import RunningProxy
 
 
@@ -115,3 +117,33 @@ async def _admin(url: str, statement: str) -> None:
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+ANALYSIS_KEY = "dashboard-key-for-analysis-tests"
+
+
+@pytest.fixture
+def gemini() -> Iterator[FakeGemini]:
+    with FakeGemini() as fake:
+        yield fake
+
+
+@pytest.fixture
+def analysing(
+    start_proxy: Callable[..., RunningProxy], database_url: str, tmp_path: Path, gemini: FakeGemini
+) -> Callable[..., RunningProxy]:
+    """Start a proxy over a database with the analysis worker in-process, asking ``gemini``."""
+
+    def start(**extra: str) -> RunningProxy:
+        return start_proxy(
+            DATABASE_URL=database_url,
+            NEXUS_DATA_DIR=str(tmp_path / "data"),
+            DASHBOARD_API_KEY=ANALYSIS_KEY,
+            AI_WORKER_ENABLED="true",
+            GEMINI_API_KEY=GEMINI_KEY,
+            GEMINI_API_URL=f"{gemini.url}/v1beta/models",
+            AI_WORKER_POLL_INTERVAL_MS="100",
+            **extra,
+        )
+
+    return start

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.integration.conftest import ANALYSIS_KEY
 from tests.integration.test_api_conversations import chat
 from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.fake_gemini import ANALYSIS, API_KEY, Answer, FakeGemini
@@ -21,35 +22,10 @@ from tests.support.proxy_server import RunningProxy
 
 pytestmark = pytest.mark.integration
 
-KEY = "dashboard-key-for-analysis-tests"
+KEY = ANALYSIS_KEY
 AUTH = {"x-api-key": KEY}
 SECRET = "sk-ant-api03-SecretValueThatMustNeverLeave0123456789"
 CLIENT_KEY = "cnp_live_analysis_client_key_0123456789"
-
-
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        yield fake
-
-
-@pytest.fixture
-def analysing(
-    start_proxy: Callable[..., RunningProxy], database_url: str, tmp_path: Path, gemini: FakeGemini
-) -> Callable[..., RunningProxy]:
-    def start(**extra: str) -> RunningProxy:
-        return start_proxy(
-            DATABASE_URL=database_url,
-            NEXUS_DATA_DIR=str(tmp_path / "data"),
-            DASHBOARD_API_KEY=KEY,
-            AI_WORKER_ENABLED="true",
-            GEMINI_API_KEY=API_KEY,
-            GEMINI_API_URL=f"{gemini.url}/v1beta/models",
-            AI_WORKER_POLL_INTERVAL_MS="100",
-            **extra,
-        )
-
-    return start
 
 
 def conversation(proxy: RunningProxy, *turns: str) -> str:

@@ -4,7 +4,7 @@ two never process a job twice, and a worker killed mid-job loses it only for the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,12 +16,6 @@ from tests.support.processes import WorkerProcess, run_cli
 from tests.support.proxy_server import RunningProxy
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        yield fake
 
 
 @pytest.fixture

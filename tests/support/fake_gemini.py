@@ -49,6 +49,7 @@ class FakeGemini(LoopbackApp):
         self.requests: list[dict[str, Any]] = []
         self.script: list[Answer] = []  # answers to give, in order, before plain analyses
         self.model_version = "gemini-2.5-pro-fake-001"
+        self.analysis: dict[str, Any] = json.loads(json.dumps(ANALYSIS))  # what it answers; a test may change it
 
     def received(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -78,7 +79,7 @@ class FakeGemini(LoopbackApp):
             return _error(
                 answer.status, "RESOURCE_EXHAUSTED" if answer.status == 429 else "UNAVAILABLE", "scripted", details
             )
-        text = json.dumps({"summary": "only a summary"}) if answer.kind == "misfit" else json.dumps(ANALYSIS)
+        text = json.dumps({"summary": "only a summary"}) if answer.kind == "misfit" else json.dumps(self.analysis)
         return web.json_response(
             {
                 "candidates": [

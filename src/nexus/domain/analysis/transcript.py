@@ -34,8 +34,10 @@ _SECRETS = [
     ),
     (re.compile(r"\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@"), r"\1[REDACTED]@"),  # user:password@ in URLs
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{16,}"), r"\1[REDACTED]"),
-    (
-        re.compile(r"(?i)\b((?:api[_-]?key|secret|token|password|passwd|pwd)\s*[=:]\s*[\"']?)[^\s\"',;]{6,}"),
+    (  # key = value, the value quoted (spaces and all) or bare
+        re.compile(
+            r"(?i)\b((?:api[_-]?key|secret|token|password|passwd|pwd)\s*[=:]\s*)(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;]{6,})"
+        ),
         r"\1[REDACTED]",
     ),
 ]

@@ -17,6 +17,7 @@ from litestar.types import ASGIApp, ControllerRouterHandler
 from nexus.entrypoints.dashboard.auth import BASE, SESSION_HOURS, AuthController, require_login
 from nexus.entrypoints.dashboard.formatting import TEMPLATE_GLOBALS
 from nexus.entrypoints.dashboard.keys import DashboardKeys
+from nexus.entrypoints.dashboard.pages.analysis_panel import analysis_fragment, request_analysis
 from nexus.entrypoints.dashboard.pages.conversations import conversation_page, conversations_page
 from nexus.entrypoints.dashboard.pages.live import live_events, live_page
 from nexus.entrypoints.dashboard.pages.overview import overview_page
@@ -42,6 +43,8 @@ PAGE_HANDLERS: list[ControllerRouterHandler] = [
     request_page,
     prompts_page,
     sync_prompts,
+    analysis_fragment,
+    request_analysis,
 ]
 
 

@@ -18,6 +18,7 @@ from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Template
 
+from nexus.application.analysis.requests import Analyses
 from nexus.application.ports.conversation_queries import (
     ConversationFilters,
     ConversationPage,
@@ -29,6 +30,7 @@ from nexus.application.ports.exchange_queries import ExchangeQueries, QueriesUna
 from nexus.application.ports.prompts import PromptUse, PromptUses
 from nexus.application.use_cases.prompt_origin import prompt_origin
 from nexus.entrypoints.dashboard.context import page_context
+from nexus.entrypoints.dashboard.pages.analysis_panel import Panel, panel
 from nexus.entrypoints.dashboard.params import (
     MAX_PARAM,
     MAX_SEARCH,
@@ -149,12 +151,15 @@ async def conversation_page(
     conversation_queries: NamedDependency[ConversationQueries],
     exchange_queries: NamedDependency[ExchangeQueries],
     prompt_uses: NamedDependency[PromptUses],
+    analyses: NamedDependency[Analyses],
     conversation_id: Annotated[str, PathParameter()],
     domain: Text = None,
+    analysis_branch: Text = None,
 ) -> Template:
     domain = text(domain, limit=MAX_PARAM)
     tree: ConversationTree | None = None
     started_from: PromptUse | None = None
+    analysis: Panel | None = None
     problem: str | None = None
     unavailable: str | None = None
     status = 200
@@ -171,6 +176,7 @@ async def conversation_page(
                 status, problem = 404, "No conversation has this id."
             else:
                 started_from = await prompt_origin(parsed, exchanges=exchange_queries, uses=prompt_uses)
+                analysis = await panel(analyses, parsed, text(analysis_branch, limit=MAX_PARAM) or "main")
     context = await page_context(
         "conversations",
         dashboard_queries,
@@ -178,6 +184,7 @@ async def conversation_page(
         conversation_id=conversation_id,
         tree=tree,
         started_from=started_from,
+        analysis=analysis,
         graph=conversation_graph(tree, request_url) if tree else None,
         problem=problem,
         unavailable=unavailable,
