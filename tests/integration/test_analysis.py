@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import ANALYSIS_KEY
-from tests.integration.test_api_conversations import chat
+from tests.integration.test_api_conversations import chat, review
 from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.fake_gemini import ANALYSIS, API_KEY, Answer, FakeGemini
 from tests.support.processes import free_port
@@ -239,3 +239,28 @@ def test_claude_analyses_through_this_proxy_as_a_domains_traffic(
         assert calls[-1].header("x-api-key") == DEFAULT_API_KEY, "the domain's credential pays"
         recorded = httpx.get(f"{proxy.url}/api/requests", params={"domain": "analysis.example"}, headers=AUTH).json()
         assert recorded["total"] >= 1, "the analysis is the domain's recorded traffic"
+
+
+def test_a_sub_agents_branch_is_analysed_from_its_own_turns(
+    analysing: Callable[..., RunningProxy], gemini: FakeGemini
+) -> None:
+    proxy = analysing()
+    traffic = review(proxy)
+    url = f"{proxy.url}/api/conversations/{traffic.root}"
+    wait_for(lambda: len(httpx.get(url, headers=AUTH).json().get("nodes", [])) == len(traffic.ids), timeout=15)
+    branches = httpx.get(url, headers=AUTH).json()["branches"]
+    first = next(b["branch_id"] for b in branches if b["first_request_id"] == traffic.first[0])
+
+    queued = httpx.post(
+        f"{proxy.url}/api/analyses", json={"conversationId": traffic.root, "branchId": first}, headers=AUTH
+    )
+
+    assert queued.status_code == 201, queued.text
+    wait_for(
+        lambda: (
+            httpx.get(f"{proxy.url}/api/analyses/{traffic.root}/{first}", headers=AUTH).json()["status"] == "completed"
+        )
+    )
+    sent = json.dumps(gemini.received()[-1]["body"])
+    assert "Look closer at the handlers." in sent, "the sub-agent's own turns"
+    assert "Raise the timeouts." not in sent, "not the main branch's"

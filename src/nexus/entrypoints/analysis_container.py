@@ -74,6 +74,7 @@ async def _worker(
         max_attempts=settings.ai_analysis_max_retries,
         job_timeout_s=settings.ai_worker_job_timeout_minutes * 60,
         max_prompt_tokens=settings.ai_max_prompt_tokens or DEFAULT_PROMPT_TOKENS[settings.ai_analyzer],
+        head_tail=(settings.ai_head_messages, settings.ai_tail_messages),
     )
     task = asyncio.create_task(worker.run(), name="analysis-worker")
     try:

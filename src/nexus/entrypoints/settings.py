@@ -100,6 +100,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ai_analysis_max_retries: int = 3
     ai_analysis_request_timeout_ms: int = 60_000
     ai_max_prompt_tokens: int | None = None  # None: the analyzer's own default
+    ai_head_messages: int = 5
+    ai_tail_messages: int = 20
     ai_analysis_rate_limit_creation: int = 15
     gemini_api_key: str | None = None
     gemini_model_name: str = "gemini-2.5-pro"
@@ -129,6 +131,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             "ai_analysis_max_retries",
             "ai_analysis_request_timeout_ms",
             "ai_analysis_rate_limit_creation",
+            "ai_head_messages",
+            "ai_tail_messages",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"must be positive - at `$.{name}`")

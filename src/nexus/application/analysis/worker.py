@@ -48,6 +48,7 @@ class AnalysisWorker:
         max_attempts: int,
         job_timeout_s: float,
         max_prompt_tokens: int,
+        head_tail: tuple[int, int] = (5, 20),
     ) -> None:
         self._store = store
         self._analyzer = analyzer
@@ -57,6 +58,7 @@ class AnalysisWorker:
         self._max_attempts = max_attempts
         self._job_timeout_s = job_timeout_s
         self._max_prompt_tokens = max_prompt_tokens
+        self._head, self._tail = head_tail
         self._schema = analysis_schema()
         self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -145,7 +147,7 @@ class AnalysisWorker:
         if not turns:
             await self._fail(job, "The branch has no stored text to analyse (are bodies stored? STORE_BODIES)")
             return
-        turns = fit(turns, max_tokens=self._max_prompt_tokens)
+        turns = fit(turns, max_tokens=self._max_prompt_tokens, head=self._head, tail=self._tail)
         try:
             answer, analysis, problem = await self._ask(turns, brief(job.custom_prompt))
         except AnalyzerFailed as exc:
