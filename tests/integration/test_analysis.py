@@ -226,7 +226,7 @@ def test_claude_analyses_through_this_proxy_as_a_domains_traffic(
         assert result["status"] == "completed", result
         assert result["analysis"] == ANALYSIS
         assert result["attempts"] == 1, "the 529 retried by the proxy, the misfit asked again within the attempt"
-        assert result["model"].startswith("claude-sonnet-4-5")
+        assert result["model"] == "claude-sonnet-5"
         assert result["tokenUsage"]["input"] > 0
         calls = [r for r in fake.requests if r.path == "/v1/messages" and r.json().get("tool_choice")]
         assert len(calls) == 3, "the 529, its retry (a misfit), the answer asked again"

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from nexus.domain.traffic_limits import TrafficLimits
+
 OAUTH_BETA = "oauth-2025-04-20"
 OAUTH_ACCESS_TOKEN_PREFIX = "sk-ant-oat"  # noqa: S105 -- a prefix, not a secret
 REFRESH_MARGIN_MS = 60_000
@@ -51,13 +53,15 @@ LIMIT_LABELS = {
 
 
 class AccountLimits(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """The operator's own budget for an account, the denominator of "percentage used".
+    """The operator's own budget for an account, the denominator of "percentage used", and
+    the domain's enforced traffic limits.
 
     Each window limit is optional and applies to a trailing window: the last 5 hours or the
     last 7 days, over every domain recorded under the account. ``daily_usd`` is the budget of
-    the credential file's own domain for each UTC day. Nothing is enforced: the usage API
-    reports the share used, and alerts are sent as shares cross ``ALERT_THRESHOLDS``. Unknown
-    keys are ignored.
+    the credential file's own domain for each UTC day. These are not enforced: the usage API
+    reports the share used, and alerts are sent as shares cross ``ALERT_THRESHOLDS``. The
+    per-minute, stream and ``max_daily_usd`` limits are enforced (429). Unknown keys are
+    ignored.
     """
 
     five_hour_output_tokens: _PositiveTokens | None = None
@@ -65,6 +69,21 @@ class AccountLimits(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     seven_day_output_tokens: _PositiveTokens | None = None
     seven_day_cost_usd: _PositiveUsd | None = None
     daily_usd: _PositiveUsd | None = None
+    # Enforced: over one of these the proxy answers 429 (``TrafficLimits``).
+    requests_per_minute: _PositiveTokens | None = None
+    tokens_per_minute: _PositiveTokens | None = None
+    concurrent_streams: _PositiveTokens | None = None
+    max_daily_usd: _PositiveUsd | None = None
+
+    def traffic(self) -> TrafficLimits | None:
+        """The enforced limits of the domain, None when it sets none."""
+        limits = TrafficLimits(
+            requests_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            concurrent_streams=self.concurrent_streams,
+            daily_usd=self.max_daily_usd,
+        )
+        return limits if limits.any else None
 
     def configured(self) -> dict[str, int | float]:
         """The window limits that are set, by name (``daily_usd`` is a domain's, not here)."""

@@ -4,6 +4,7 @@ ProxyError
 ├── InvalidRequest          400 invalid_request_error
 ├── RequestTooLarge         413 request_too_large
 ├── AuthenticationFailed    401 authentication_error
+├── TrafficLimitReached     429 rate_limit_error (the proxy's own limits)
 ├── UpstreamUnavailable     502 api_error
 ├── UpstreamCircuitOpen     503 overloaded_error
 └── UpstreamTimeout         504 timeout_error
@@ -20,10 +21,13 @@ class ProxyError(Exception):
     status: int = 500
     error_type: str = "api_error"
 
-    def __init__(self, message: str, *, retry_after_s: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after_s: int | None = None, headers: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after_s = retry_after_s
+        self.headers = headers  # more response headers, beside retry-after
 
 
 class InvalidRequest(ProxyError):
@@ -39,6 +43,11 @@ class RequestTooLarge(ProxyError):
 class AuthenticationFailed(ProxyError):
     status = 401
     error_type = "authentication_error"
+
+
+class TrafficLimitReached(ProxyError):
+    status = 429
+    error_type = "rate_limit_error"
 
 
 class UpstreamUnavailable(ProxyError):

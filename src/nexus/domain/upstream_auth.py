@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 import msgspec
 
 from nexus.domain.credentials import is_oauth_token
+from nexus.domain.traffic_limits import TrafficLimits
 
 AuthSource = Literal["domain_file", "client", "default"]
 
@@ -22,6 +24,7 @@ class UpstreamAuth(msgspec.Struct, frozen=True, kw_only=True):
     secret: str
     source: AuthSource
     account_id: str
+    limits: TrafficLimits | None = None  # the domain file's enforced limits
 
     @property
     def replaces_client_auth(self) -> bool:
@@ -46,6 +49,11 @@ class ClientAuth(msgspec.Struct, frozen=True):
     @property
     def present(self) -> bool:
         return bool(self.bearer or self.api_key)
+
+    def key_id(self) -> str | None:
+        """A name for the presented key that is not the key: a hash of it, cut short."""
+        secret = self.bearer or self.api_key
+        return hashlib.sha256(secret.encode()).hexdigest()[:16] if secret else None
 
     def as_upstream(self, account_id: str) -> UpstreamAuth:
         """Pass the client's own credential through; an OAuth bearer still needs the beta."""

@@ -33,6 +33,7 @@ from nexus.adapters.upstream.aiohttp_transport import open_aiohttp_transport
 from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_breaker
 from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
 from nexus.adapters.webhook_process.process import WebhookProcess
+from nexus.application.limits.limiter import TrafficLimiter, limited_tokens
 from nexus.application.notifications.background import running
 from nexus.application.notifications.limit_watch import LimitWatch
 from nexus.application.notifications.notifier import NotificationsProbe, SlackNotifier, slack_notifier
@@ -90,19 +91,28 @@ def _recorder(
 
 
 def _recorder_or_counter(
-    recorder: ExchangeRecorder | None, accounting: TokenAccounting, watch: LimitWatch
+    recorder: ExchangeRecorder | None, accounting: TokenAccounting, watch: LimitWatch, limiter: TrafficLimiter
 ) -> ExchangeObserver:
     """The recorder, or without storage a counting observer building the same rows (without
-    bodies) for the token counters, and handing Anthropic's rate-limit headers to the watch."""
-    return recorder if recorder is not None else CountingObserver(accounting, on_rate_limit=watch.on_rate_limit)
+    bodies) for the token counters and the traffic limits, and handing Anthropic's rate-limit
+    headers to the watch."""
+    if recorder is not None:
+        return recorder
+    return CountingObserver(accounting, on_rate_limit=watch.on_rate_limit, on_usage=limiter.on_usage)
 
 
-def _row_hook(accounting: TokenAccounting, watch: LimitWatch) -> Callable[[ExchangeRow], None]:
-    """Every row the recorder builds goes to the token counters and the limit watch."""
+def _row_hook(accounting: TokenAccounting, watch: LimitWatch, limiter: TrafficLimiter) -> Callable[[ExchangeRow], None]:
+    """Every row the recorder builds goes to the token counters, the limit watch and the
+    traffic limits (its tokens and cost)."""
 
     def hook(row: ExchangeRow) -> None:
         accounting.on_row(row)
         watch.on_row(row)
+        limiter.on_usage(
+            str(row.id),
+            limited_tokens(row.input_tokens, row.cache_creation_input_tokens, row.output_tokens),
+            row.cost_usd,
+        )
 
     return hook
 
@@ -194,7 +204,16 @@ class Container(containers.DeclarativeContainer):
         keep_fresh=keep_oauth_fresh,
         default_api_key=settings.provided.claude_api_key,
     )
-    forward_request = providers.Singleton(ForwardRequest, resolve_credential=resolve_credential, upstream=upstream)
+    traffic_limiter = providers.Singleton(
+        TrafficLimiter,
+        clock=clock,
+        everything=providers.Callable(Settings.traffic_limits, settings, "rate_limit"),
+        per_domain=providers.Callable(Settings.traffic_limits, settings, "domain_rate_limit"),
+        per_key=providers.Callable(Settings.traffic_limits, settings, "key_rate_limit"),
+    )
+    forward_request = providers.Singleton(
+        ForwardRequest, resolve_credential=resolve_credential, upstream=upstream, limiter=traffic_limiter
+    )
 
     # Token accounting: in-memory counters and their console report; per-account usage in SQL.
     token_accounting = providers.Singleton(TokenAccounting, clock=clock)
@@ -264,7 +283,7 @@ class Container(containers.DeclarativeContainer):
         engine=engine,
         journal=journal,
         quarantine=quarantine,
-        on_row=providers.Callable(_row_hook, token_accounting, limit_watch),
+        on_row=providers.Callable(_row_hook, token_accounting, limit_watch, traffic_limiter),
         store_bodies=settings.provided.store_bodies,
         queue_size=settings.provided.recorder_queue_size,
         queue_bytes=settings.provided.recorder_queue_bytes,
@@ -285,7 +304,11 @@ class Container(containers.DeclarativeContainer):
         debug=settings.provided.debug,
         upstream_host=providers.Callable(_host_of, settings.provided.claude_api_base_url),
         recorder=providers.Callable(
-            _recorder_or_counter, recorder=recording, accounting=token_accounting, watch=limit_watch
+            _recorder_or_counter,
+            recorder=recording,
+            accounting=token_accounting,
+            watch=limit_watch,
+            limiter=traffic_limiter,
         ),
         workers=providers.List(notifier, telemetry_poster, test_samples),
     )

@@ -11,6 +11,7 @@ import msgspec
 
 from nexus.domain.limit_alerts import InvalidThresholds, parse_thresholds
 from nexus.domain.slack_message import webhook_allowed
+from nexus.domain.traffic_limits import TrafficLimits
 
 DEFAULT_OAUTH_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"  # Claude Code's public PKCE client
 
@@ -92,6 +93,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     mcp_github_token: str | None = None
     mcp_github_api_url: str = "https://api.github.com"
     mcp_sync_interval: int = 300
+    rate_limit_requests_per_minute: int | None = None
+    rate_limit_tokens_per_minute: int | None = None
+    rate_limit_concurrent_streams: int | None = None
+    rate_limit_daily_usd: float | None = None
+    domain_rate_limit_requests_per_minute: int | None = None
+    domain_rate_limit_tokens_per_minute: int | None = None
+    domain_rate_limit_concurrent_streams: int | None = None
+    domain_rate_limit_daily_usd: float | None = None
+    key_rate_limit_requests_per_minute: int | None = None
+    key_rate_limit_tokens_per_minute: int | None = None
+    key_rate_limit_concurrent_streams: int | None = None
+    key_rate_limit_daily_usd: float | None = None
     ai_worker_enabled: bool = False
     ai_analyzer: Literal["gemini", "claude"] = "gemini"
     ai_worker_poll_interval_ms: int = 5000
@@ -106,7 +119,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     gemini_api_key: str | None = None
     gemini_model_name: str = "gemini-2.5-pro"
     gemini_api_url: str = "https://generativelanguage.googleapis.com/v1beta/models"
-    ai_analysis_claude_model: str = "claude-sonnet-4-5"
+    ai_analysis_claude_model: str = "claude-sonnet-5"
     ai_analysis_claude_url: str | None = None  # None: this proxy on loopback
     ai_analysis_claude_host: str | None = None
     ai_analysis_claude_api_key: str | None = None
@@ -145,6 +158,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"must not be negative - at `$.{name}`")
+        self._check_traffic_limits()
         if self.storage_retention_days is not None and self.storage_retention_days <= 0:
             raise ValueError("must be a positive number of days - at `$.storage_retention_days`")
         for name in ("database_url", "dashboard_database_url"):
@@ -158,6 +172,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             parse_thresholds(self.alert_thresholds)
         except InvalidThresholds as exc:
             raise ValueError(f"{exc} - at `$.alert_thresholds`") from None
+
+    def _check_traffic_limits(self) -> None:
+        for prefix in ("rate_limit", "domain_rate_limit", "key_rate_limit"):
+            for measure in ("requests_per_minute", "tokens_per_minute", "concurrent_streams", "daily_usd"):
+                value = getattr(self, f"{prefix}_{measure}")
+                if value is not None and value <= 0:
+                    raise ValueError(f"must be positive (unset it for no limit) - at `$.{prefix}_{measure}`")
 
     def _check_urls(self) -> None:
         if self.slack_webhook_url is not None and not webhook_allowed(self.slack_webhook_url):
@@ -220,6 +241,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         if self.ai_analyzer == "gemini" and not self.gemini_api_key:
             return "AI_ANALYZER=gemini needs GEMINI_API_KEY (or set AI_ANALYZER=claude to analyse through this proxy)"
         return None
+
+    def traffic_limits(self, prefix: str) -> TrafficLimits:
+        """``RATE_LIMIT_*`` (all traffic), ``DOMAIN_RATE_LIMIT_*`` or ``KEY_RATE_LIMIT_*``."""
+        return TrafficLimits(
+            requests_per_minute=getattr(self, f"{prefix}_requests_per_minute"),
+            tokens_per_minute=getattr(self, f"{prefix}_tokens_per_minute"),
+            concurrent_streams=getattr(self, f"{prefix}_concurrent_streams"),
+            daily_usd=getattr(self, f"{prefix}_daily_usd"),
+        )
 
     @property
     def github_sync_on(self) -> bool:

@@ -5,19 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 
+from nexus.application.limits.limiter import NOTHING_HELD, Admission, RateLimited, TrafficLimiter, limit_reached
 from nexus.application.ports import UpstreamClient, UpstreamRequest, UpstreamResponse
 from nexus.application.use_cases.resolve_credential import ResolveCredential
 from nexus.domain.headers import upstream_request_headers
 from nexus.domain.proxy_request import ProxyRequest
-from nexus.domain.upstream_auth import read_client_auth
+from nexus.domain.upstream_auth import ClientAuth, UpstreamAuth, read_client_auth
 
 
 @dataclass(frozen=True, slots=True)
 class Forwarded:
-    """Upstream's response (headers in, body unread) and whose credential it went with."""
+    """Upstream's response (headers in, body unread), whose credential it went with, and its
+    hold on the traffic limits' streams (released when the exchange ends)."""
 
     response: UpstreamResponse
     account_id: str
+    admission: Admission = NOTHING_HELD
 
 
 class ForwardRequest:
@@ -28,15 +31,32 @@ class ForwardRequest:
     the client's own credential headers. Returns once upstream's response headers are in.
     """
 
-    def __init__(self, *, resolve_credential: ResolveCredential, upstream: UpstreamClient) -> None:
+    def __init__(
+        self, *, resolve_credential: ResolveCredential, upstream: UpstreamClient, limiter: TrafficLimiter | None = None
+    ) -> None:
         self._resolve_credential = resolve_credential
         self._upstream = upstream
+        self._limiter = limiter if limiter is not None and limiter.configured else None
 
     async def execute(self, request: ProxyRequest, body_stream: AsyncIterable[bytes] | None = None) -> Forwarded:
-        auth = await self._resolve_credential.execute(request.host, read_client_auth(request.headers))
-        headers = upstream_request_headers(request.headers, auth, keep_content_length=request.body is None)
-        body = request.body if request.body is not None else body_stream
-        response = await self._upstream.send(
-            UpstreamRequest(method=request.method, target=request.target, headers=headers, body=body)
-        )
-        return Forwarded(response=response, account_id=auth.account_id)
+        client = read_client_auth(request.headers)
+        auth = await self._resolve_credential.execute(request.host, client)
+        admission = self._admit(request, client, auth)
+        try:
+            headers = upstream_request_headers(request.headers, auth, keep_content_length=request.body is None)
+            body = request.body if request.body is not None else body_stream
+            response = await self._upstream.send(
+                UpstreamRequest(method=request.method, target=request.target, headers=headers, body=body)
+            )
+        except BaseException:
+            admission.release()
+            raise
+        return Forwarded(response=response, account_id=auth.account_id, admission=admission)
+
+    def _admit(self, request: ProxyRequest, client: ClientAuth, auth: UpstreamAuth) -> Admission:
+        if self._limiter is None:
+            return NOTHING_HELD
+        try:
+            return self._limiter.admit(request.request_id, request.host.domain, client.key_id(), auth.limits)
+        except RateLimited as refused:
+            raise limit_reached(refused.refusal) from None

@@ -50,9 +50,16 @@ class ResolveCredential:
         ):
             raise AuthenticationFailed(f"Invalid or missing client API key for {host.domain}")
         account_id = credential.account_id or host.domain
+        limits = credential.limits.traffic() if credential.limits is not None else None
         if credential.type == "api_key":
             return UpstreamAuth(
-                kind="api_key", secret=credential.api_key or "", source="domain_file", account_id=account_id
+                kind="api_key",
+                secret=credential.api_key or "",
+                source="domain_file",
+                account_id=account_id,
+                limits=limits,
             )
         tokens = await self._keep_fresh.execute(stored)
-        return UpstreamAuth(kind="oauth", secret=tokens.access_token, source="domain_file", account_id=account_id)
+        return UpstreamAuth(
+            kind="oauth", secret=tokens.access_token, source="domain_file", account_id=account_id, limits=limits
+        )

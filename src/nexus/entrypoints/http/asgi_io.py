@@ -37,6 +37,7 @@ async def send_json(
 
 async def send_proxy_error(send: Any, error: ProxyError, request_id: bytes) -> None:
     """The proxy's own error, in Anthropic's format, carrying the exchange id."""
-    extra = [(b"retry-after", str(error.retry_after_s).encode())] if error.retry_after_s is not None else None
+    extra = [(b"retry-after", str(error.retry_after_s).encode())] if error.retry_after_s is not None else []
+    extra.extend(error.headers)
     body = error_body(error.error_type, error.message, request_id.decode())
     await send_json(send, error.status, body, request_id, extra)

@@ -123,6 +123,7 @@ class ProxyEndpoint:
         try:
             await _relay(response, send, tracker)
         finally:
+            forwarded.admission.release()
             await response.aclose()
 
 

@@ -1,0 +1,1 @@
+"""Limits on the traffic the proxy admits."""
