@@ -4,6 +4,7 @@ cost, for all traffic, a domain and a client key; a refusal is Anthropic's 429 w
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import pytest
 from tests.integration.conftest import sdk
 from tests.support.database import query
 from tests.support.fake_anthropic import DEFAULT_API_KEY, SCENARIO_HEADER, FakeAnthropic
+from tests.support.processes import ProxyProcess, run_cli
 from tests.support.proxy_server import RunningProxy
 
 pytestmark = pytest.mark.integration
@@ -161,3 +163,37 @@ def test_a_refusal_is_recorded_as_rejected(
     assert rows[0]["status"] == 429
     assert rows[0]["state"] == "rejected"
     assert str(rows[0]["error"]).startswith("rate_limit_error: Rate limit of team.example reached")
+
+
+def test_two_workers_hold_a_limit_within_the_documented_bound(
+    fake: FakeAnthropic, database_url: str, tmp_path: Path
+) -> None:
+    env = {"CLAUDE_API_BASE_URL": fake.url, "STORAGE_ENABLED": "true", "DATABASE_URL": database_url}
+    assert run_cli("migrate", cwd=tmp_path, env=env, timeout=90).returncode == 0
+    limit, interval_s, rate_per_s = 20, 0.2, 20
+    proxy = ProxyProcess(
+        cwd=tmp_path,
+        env={
+            **env,
+            "DOMAIN_RATE_LIMIT_REQUESTS_PER_MINUTE": str(limit),
+            "RATE_LIMIT_SYNC_MS": str(int(interval_s * 1000)),
+        },
+        args=("--workers", "2"),
+    ).wait_ready(timeout=60)
+    try:
+        statuses = []
+        for _ in range(3 * rate_per_s):  # three seconds of traffic, each request on a new connection
+            statuses.append(send(proxy).status_code)
+            time.sleep(1 / rate_per_s)
+        workers = query(
+            database_url, "SELECT count(DISTINCT worker) AS n FROM traffic_shares WHERE scope LIKE 'domain%'"
+        )
+    finally:
+        proxy.stop()
+
+    admitted = statuses.count(200)
+    # The bound (ADR 15): what the other worker admits within one sync interval, plus a round trip.
+    bound = math.ceil(rate_per_s * interval_s) + 2
+    assert set(statuses) <= {200, 429}
+    assert limit <= admitted <= limit + bound, (admitted, statuses)
+    assert workers[0]["n"] == 2, "both workers admitted requests and shared their counts"

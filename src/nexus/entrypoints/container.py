@@ -3,8 +3,9 @@ process's own container, the only modules that name concrete adapters."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from nexus.adapters.persistence.journal import FileJournal
 from nexus.adapters.persistence.linking import linker_lifetime
 from nexus.adapters.persistence.quarantine import FileQuarantine
 from nexus.adapters.persistence.recording import recording_lifetime
+from nexus.adapters.persistence.traffic_shares import SqlAlchemyTrafficShares
 from nexus.adapters.slack.log_bridge import log_bridge_lifetime
 from nexus.adapters.slack.targets import CredentialSlackTargets
 from nexus.adapters.slack.webhook import HttpxWebhookSender, open_webhook_client
@@ -34,6 +36,7 @@ from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_b
 from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
 from nexus.adapters.webhook_process.process import WebhookProcess
 from nexus.application.limits.limiter import TrafficLimiter, limited_tokens
+from nexus.application.limits.sharing import LimitSharing
 from nexus.application.notifications.background import running
 from nexus.application.notifications.limit_watch import LimitWatch
 from nexus.application.notifications.notifier import NotificationsProbe, SlackNotifier, slack_notifier
@@ -115,6 +118,24 @@ def _row_hook(accounting: TokenAccounting, watch: LimitWatch, limiter: TrafficLi
         )
 
     return hook
+
+
+async def _limit_sharing(
+    limiter: TrafficLimiter, engine: AsyncEngine | None, clock: SystemClock, settings: Settings
+) -> AsyncIterator[LimitSharing | None]:
+    """With storage and limits set: the workers (and replicas) share their counts."""
+    if engine is None or not limiter.configured:
+        yield None
+        return
+    interval_s = settings.rate_limit_sync_ms / 1000
+    shares = SqlAlchemyTrafficShares(engine, fresh_s=3 * interval_s + 2)
+    sharing = LimitSharing(limiter=limiter, shares=shares, clock=clock, interval_s=interval_s)
+    task = asyncio.create_task(sharing.run(), name="traffic-limit-sharing")
+    try:
+        yield sharing
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _alert_sender(notifier: SlackNotifier | None) -> Callable[[LimitAlert], None] | None:
@@ -232,6 +253,7 @@ class Container(containers.DeclarativeContainer):
         FileQuarantine, providers.Callable(_data_path, settings.provided.nexus_data_dir, "quarantine")
     )
     reads = providers.Container(ReadContainer, engine=engine, credential_store=credential_store, clock=clock)
+    limit_sharing = providers.Resource(_limit_sharing, traffic_limiter, engine, clock, settings)
     prompts = providers.Container(PromptsContainer, settings=settings, clock=clock)
     analysis_worker = providers.Container(
         AnalysisWorkerContainer, settings=settings, store=reads.analysis_store, clock=clock

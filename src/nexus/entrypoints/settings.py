@@ -105,6 +105,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     key_rate_limit_tokens_per_minute: int | None = None
     key_rate_limit_concurrent_streams: int | None = None
     key_rate_limit_daily_usd: float | None = None
+    rate_limit_sync_ms: int = 1000
     ai_worker_enabled: bool = False
     ai_analyzer: Literal["gemini", "claude"] = "gemini"
     ai_worker_poll_interval_ms: int = 5000
@@ -138,6 +139,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             "recorder_batch_size",
             "alert_check_seconds",
             "mcp_sync_interval",
+            "rate_limit_sync_ms",
             "ai_worker_poll_interval_ms",
             "ai_worker_max_concurrent_jobs",
             "ai_worker_job_timeout_minutes",

@@ -199,3 +199,16 @@ conversation_analyses = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True)),
 )
+
+traffic_shares = Table(
+    "traffic_shares",
+    metadata,
+    Column("worker", Text, primary_key=True),
+    Column("scope", Text, primary_key=True),
+    Column("requests", Integer, nullable=False),
+    Column("tokens", BigInteger, nullable=False),
+    Column("streams", Integer, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("cost", Numeric, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
