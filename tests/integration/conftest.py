@@ -20,6 +20,7 @@ from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.fake_gemini import API_KEY as GEMINI_KEY
 from tests.support.fake_gemini import FakeGemini
 from tests.support.proxy_server import RunningProxy
+from tests.support.slack_receiver import SlackReceiver
 
 
 @pytest.fixture
@@ -147,3 +148,10 @@ def analysing(
         )
 
     return start
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackReceiver]:
+    """A loopback Slack webhook receiver."""
+    with SlackReceiver() as receiver:
+        yield receiver

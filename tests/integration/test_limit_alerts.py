@@ -7,7 +7,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,6 @@ TOKEN = "sk-ant-oat01-limit-alerts"
 KEY = "dashboard-key-for-alert-tests"
 BODY = {"model": "claude-sonnet-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hello there"}]}
 SESSION = "0f4e6a5b-1c2d-4e3f-8a9b-0c1d2e3f4a5b"
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackReceiver]:
-    with SlackReceiver() as receiver:
-        yield receiver
 
 
 def start(

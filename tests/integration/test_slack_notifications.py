@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,6 @@ from tests.support.proxy_server import RunningProxy
 from tests.support.slack_receiver import Answer, SlackReceiver
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackReceiver]:
-    with SlackReceiver() as receiver:
-        yield receiver
 
 
 def turn(text: str | list[dict[str, Any]], *, history: list[dict[str, Any]] | None = None) -> bytes:

@@ -19,6 +19,7 @@ from tests.support.database import query
 from tests.support.fake_anthropic import DEFAULT_API_KEY, SCENARIO_HEADER, FakeAnthropic
 from tests.support.processes import ProxyProcess, run_cli
 from tests.support.proxy_server import RunningProxy
+from tests.support.slack_receiver import SlackReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -197,3 +198,62 @@ def test_two_workers_hold_a_limit_within_the_documented_bound(
     assert set(statuses) <= {200, 429}
     assert limit <= admitted <= limit + bound, (admitted, statuses)
     assert workers[0]["n"] == 2, "both workers admitted requests and shared their counts"
+
+
+def in_session(proxy: RunningProxy, session: str, **headers: str) -> httpx.Response:
+    return send(proxy, **{"x-claude-code-session-id": session, **headers})
+
+
+def test_a_runaway_session_is_refused_and_alerted(
+    start_proxy: Callable[..., RunningProxy], slack: SlackReceiver
+) -> None:
+    proxy = start_proxy(RUNAWAY_REQUESTS_PER_MINUTE="5", RUNAWAY_ACTION="refuse", SLACK_WEBHOOK_URL=slack.webhook())
+    assert [in_session(proxy, "loop-1").status_code for _ in range(5)] == [200] * 5
+
+    refused = in_session(proxy, "loop-1")
+
+    assert refused.status_code == 429
+    message = refused.json()["error"]["message"]
+    assert message.startswith("Session loop-1 sent 5 requests in the last minute (the guard's threshold is 5)")
+    assert "runaway guard" in message
+    assert refused.headers["x-nexus-ratelimit-scope"] == "session"
+    assert in_session(proxy, "calm-2").status_code == 200, "other sessions go on"
+    assert in_session(proxy, "loop-1", **{"x-claude-code-agent-id": "agent-a"}).status_code == 200, "its sub-agents too"
+    alerts = [m for m in slack.wait_for(1) if "Runaway session" in json.dumps(m)]
+    assert alerts, slack.received()
+    assert "Session loop-1 refused" in json.dumps(alerts[0])
+
+
+def test_a_runaway_session_is_slowed_to_the_threshold_pace(start_proxy: Callable[..., RunningProxy]) -> None:
+    proxy = start_proxy(RUNAWAY_REQUESTS_PER_MINUTE="30")  # slow: one request every 2 s once over
+    assert {in_session(proxy, "loop-3").status_code for _ in range(30)} == {200}
+
+    started = time.monotonic()
+    held = in_session(proxy, "loop-3")
+    waited = time.monotonic() - started
+
+    assert held.status_code == 200, "slowed, not refused"
+    assert waited >= 1.9, waited
+    started = time.monotonic()
+    assert in_session(proxy, "other-4").status_code == 200
+    assert time.monotonic() - started < 1.9, "another session is not held"
+
+
+def test_a_session_burning_its_share_of_the_window_is_refused(
+    start_proxy: Callable[..., RunningProxy], credentials_dir: Path
+) -> None:
+    (credentials_dir / "team.example.credentials.json").write_text(
+        json.dumps({"type": "api_key", "api_key": DEFAULT_API_KEY, "limits": {"five_hour_output_tokens": 1000}})
+    )
+    proxy = start_proxy(RUNAWAY_WINDOW_PERCENT="1", RUNAWAY_ACTION="refuse")  # 10 output tokens
+    assert in_session(proxy, "burner").status_code == 200
+    time.sleep(0.2)  # its usage is counted once answered
+
+    refused = in_session(proxy, "burner")
+
+    assert refused.status_code == 429
+    assert (
+        "output tokens in 5 minutes, over 1% of the account's 5-hour window (1,000)"
+        in refused.json()["error"]["message"]
+    )
+    assert refused.headers["x-nexus-ratelimit-measure"] == "tokens"

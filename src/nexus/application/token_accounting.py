@@ -18,12 +18,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import msgspec
 
 from nexus.application.exchange import Exchange
-from nexus.application.limits.limiter import limited_tokens
+from nexus.application.limits.admissions import Used
 from nexus.application.ports.system import Clock
 from nexus.application.recording.row import ExchangeRow, measure
 from nexus.domain.outcome import is_error
@@ -146,7 +145,7 @@ class CountingObserver:
         accounting: TokenAccounting,
         *,
         on_rate_limit: Callable[[RateLimitSeen], None] | None = None,
-        on_usage: Callable[[str, int, Decimal | None], None] | None = None,
+        on_usage: Callable[[str, Used], None] | None = None,
     ) -> None:
         self._accounting = accounting
         self._on_rate_limit = on_rate_limit
@@ -161,8 +160,8 @@ class CountingObserver:
         self._accounting.add(sample)
         if self._on_usage is not None and sample.usage is not None:
             usage = sample.usage
-            tokens = limited_tokens(usage.input_tokens, usage.cache_creation_input_tokens, usage.output_tokens)
-            self._on_usage(exchange.request_id, tokens, sample.cost_usd)
+            used = Used(usage.input_tokens, usage.cache_creation_input_tokens, usage.output_tokens, sample.cost_usd)
+            self._on_usage(exchange.request_id, used)
         if rate_limit is not None and (exchange.account_id or exchange.domain):
             seen = RateLimitSeen(
                 account_id=exchange.account_id or exchange.domain or "",

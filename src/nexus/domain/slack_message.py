@@ -43,7 +43,7 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Problem(msgspec.Struct, frozen=True, kw_only=True):
-    kind: str  # upstream_error, rejected, truncated, recorder, circuit_open
+    kind: str  # upstream_error, rejected, truncated, recorder, circuit_open, runaway
     domain: str
     request_id: str | None
     detail: str
@@ -111,6 +111,7 @@ _TITLES = {
     "truncated": "Stream cut short",
     "recorder": "Recording trouble",
     "circuit_open": "Circuit open: upstream is failing",
+    "runaway": "Runaway session held back",
 }
 
 

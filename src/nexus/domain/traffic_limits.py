@@ -13,7 +13,7 @@ from typing import Literal, TypeVar
 import msgspec
 
 Measure = Literal["requests", "tokens", "streams", "cost"]
-ScopeKind = Literal["global", "domain", "key"]
+ScopeKind = Literal["global", "domain", "key", "session"]
 WINDOW_S = 60
 T = TypeVar("T", int, float)
 DAY_S = 86_400
@@ -48,9 +48,12 @@ class Refusal(msgspec.Struct, frozen=True, kw_only=True):
     limit: float
     used: float
     retry_after_s: int
+    reason: str | None = None  # the runaway guard's own words
 
     @property
     def message(self) -> str:
+        if self.reason is not None:
+            return f"{self.reason}: refused by the proxy's runaway guard. Retry after {self.retry_after_s} s."
         what = {
             "requests": f"{self.limit:g} requests per minute",
             "tokens": f"{self.limit:,.0f} tokens per minute",

@@ -25,6 +25,7 @@ class UpstreamAuth(msgspec.Struct, frozen=True, kw_only=True):
     source: AuthSource
     account_id: str
     limits: TrafficLimits | None = None  # the domain file's enforced limits
+    window_output_tokens: int | None = None  # the account's 5-hour budget, for the runaway guard
 
     @property
     def replaces_client_auth(self) -> bool:

@@ -35,7 +35,9 @@ from nexus.adapters.upstream.aiohttp_transport import open_aiohttp_transport
 from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_breaker
 from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
 from nexus.adapters.webhook_process.process import WebhookProcess
-from nexus.application.limits.limiter import TrafficLimiter, limited_tokens
+from nexus.application.limits.admissions import Admissions, Used
+from nexus.application.limits.limiter import TrafficLimiter
+from nexus.application.limits.runaway import Runaway, RunawayGuard
 from nexus.application.limits.sharing import LimitSharing
 from nexus.application.notifications.background import running
 from nexus.application.notifications.limit_watch import LimitWatch
@@ -53,7 +55,7 @@ from nexus.application.use_cases.keep_oauth_fresh import KeepOAuthFresh
 from nexus.application.use_cases.resolve_credential import ResolveCredential
 from nexus.domain.limit_alerts import LimitAlert
 from nexus.domain.retry_policy import RetryPolicy
-from nexus.domain.slack_message import SlackTarget
+from nexus.domain.slack_message import Problem, SlackTarget
 from nexus.entrypoints.analysis_container import AnalysisRequestsContainer, AnalysisWorkerContainer
 from nexus.entrypoints.lifecycle import Lifecycle
 from nexus.entrypoints.prompts_container import PromptsContainer
@@ -94,28 +96,25 @@ def _recorder(
 
 
 def _recorder_or_counter(
-    recorder: ExchangeRecorder | None, accounting: TokenAccounting, watch: LimitWatch, limiter: TrafficLimiter
+    recorder: ExchangeRecorder | None, accounting: TokenAccounting, watch: LimitWatch, admissions: Admissions
 ) -> ExchangeObserver:
     """The recorder, or without storage a counting observer building the same rows (without
     bodies) for the token counters and the traffic limits, and handing Anthropic's rate-limit
     headers to the watch."""
     if recorder is not None:
         return recorder
-    return CountingObserver(accounting, on_rate_limit=watch.on_rate_limit, on_usage=limiter.on_usage)
+    return CountingObserver(accounting, on_rate_limit=watch.on_rate_limit, on_usage=admissions.on_usage)
 
 
-def _row_hook(accounting: TokenAccounting, watch: LimitWatch, limiter: TrafficLimiter) -> Callable[[ExchangeRow], None]:
+def _row_hook(accounting: TokenAccounting, watch: LimitWatch, admissions: Admissions) -> Callable[[ExchangeRow], None]:
     """Every row the recorder builds goes to the token counters, the limit watch and the
     traffic limits (its tokens and cost)."""
 
     def hook(row: ExchangeRow) -> None:
         accounting.on_row(row)
         watch.on_row(row)
-        limiter.on_usage(
-            str(row.id),
-            limited_tokens(row.input_tokens, row.cache_creation_input_tokens, row.output_tokens),
-            row.cost_usd,
-        )
+        used = Used(row.input_tokens, row.cache_creation_input_tokens, row.output_tokens, row.cost_usd)
+        admissions.on_usage(str(row.id), used)
 
     return hook
 
@@ -136,6 +135,20 @@ async def _limit_sharing(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def _runaway_alert(notifier: SlackNotifier | None) -> Callable[[Runaway], None] | None:
+    """A runaway session, told on Slack as a problem of its domain (deduplicated there too)."""
+    if notifier is None:
+        return None
+
+    def alert(runaway: Runaway) -> None:
+        who = f"Session {runaway.session}" + (f" (agent {runaway.agent})" if runaway.agent else "")
+        done = "slowed down" if runaway.action == "slow" else "refused"
+        detail = f"{who} {done}: {runaway.reason}"
+        notifier.report(Problem(kind="runaway", domain=runaway.domain, request_id=runaway.request_id, detail=detail))
+
+    return alert
 
 
 def _alert_sender(notifier: SlackNotifier | None) -> Callable[[LimitAlert], None] | None:
@@ -225,16 +238,6 @@ class Container(containers.DeclarativeContainer):
         keep_fresh=keep_oauth_fresh,
         default_api_key=settings.provided.claude_api_key,
     )
-    traffic_limiter = providers.Singleton(
-        TrafficLimiter,
-        clock=clock,
-        everything=providers.Callable(Settings.traffic_limits, settings, "rate_limit"),
-        per_domain=providers.Callable(Settings.traffic_limits, settings, "domain_rate_limit"),
-        per_key=providers.Callable(Settings.traffic_limits, settings, "key_rate_limit"),
-    )
-    forward_request = providers.Singleton(
-        ForwardRequest, resolve_credential=resolve_credential, upstream=upstream, limiter=traffic_limiter
-    )
 
     # Token accounting: in-memory counters and their console report; per-account usage in SQL.
     token_accounting = providers.Singleton(TokenAccounting, clock=clock)
@@ -253,7 +256,6 @@ class Container(containers.DeclarativeContainer):
         FileQuarantine, providers.Callable(_data_path, settings.provided.nexus_data_dir, "quarantine")
     )
     reads = providers.Container(ReadContainer, engine=engine, credential_store=credential_store, clock=clock)
-    limit_sharing = providers.Resource(_limit_sharing, traffic_limiter, engine, clock, settings)
     prompts = providers.Container(PromptsContainer, settings=settings, clock=clock)
     analysis_worker = providers.Container(
         AnalysisWorkerContainer, settings=settings, store=reads.analysis_store, clock=clock
@@ -296,6 +298,28 @@ class Container(containers.DeclarativeContainer):
             send=providers.Callable(_alert_sender, notifier),
         ),
     )
+    # Admission: the runaway guard and the traffic limits, before a request goes upstream.
+    traffic_limiter = providers.Singleton(
+        TrafficLimiter,
+        clock=clock,
+        everything=providers.Callable(Settings.traffic_limits, settings, "rate_limit"),
+        per_domain=providers.Callable(Settings.traffic_limits, settings, "domain_rate_limit"),
+        per_key=providers.Callable(Settings.traffic_limits, settings, "key_rate_limit"),
+    )
+    runaway_guard = providers.Singleton(
+        RunawayGuard,
+        clock=clock,
+        requests_per_minute=settings.provided.runaway_requests_per_minute,
+        window_percent=settings.provided.runaway_window_percent,
+        minutes=settings.provided.runaway_minutes,
+        action=settings.provided.runaway_action,
+        alert=providers.Callable(_runaway_alert, notifier),
+    )
+    admissions = providers.Singleton(Admissions, limiter=traffic_limiter, guard=runaway_guard)
+    limit_sharing = providers.Resource(_limit_sharing, traffic_limiter, engine, clock, settings)
+    forward_request = providers.Singleton(
+        ForwardRequest, resolve_credential=resolve_credential, upstream=upstream, admissions=admissions
+    )
     telemetry_poster = providers.Resource(running, providers.Singleton(_telemetry_poster, settings=settings))
     test_samples = providers.Resource(running, providers.Singleton(_sample_writer, settings=settings))
 
@@ -305,7 +329,7 @@ class Container(containers.DeclarativeContainer):
         engine=engine,
         journal=journal,
         quarantine=quarantine,
-        on_row=providers.Callable(_row_hook, token_accounting, limit_watch, traffic_limiter),
+        on_row=providers.Callable(_row_hook, token_accounting, limit_watch, admissions),
         store_bodies=settings.provided.store_bodies,
         queue_size=settings.provided.recorder_queue_size,
         queue_bytes=settings.provided.recorder_queue_bytes,
@@ -330,7 +354,7 @@ class Container(containers.DeclarativeContainer):
             recorder=recording,
             accounting=token_accounting,
             watch=limit_watch,
-            limiter=traffic_limiter,
+            admissions=admissions,
         ),
         workers=providers.List(notifier, telemetry_poster, test_samples),
     )

@@ -106,6 +106,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     key_rate_limit_concurrent_streams: int | None = None
     key_rate_limit_daily_usd: float | None = None
     rate_limit_sync_ms: int = 1000
+    runaway_requests_per_minute: int | None = None
+    runaway_window_percent: float | None = None
+    runaway_minutes: float = 5.0
+    runaway_action: Literal["slow", "refuse"] = "slow"
     ai_worker_enabled: bool = False
     ai_analyzer: Literal["gemini", "claude"] = "gemini"
     ai_worker_poll_interval_ms: int = 5000
@@ -140,6 +144,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             "alert_check_seconds",
             "mcp_sync_interval",
             "rate_limit_sync_ms",
+            "runaway_minutes",
             "ai_worker_poll_interval_ms",
             "ai_worker_max_concurrent_jobs",
             "ai_worker_job_timeout_minutes",
@@ -176,6 +181,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise ValueError(f"{exc} - at `$.alert_thresholds`") from None
 
     def _check_traffic_limits(self) -> None:
+        if self.runaway_requests_per_minute is not None and self.runaway_requests_per_minute <= 0:
+            raise ValueError("must be positive (unset it to turn the guard off) - at `$.runaway_requests_per_minute`")
+        if self.runaway_window_percent is not None and not 0 < self.runaway_window_percent <= 100:
+            raise ValueError("must be a percentage above 0, at most 100 - at `$.runaway_window_percent`")
         for prefix in ("rate_limit", "domain_rate_limit", "key_rate_limit"):
             for measure in ("requests_per_minute", "tokens_per_minute", "concurrent_streams", "daily_usd"):
                 value = getattr(self, f"{prefix}_{measure}")

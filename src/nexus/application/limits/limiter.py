@@ -219,9 +219,3 @@ def limit_reached(refusal: Refusal) -> TrafficLimitReached:
         (b"x-nexus-ratelimit-reset", str(refusal.retry_after_s).encode()),
     )
     return TrafficLimitReached(refusal.message, retry_after_s=refusal.retry_after_s, headers=headers)
-
-
-def limited_tokens(input_tokens: int | None, cache_write: int | None, output_tokens: int | None) -> int:
-    """The tokens a token limit counts: input (uncached, and written to the cache) and output.
-    Cache reads are left out, as Anthropic leaves them out of its own input-token limits."""
-    return (input_tokens or 0) + (cache_write or 0) + (output_tokens or 0)

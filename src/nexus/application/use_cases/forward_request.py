@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 
-from nexus.application.limits.limiter import NOTHING_HELD, Admission, RateLimited, TrafficLimiter, limit_reached
+from nexus.application.limits.admissions import Admissions
+from nexus.application.limits.limiter import NOTHING_HELD, Admission, RateLimited, limit_reached
 from nexus.application.ports import UpstreamClient, UpstreamRequest, UpstreamResponse
 from nexus.application.use_cases.resolve_credential import ResolveCredential
 from nexus.domain.headers import upstream_request_headers
@@ -32,16 +33,16 @@ class ForwardRequest:
     """
 
     def __init__(
-        self, *, resolve_credential: ResolveCredential, upstream: UpstreamClient, limiter: TrafficLimiter | None = None
+        self, *, resolve_credential: ResolveCredential, upstream: UpstreamClient, admissions: Admissions | None = None
     ) -> None:
         self._resolve_credential = resolve_credential
         self._upstream = upstream
-        self._limiter = limiter if limiter is not None and limiter.configured else None
+        self._admissions = admissions if admissions is not None and admissions.configured else None
 
     async def execute(self, request: ProxyRequest, body_stream: AsyncIterable[bytes] | None = None) -> Forwarded:
         client = read_client_auth(request.headers)
         auth = await self._resolve_credential.execute(request.host, client)
-        admission = self._admit(request, client, auth)
+        admission = await self._admit(request, client, auth)
         try:
             headers = upstream_request_headers(request.headers, auth, keep_content_length=request.body is None)
             body = request.body if request.body is not None else body_stream
@@ -53,10 +54,10 @@ class ForwardRequest:
             raise
         return Forwarded(response=response, account_id=auth.account_id, admission=admission)
 
-    def _admit(self, request: ProxyRequest, client: ClientAuth, auth: UpstreamAuth) -> Admission:
-        if self._limiter is None:
+    async def _admit(self, request: ProxyRequest, client: ClientAuth, auth: UpstreamAuth) -> Admission:
+        if self._admissions is None:
             return NOTHING_HELD
         try:
-            return self._limiter.admit(request.request_id, request.host.domain, client.key_id(), auth.limits)
+            return await self._admissions.admit(request, client, auth)
         except RateLimited as refused:
             raise limit_reached(refused.refusal) from None

@@ -50,16 +50,18 @@ class ResolveCredential:
         ):
             raise AuthenticationFailed(f"Invalid or missing client API key for {host.domain}")
         account_id = credential.account_id or host.domain
-        limits = credential.limits.traffic() if credential.limits is not None else None
+        budget = credential.limits
+        limits = budget.traffic() if budget is not None else None
+        window = budget.five_hour_output_tokens if budget is not None else None
         if credential.type == "api_key":
-            return UpstreamAuth(
-                kind="api_key",
-                secret=credential.api_key or "",
-                source="domain_file",
-                account_id=account_id,
-                limits=limits,
-            )
-        tokens = await self._keep_fresh.execute(stored)
+            secret = credential.api_key or ""
+        else:
+            secret = (await self._keep_fresh.execute(stored)).access_token
         return UpstreamAuth(
-            kind="oauth", secret=tokens.access_token, source="domain_file", account_id=account_id, limits=limits
+            kind=credential.type,
+            secret=secret,
+            source="domain_file",
+            account_id=account_id,
+            limits=limits,
+            window_output_tokens=window,
         )
