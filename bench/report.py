@@ -293,11 +293,11 @@ def recording_lines(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def notify_lines(runs: list[dict[str, Any]]) -> list[str]:
-    """Slack and the telemetry endpoint on against off (recording off in both)."""
+def on_off_lines(runs: list[dict[str, Any]], target: str) -> list[str]:
+    """A feature on (``target``: proxy+ntf, proxy+lim) against the plain proxy (recording off in both)."""
     lines = []
     for on in runs:
-        if on["target"] != "proxy+ntf":
+        if on["target"] != target:
             continue
         off = find_run(runs, target="proxy", body=on["body"], stream=on["stream"], concurrency=on["concurrency"])
         ratio = f"{100 * on['rps'] / off['rps']:.0f} %" if off and off["rps"] else "-"
@@ -324,10 +324,14 @@ def render(results: dict[str, Any]) -> str:
     if recorded:
         lines += ["", "recording on vs off; rows stored per run (warm-up included) against requests sent / answered"]
         lines += [REC_HEADER, "-" * len(REC_HEADER), *recorded]
-    notified = notify_lines(results["runs"])
+    notified = on_off_lines(results["runs"], "proxy+ntf")
     if notified:
         lines += ["", "notifications on (Slack webhook + telemetry endpoint, both answered by nginx) vs off"]
         lines += [NOTIFY_HEADER, "-" * len(NOTIFY_HEADER), *notified]
+    limited = on_off_lines(results["runs"], "proxy+lim")
+    if limited:
+        lines += ["", "traffic limits on (every scope and measure, and the runaway guard; none reached) vs off"]
+        lines += [NOTIFY_HEADER, "-" * len(NOTIFY_HEADER), *limited]
     ttfb = results.get("ttfb")
     if ttfb:
         title = f"time to first byte of streams, c=1, {ttfb['requests']} each; upstream sends the first event at once"

@@ -47,7 +47,7 @@ import report
 import upstreams
 
 BENCH_DIR = Path(__file__).resolve().parent
-SCENARIOS = ("wrk", "recording", "notify", "ttfb", "rss", "recorder", "rss100k", "storage", "linking", "dashboard")
+SCENARIOS = ("wrk", "recording", "notify", "limits", "ttfb", "rss", "recorder", "rss100k", "storage", "linking", "dashboard")
 
 
 # (option, type, default, help); each can also be set as BENCH_<OPTION> in the environment.
@@ -161,6 +161,8 @@ def wrk_targets(scenarios: list[str]) -> list[str]:
         targets += [target for target in ("proxy", "proxy+rec") if target not in targets]
     if "notify" in scenarios:
         targets += [target for target in ("proxy", "proxy+ntf") if target not in targets]
+    if "limits" in scenarios:
+        targets += [target for target in ("proxy", "proxy+lim") if target not in targets]
     return targets
 
 
@@ -186,16 +188,25 @@ def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any])
                 else {"TELEMETRY_ENDPOINT": f"http://127.0.0.1:{nginx.port}/services/telemetry"}
             ),
         }
+        # proxy+lim: every traffic limit and the runaway guard on, set too high to refuse anything.
+        never = str(10**9)
+        limits = {
+            f"{scope}_{measure}": never
+            for scope in ("RATE_LIMIT", "DOMAIN_RATE_LIMIT", "KEY_RATE_LIMIT")
+            for measure in ("REQUESTS_PER_MINUTE", "TOKENS_PER_MINUTE", "CONCURRENT_STREAMS", "DAILY_USD")
+        } | {"RUNAWAY_REQUESTS_PER_MINUTE": never}
+        extra = {"proxy+ntf": notify, "proxy+lim": limits}
         for target, records, key in (
             ("proxy", False, "idle_mb"),
             ("proxy+rec", True, "idle_rec_mb"),
             ("proxy+ntf", False, "idle_ntf_mb"),
+            ("proxy+lim", False, "idle_lim_mb"),
         ):
             if target in targets:
-                name = {"proxy": "off", "proxy+rec": "rec", "proxy+ntf": "ntf"}[target]
+                name = {"proxy": "off", "proxy+rec": "rec", "proxy+ntf": "ntf", "proxy+lim": "lim"}[target]
                 start = functools.partial(
                     upstreams.start_proxy, workdir, nginx.port, workers=args.workers, name=name, recording=records,
-                    extra_env=notify if target == "proxy+ntf" else None,
+                    extra_env=extra.get(target),
                 )  # fmt: skip
                 proxies[target] = stack.enter_context(running(start))
                 ports[target] = proxies[target].port
@@ -314,7 +325,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
         workdir = Path(tmp)
         try:
-            if {"wrk", "recording", "notify"} & set(args.scenarios):
+            if {"wrk", "recording", "notify", "limits"} & set(args.scenarios):
                 wrk_matrix(args, workdir, results)
             if {"ttfb", "rss"} & set(args.scenarios):
                 stream_tests(args, workdir, results)
