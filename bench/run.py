@@ -47,7 +47,19 @@ import report
 import upstreams
 
 BENCH_DIR = Path(__file__).resolve().parent
-SCENARIOS = ("wrk", "recording", "notify", "limits", "ttfb", "rss", "recorder", "rss100k", "storage", "linking", "dashboard")
+SCENARIOS = (
+    "wrk",
+    "recording",
+    "notify",
+    "limits",
+    "ttfb",
+    "rss",
+    "recorder",
+    "rss100k",
+    "storage",
+    "linking",
+    "dashboard",
+)
 
 
 # (option, type, default, help); each can also be set as BENCH_<OPTION> in the environment.

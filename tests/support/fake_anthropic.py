@@ -859,6 +859,9 @@ class FakeAnthropic:
         self.api_versions: set[str] = set(api_versions)
         self.unified_status: str | None = None
         self.unified_utilization: str | None = None
+        # Per OAuth access token: its five-hour utilization, or that it is out (a 429 "rejected").
+        self.utilization_of: dict[str, str] = {}
+        self.rejected_tokens: set[str] = set()
         self._changed = threading.Condition()
         self._recordings = _Recordings()
         self._batches: dict[str, _Batch] = {}
@@ -1064,6 +1067,8 @@ class FakeAnthropic:
             return await handler(request)
         if self.require_auth:
             self._authenticate(exchange.request)
+        if exchange.request.bearer_token in self.rejected_tokens:
+            raise _ApiError(429, "This request would exceed your account's rate limit.")
         with self._changed:
             failure = self._failures.popleft() if self._failures else None
         if failure is not None:
@@ -1112,6 +1117,9 @@ class FakeAnthropic:
             headers["anthropic-ratelimit-unified-5h-status"] = self.unified_status
         if exchange.oauth and not rejected and self.unified_utilization is not None:
             headers["anthropic-ratelimit-unified-5h-utilization"] = self.unified_utilization
+        own = self.utilization_of.get(exchange.request.bearer_token or "")
+        if exchange.oauth and not rejected and own is not None:
+            headers["anthropic-ratelimit-unified-5h-utilization"] = own
         return headers
 
     def _json_response(self, exchange: _Exchange, body: Any, status: int = 200) -> web.Response:

@@ -90,8 +90,17 @@ class AccountLimits(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
         return {name: value for name in WINDOW_LIMITS if (value := getattr(self, name)) is not None}
 
 
+_MEMBER = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$"
+PoolMember = Annotated[str, msgspec.Meta(pattern=_MEMBER)]
+
+
 class CredentialFile(msgspec.Struct, kw_only=True):
-    type: Literal["api_key", "oauth"]
+    """One domain's credential: an API key, an OAuth login, or a pool of accounts, each one a
+    credential file of its own (``accounts``: their names, without ``.credentials.json``), so
+    each OAuth login refreshes and is saved exactly as a single account's does."""
+
+    type: Literal["api_key", "oauth", "pool"]
+    accounts: list[PoolMember] | None = None
     account_id: str | None = msgspec.field(default=None, name="accountId")
     api_key: str | None = None
     oauth: OAuthTokens | None = None
@@ -104,6 +113,10 @@ class CredentialFile(msgspec.Struct, kw_only=True):
             raise ValueError("type is api_key but api_key is missing or empty")
         if self.type == "oauth" and (self.oauth is None or not self.oauth.access_token):
             raise ValueError("type is oauth but oauth.accessToken is missing or empty")
+        if self.type == "pool" and not self.accounts:
+            raise ValueError("type is pool but accounts (the credential files of its accounts) is missing or empty")
+        if self.accounts and len(set(self.accounts)) != len(self.accounts):
+            raise ValueError("an account is listed twice in accounts")
 
 
 def parse_credential_file(data: bytes) -> CredentialFile:

@@ -26,6 +26,7 @@ class UpstreamAuth(msgspec.Struct, frozen=True, kw_only=True):
     account_id: str
     limits: TrafficLimits | None = None  # the domain file's enforced limits
     window_output_tokens: int | None = None  # the account's 5-hour budget, for the runaway guard
+    pooled: bool = False  # chosen from the domain's pool of accounts
 
     @property
     def replaces_client_auth(self) -> bool:

@@ -35,6 +35,7 @@ from nexus.adapters.upstream.aiohttp_transport import open_aiohttp_transport
 from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_breaker
 from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
 from nexus.adapters.webhook_process.process import WebhookProcess
+from nexus.application.account_pool import AccountPool
 from nexus.application.limits.admissions import Admissions, Used
 from nexus.application.limits.limiter import TrafficLimiter
 from nexus.application.limits.runaway import Runaway, RunawayGuard
@@ -232,11 +233,13 @@ class Container(containers.DeclarativeContainer):
     keep_oauth_fresh = providers.Singleton(
         KeepOAuthFresh, store=credential_store, refresher=token_refresher, clock=clock
     )
+    account_pool = providers.Singleton(AccountPool, clock=clock, rest_percent=settings.provided.pool_rest_percent)
     resolve_credential = providers.Singleton(
         ResolveCredential,
         store=credential_store,
         keep_fresh=keep_oauth_fresh,
         default_api_key=settings.provided.claude_api_key,
+        pool=account_pool,
     )
 
     # Token accounting: in-memory counters and their console report; per-account usage in SQL.

@@ -110,6 +110,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     runaway_window_percent: float | None = None
     runaway_minutes: float = 5.0
     runaway_action: Literal["slow", "refuse"] = "slow"
+    pool_rest_percent: float = 95.0
     ai_worker_enabled: bool = False
     ai_analyzer: Literal["gemini", "claude"] = "gemini"
     ai_worker_poll_interval_ms: int = 5000
@@ -183,6 +184,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     def _check_traffic_limits(self) -> None:
         if self.runaway_requests_per_minute is not None and self.runaway_requests_per_minute <= 0:
             raise ValueError("must be positive (unset it to turn the guard off) - at `$.runaway_requests_per_minute`")
+        if not 0 < self.pool_rest_percent <= 100:
+            raise ValueError("must be a percentage above 0, at most 100 - at `$.pool_rest_percent`")
         if self.runaway_window_percent is not None and not 0 < self.runaway_window_percent <= 100:
             raise ValueError("must be a percentage above 0, at most 100 - at `$.runaway_window_percent`")
         for prefix in ("rate_limit", "domain_rate_limit", "key_rate_limit"):

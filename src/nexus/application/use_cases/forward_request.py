@@ -9,8 +9,9 @@ from nexus.application.limits.admissions import Admissions
 from nexus.application.limits.limiter import NOTHING_HELD, Admission, RateLimited, limit_reached
 from nexus.application.ports import UpstreamClient, UpstreamRequest, UpstreamResponse
 from nexus.application.use_cases.resolve_credential import ResolveCredential
-from nexus.domain.headers import upstream_request_headers
+from nexus.domain.headers import header_value, upstream_request_headers
 from nexus.domain.proxy_request import ProxyRequest
+from nexus.domain.rate_limits import parse_unified_rate_limit
 from nexus.domain.upstream_auth import ClientAuth, UpstreamAuth, read_client_auth
 
 
@@ -41,18 +42,37 @@ class ForwardRequest:
 
     async def execute(self, request: ProxyRequest, body_stream: AsyncIterable[bytes] | None = None) -> Forwarded:
         client = read_client_auth(request.headers)
-        auth = await self._resolve_credential.execute(request.host, client)
+        session = header_value(request.headers, b"x-claude-code-session-id")
+        session_id = session.decode("latin-1") if session else None
+        auth = await self._resolve_credential.execute(request.host, client, session=session_id)
         admission = await self._admit(request, client, auth)
         try:
-            headers = upstream_request_headers(request.headers, auth, keep_content_length=request.body is None)
-            body = request.body if request.body is not None else body_stream
-            response = await self._upstream.send(
-                UpstreamRequest(method=request.method, target=request.target, headers=headers, body=body)
-            )
+            response = await self._send(request, auth, body_stream)
+            if auth.pooled and response.status == 429 and request.body is not None:
+                # The account is out (it now rests): the same request once more with another.
+                other = await self._resolve_credential.execute(
+                    request.host, client, session=session_id, avoid=frozenset({auth.account_id})
+                )
+                if other.account_id != auth.account_id:
+                    await response.aclose()
+                    auth = other
+                    response = await self._send(request, auth, body_stream)
         except BaseException:
             admission.release()
             raise
         return Forwarded(response=response, account_id=auth.account_id, admission=admission)
+
+    async def _send(
+        self, request: ProxyRequest, auth: UpstreamAuth, body_stream: AsyncIterable[bytes] | None
+    ) -> UpstreamResponse:
+        headers = upstream_request_headers(request.headers, auth, keep_content_length=request.body is None)
+        body = request.body if request.body is not None else body_stream
+        response = await self._upstream.send(
+            UpstreamRequest(method=request.method, target=request.target, headers=headers, body=body)
+        )
+        if auth.pooled and (pool := self._resolve_credential.pool) is not None:
+            pool.observe(auth.account_id, parse_unified_rate_limit(response.headers), status=response.status)
+        return response
 
     async def _admit(self, request: ProxyRequest, client: ClientAuth, auth: UpstreamAuth) -> Admission:
         if self._admissions is None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from nexus.application.ports import CredentialStore
+from nexus.application.account_pool import AccountPool, Member
+from nexus.application.ports import CredentialStore, StoredCredential
 from nexus.application.use_cases.keep_oauth_fresh import KeepOAuthFresh
 from nexus.domain.credentials import CredentialFileInvalid, secrets_match
 from nexus.domain.errors import AuthenticationFailed
@@ -23,12 +24,28 @@ class ResolveCredential:
     domain out (401) rather than silently falling through to weaker credentials.
     """
 
-    def __init__(self, *, store: CredentialStore, keep_fresh: KeepOAuthFresh, default_api_key: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        store: CredentialStore,
+        keep_fresh: KeepOAuthFresh,
+        default_api_key: str | None,
+        pool: AccountPool | None = None,
+    ) -> None:
         self._store = store
         self._keep_fresh = keep_fresh
         self._default_api_key = default_api_key or None
+        self.pool = pool
 
-    async def execute(self, host: RequestHost, client: ClientAuth) -> UpstreamAuth:
+    async def execute(
+        self,
+        host: RequestHost,
+        client: ClientAuth,
+        *,
+        session: str | None = None,
+        avoid: frozenset[str] = frozenset(),
+    ) -> UpstreamAuth:
+        """``session`` keeps a pool's session on its account; ``avoid``: accounts not to use."""
         try:
             stored = await self._store.find(host.credential_names)
         except CredentialFileInvalid as exc:
@@ -49,19 +66,47 @@ class ResolveCredential:
             or secrets_match(client.api_key, credential.client_api_key)
         ):
             raise AuthenticationFailed(f"Invalid or missing client API key for {host.domain}")
-        account_id = credential.account_id or host.domain
         budget = credential.limits
         limits = budget.traffic() if budget is not None else None
         window = budget.five_hour_output_tokens if budget is not None else None
-        if credential.type == "api_key":
-            secret = credential.api_key or ""
+        pooled = credential.type == "pool"
+        if pooled:
+            stored, account_id = await self._pool_member(host, stored, session, avoid)
+        else:
+            account_id = credential.account_id or host.domain
+        member = stored.credential
+        if member.type == "api_key":
+            secret = member.api_key or ""
         else:
             secret = (await self._keep_fresh.execute(stored)).access_token
         return UpstreamAuth(
-            kind=credential.type,
+            kind="oauth" if member.type == "oauth" else "api_key",
             secret=secret,
             source="domain_file",
             account_id=account_id,
             limits=limits,
             window_output_tokens=window,
+            pooled=pooled,
         )
+
+    async def _pool_member(
+        self, host: RequestHost, pool: StoredCredential, session: str | None, avoid: frozenset[str]
+    ) -> tuple[StoredCredential, str]:
+        """The pool's account for this request, and its account id."""
+        members: dict[str, StoredCredential] = {}
+        for name in pool.credential.accounts or []:
+            try:
+                found = await self._store.find([name])
+            except CredentialFileInvalid as exc:
+                log.error("Account %s of the pool of %s is unusable: %s", name, host.domain, exc)
+                continue
+            if found is None or found.credential.type == "pool":
+                log.error("Account %s of the pool of %s has no usable credential file", name, host.domain)
+                continue
+            members[found.credential.account_id or name] = found
+        if not members or self.pool is None:
+            raise AuthenticationFailed(f"The pool of {host.domain} has no usable account; see the proxy log")
+        chosen = self.pool.choose(
+            host.domain, session, [Member(name=s.name, account_id=a) for a, s in members.items()], avoid
+        )
+        return members[chosen.account_id], chosen.account_id

@@ -1,0 +1,118 @@
+"""Several accounts behind one domain: which one a request goes with.
+
+- A new session goes to the account with the most headroom in its 5-hour window (Anthropic's
+  unified ``5h-utilization`` of the latest answer; an account not yet seen counts as empty).
+  Accounts within ``NEAR`` of the best are equal, and among them the session's hash decides, so
+  workers that see nearly the same figures send a session to the same account.
+- A session sticks to its account while that one is usable: its prompt cache lives there.
+- An account answered with a 429, reported ``rejected``, or past ``rest_percent`` of its window
+  rests until the reset Anthropic gave (``REST_WITHOUT_RESET_S`` when it gave none); its
+  sessions move. When every account rests, the one back soonest is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from nexus.application.ports.system import Clock
+from nexus.domain.rate_limits import UnifiedRateLimit
+
+log = logging.getLogger(__name__)
+
+NEAR = 0.10
+REST_WITHOUT_RESET_S = 300
+_MAX_SESSIONS = 50_000
+
+
+@dataclass(slots=True)
+class AccountState:
+    utilization: float | None = None  # of the 5-hour window, 0..1
+    status: str | None = None
+    rested_until: float = 0.0  # epoch seconds
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    name: str  # its credential file
+    account_id: str
+
+
+class AccountPool:
+    def __init__(self, *, clock: Clock, rest_percent: float) -> None:
+        self._clock = clock
+        self._rest_share = rest_percent / 100
+        self.accounts: dict[str, AccountState] = {}
+        self._sessions: OrderedDict[tuple[str, str], str] = OrderedDict()  # (domain, session) -> account id
+
+    def choose(
+        self, domain: str, session: str | None, members: list[Member], avoid: frozenset[str] = frozenset()
+    ) -> Member:
+        now = self._clock.now_ms() / 1000
+        usable = [m for m in members if m.account_id not in avoid and not self._resting(m.account_id, now)]
+        if not usable:
+            candidates = [m for m in members if m.account_id not in avoid] or members
+            return min(candidates, key=lambda m: self._state(m.account_id).rested_until)
+        key = (domain, session) if session else None
+        if key is not None and (kept := self._sessions.get(key)) is not None:
+            chosen = next((m for m in usable if m.account_id == kept), None)
+            if chosen is not None:
+                self._sessions.move_to_end(key)
+                return chosen
+        best = max(self._headroom(m.account_id) for m in usable)
+        near = [m for m in usable if self._headroom(m.account_id) >= best - NEAR]
+        chosen = max(near, key=lambda m: _rank(session or "", m.account_id))
+        if key is not None:
+            self._sessions[key] = chosen.account_id
+            self._sessions.move_to_end(key)
+            if len(self._sessions) > _MAX_SESSIONS:
+                self._sessions.popitem(last=False)
+        return chosen
+
+    def observe(self, account_id: str, limit: UnifiedRateLimit | None, *, status: int) -> None:
+        """What an answer from the account said of its window."""
+        state = self._state(account_id)
+        if limit is not None:
+            if limit.five_hour_utilization is not None:
+                state.utilization = limit.five_hour_utilization
+            state.status = limit.status or state.status
+        rejected = status == 429 or (limit is not None and "rejected" in (limit.status, limit.five_hour_status))
+        full = state.utilization is not None and state.utilization >= self._rest_share
+        if rejected or full:
+            reset = (limit.five_hour_reset or limit.reset) if limit is not None else None
+            now = self._clock.now_ms() / 1000
+            until = float(reset) if reset and reset > now else now + REST_WITHOUT_RESET_S
+            if until > state.rested_until:
+                state.reason = (
+                    "answered 429"
+                    if status == 429
+                    else ("rejected" if rejected else f"{state.utilization:.0%} of its 5-hour window")
+                )
+                log.warning("Account %s rests until %s: %s", account_id, _when(until), state.reason)
+            state.rested_until = max(state.rested_until, until)
+
+    def _resting(self, account_id: str, now: float) -> bool:
+        return self._state(account_id).rested_until > now
+
+    def _headroom(self, account_id: str) -> float:
+        utilization = self._state(account_id).utilization
+        return 1.0 - utilization if utilization is not None else 1.0
+
+    def _state(self, account_id: str) -> AccountState:
+        state = self.accounts.get(account_id)
+        if state is None:
+            state = self.accounts[account_id] = AccountState()
+        return state
+
+
+def _rank(session: str, account_id: str) -> bytes:
+    """Rendezvous hashing: every worker ranks a session's accounts alike."""
+    return hashlib.blake2b(f"{session}\x1f{account_id}".encode(), digest_size=8).digest()
+
+
+def _when(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,147 @@
+"""A domain served by a pool of accounts: new sessions go where there is headroom, a session
+stays on its account, and an account that runs out rests while the others take over."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.fake_anthropic import OAUTH_BETA, FakeAnthropic
+from tests.support.proxy_server import RunningProxy
+
+pytestmark = pytest.mark.integration
+
+TOKENS = {"acct-a": "sk-ant-oat01-pool-a", "acct-b": "sk-ant-oat01-pool-b", "acct-c": "sk-ant-oat01-pool-c"}
+BODY = {"model": "claude-sonnet-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def pool(fake: FakeAnthropic, credentials_dir: Path, start_proxy: Callable[..., RunningProxy]) -> RunningProxy:
+    for name, token in TOKENS.items():
+        fake.oauth_tokens[token] = float("inf")
+        (credentials_dir / f"{name}.credentials.json").write_text(
+            json.dumps(
+                {
+                    "type": "oauth",
+                    "accountId": f"acc_{name[-1]}",
+                    "oauth": {
+                        "accessToken": token,
+                        "refreshToken": f"sk-ant-ort01-{name}",
+                        "expiresAt": int(time.time() * 1000) + 3_600_000,
+                    },
+                }
+            )
+        )
+    (credentials_dir / "team.example.credentials.json").write_text(
+        json.dumps({"type": "pool", "accounts": list(TOKENS), "client_api_key": "cnp_live_pool_key"})
+    )
+    return start_proxy()
+
+
+def send(proxy: RunningProxy, session: str) -> httpx.Response:
+    headers = {
+        "host": "team.example",
+        "x-api-key": "cnp_live_pool_key",
+        "anthropic-version": "2023-06-01",
+        "anthropic-beta": OAUTH_BETA,
+        "x-claude-code-session-id": session,
+    }
+    return httpx.post(f"{proxy.url}/v1/messages", json=BODY, headers=headers, timeout=30)
+
+
+def served_by(fake: FakeAnthropic) -> str:
+    token = [r for r in fake.requests if r.path == "/v1/messages"][-1].bearer_token
+    return next(name for name, value in TOKENS.items() if value == token)
+
+
+def test_new_sessions_go_to_the_account_with_the_most_headroom_and_stay(
+    pool: RunningProxy, fake: FakeAnthropic
+) -> None:
+    # Everyone answers once, so the proxy knows each account's window.
+    fake.utilization_of.update({TOKENS["acct-a"]: "0.70", TOKENS["acct-b"]: "0.10", TOKENS["acct-c"]: "0.40"})
+    for n in range(6):
+        assert send(pool, f"warm-{n}").status_code == 200
+
+    assert send(pool, "fresh").status_code == 200
+
+    assert served_by(fake) == "acct-b", "the emptiest window"
+    fake.utilization_of[TOKENS["acct-b"]] = "0.90"  # acct-b fills up: new sessions go elsewhere...
+    assert send(pool, "fresh").status_code == 200
+    assert send(pool, "another").status_code == 200
+    assert served_by(fake) == "acct-c"
+    assert send(pool, "fresh").status_code == 200
+    assert served_by(fake) == "acct-b", "...but a session stays on its account (its prompt cache is there)"
+
+
+def test_an_account_that_runs_out_rests_and_its_sessions_fail_over(pool: RunningProxy, fake: FakeAnthropic) -> None:
+    assert send(pool, "worker-1").status_code == 200
+    first = served_by(fake)
+    fake.rejected_tokens.add(TOKENS[first])
+
+    answered = send(pool, "worker-1")
+
+    assert answered.status_code == 200, "the request was sent again with another account"
+    second = served_by(fake)
+    assert second != first
+    calls = [r.bearer_token for r in fake.requests if r.path == "/v1/messages"]
+    assert calls[-2:] == [TOKENS[first], TOKENS[second]], "one try on the rejected account, then the other"
+    assert send(pool, "worker-2").status_code == 200
+    assert served_by(fake) != first, "a resting account gets no new sessions"
+    assert send(pool, "worker-1").status_code == 200
+    assert served_by(fake) == second, "the session stays where it moved"
+
+
+def test_an_account_past_the_rest_share_gets_no_sessions(pool: RunningProxy, fake: FakeAnthropic) -> None:
+    fake.utilization_of.update({token: "0.50" for token in TOKENS.values()})
+    for n in range(6):
+        send(pool, f"warm-{n}")
+    fake.utilization_of[TOKENS["acct-a"]] = "0.96"
+    for n in range(30):  # until acct-a has answered with its new figure (the proxy learns it from answers)
+        send(pool, f"again-{n}")
+        if served_by(fake) == "acct-a":
+            break
+    assert served_by(fake) == "acct-a"
+
+    used = set()
+    for n in range(12):
+        assert send(pool, f"new-{n}").status_code == 200
+        used.add(served_by(fake))
+
+    assert "acct-a" not in used, "past 95 % of its window it rests"
+    assert used == {"acct-b", "acct-c"}, "the near-equal others share the sessions"
+
+
+def test_every_exchange_records_the_account_that_served_it(
+    fake: FakeAnthropic,
+    credentials_dir: Path,
+    start_proxy: Callable[..., RunningProxy],
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    for name, token in list(TOKENS.items())[:2]:
+        fake.oauth_tokens[token] = float("inf")
+        (credentials_dir / f"{name}.credentials.json").write_text(
+            json.dumps({"type": "oauth", "accountId": f"acc_{name[-1]}", "oauth": {"accessToken": token}})
+        )
+    (credentials_dir / "team.example.credentials.json").write_text(
+        json.dumps({"type": "pool", "accounts": ["acct-a", "acct-b"], "client_api_key": "cnp_live_pool_key"})
+    )
+    proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "data"), DASHBOARD_API_KEY="k")
+    ids = {}
+    for n in range(8):
+        response = send(proxy, f"s-{n}")
+        ids[response.headers["x-request-id"]] = f"acc_{served_by(fake)[-1]}"
+
+    deadline = time.monotonic() + 10
+    listed: dict[str, str] = {}
+    while len(listed) < len(ids) and time.monotonic() < deadline:
+        page = httpx.get(f"{proxy.url}/api/requests", params={"domain": "team.example"}, headers={"x-api-key": "k"})
+        listed = {item["request_id"]: item["account_id"] for item in page.json()["requests"]}
+        time.sleep(0.05)
+    assert listed == ids
+    assert set(ids.values()) == {"acc_a", "acc_b"}, "both accounts served"
