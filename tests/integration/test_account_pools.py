@@ -4,6 +4,7 @@ stays on its account, and an account that runs out rests while the others take o
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.dashboard import sign_in
 from tests.support.fake_anthropic import OAUTH_BETA, FakeAnthropic
 from tests.support.proxy_server import RunningProxy
 
@@ -145,3 +147,33 @@ def test_every_exchange_records_the_account_that_served_it(
         time.sleep(0.05)
     assert listed == ids
     assert set(ids.values()) == {"acc_a", "acc_b"}, "both accounts served"
+
+
+def test_the_usage_page_shows_the_pool_and_who_rests(
+    fake: FakeAnthropic, credentials_dir: Path, start_proxy: Callable[..., RunningProxy]
+) -> None:
+    for name, token in TOKENS.items():
+        fake.oauth_tokens[token] = float("inf")
+        (credentials_dir / f"{name}.credentials.json").write_text(
+            json.dumps({"type": "oauth", "accountId": f"acc_{name[-1]}", "oauth": {"accessToken": token}})
+        )
+    (credentials_dir / "team.example.credentials.json").write_text(
+        json.dumps({"type": "pool", "accounts": list(TOKENS), "client_api_key": "cnp_live_pool_key"})
+    )
+    proxy = start_proxy(DASHBOARD_API_KEY="pool-dashboard-key")
+    fake.utilization_of[TOKENS["acct-b"]] = "0.97"
+    for n in range(30):
+        send(proxy, f"s-{n}")
+        if served_by(fake) == "acct-b":
+            break
+
+    page = sign_in(proxy.url, "pool-dashboard-key").get("/dashboard/usage").text
+
+    section = page[page.index('data-section="pools"') :]
+    section = section[: section.index("</section>")]
+    assert "<code>team.example</code>" in section
+    rows = dict(re.findall(r'data-pool-member="([^"]+)">(.*?)</tr>', section, re.S))
+    assert set(rows) == set(TOKENS)
+    assert "rests" in rows["acct-b"]
+    assert "97" in rows["acct-b"]
+    assert "in use" in rows["acct-a"]

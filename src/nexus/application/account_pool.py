@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from nexus.application.ports.credential_store import CredentialStore
 from nexus.application.ports.system import Clock
 from nexus.domain.rate_limits import UnifiedRateLimit
 
@@ -116,3 +117,44 @@ def _rank(session: str, account_id: str) -> bytes:
 
 def _when(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    name: str
+    account_id: str
+    utilization: float | None
+    rests_until: datetime | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolView:
+    domain: str
+    members: list[MemberView]
+
+
+async def pool_views(store: CredentialStore, pool: AccountPool | None, *, now_s: float) -> list[PoolView]:
+    """Every pool in the credential store, each account with what this process last heard."""
+    entries = {entry.name: entry.credential for entry in await store.list_all()}
+    views = []
+    for name, credential in sorted(entries.items()):
+        if credential is None or credential.type != "pool":
+            continue
+        members = []
+        for member in credential.accounts or []:
+            found = entries.get(member)
+            account_id = (found.account_id if found else None) or member
+            state = pool.accounts.get(account_id) if pool is not None else None
+            resting = state is not None and state.rested_until > now_s
+            members.append(
+                MemberView(
+                    name=member,
+                    account_id=account_id,
+                    utilization=state.utilization if state else None,
+                    rests_until=datetime.fromtimestamp(state.rested_until, UTC) if resting and state else None,
+                    reason=state.reason if resting and state else None,
+                )
+            )
+        views.append(PoolView(domain=name, members=members))
+    return views

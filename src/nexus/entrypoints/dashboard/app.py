@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from dependency_injector import providers
 from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
@@ -55,6 +56,8 @@ def create_dashboard_app(settings: Settings) -> Litestar:
                     "lifecycle": container.lifecycle,
                     "prompt_catalog": container.prompts.catalog,
                     "analyses": container.analysis.analyses,
+                    "credential_store": container.credential_store,
+                    "account_pool": providers.Object(None),  # the pools' state lives in the proxy processes
                     **read_dependencies(container.reads),
                 },
                 on_startup=[_watch_signals(container)],

@@ -117,6 +117,8 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
                 "token_accounting": container.token_accounting,
                 "prompt_catalog": container.prompts.catalog,
                 "analyses": container.analysis.analyses,
+                "credential_store": container.credential_store,
+                "account_pool": container.account_pool,
                 **read_dependencies(container.reads),
             },
             on_startup=[proxy.start, _watch_signals(container), _tune_gc],

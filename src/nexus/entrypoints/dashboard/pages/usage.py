@@ -13,6 +13,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Template
 
+from nexus.application.account_pool import AccountPool, pool_views
+from nexus.application.ports.credential_store import CredentialStore
 from nexus.application.ports.dashboard_queries import DashboardQueries
 from nexus.application.ports.exchange_queries import QueriesUnavailable
 from nexus.application.ports.limit_alerts import AlertLedger, SentAlert
@@ -45,6 +47,8 @@ async def usage_page(
     dashboard_queries: NamedDependency[DashboardQueries],
     usage_reports: NamedDependency[UsageReports],
     alert_ledger: NamedDependency[AlertLedger],
+    credential_store: NamedDependency[CredentialStore],
+    account_pool: NamedDependency[AccountPool | None],
     domain: FromQuery[str | None] = None,
     account: FromQuery[str | None] = None,
     days: FromQuery[str] = str(DEFAULT_DAYS),
@@ -73,6 +77,7 @@ async def usage_page(
         alerts = await alert_ledger.recent(now - ALERTS_SHOWN_FOR, domain=params.domain)
     except QueriesUnavailable as exc:
         alerts_unavailable = str(exc)
+    pools = await pool_views(credential_store, account_pool, now_s=now.timestamp())
     choices = account_choices(accounts, allocation)
     selected = params.account or (choices[0] if choices else None)
     if selected and selected not in choices:
@@ -103,6 +108,7 @@ async def usage_page(
         near_percent=NEAR_LIMIT_PERCENT,
         alerts=alerts,
         alerts_unavailable=alerts_unavailable,
+        pools=[pool for pool in pools if not params.domain or pool.domain == params.domain],
         now=now,
     )
     return Template("usage.html", context=context)
