@@ -177,3 +177,13 @@ def test_the_usage_page_shows_the_pool_and_who_rests(
     assert "rests" in rows["acct-b"]
     assert "97" in rows["acct-b"]
     assert "in use" in rows["acct-a"]
+
+
+def test_when_every_account_is_out_the_client_gets_anthropics_429(pool: RunningProxy, fake: FakeAnthropic) -> None:
+    fake.rejected_tokens.update(TOKENS.values())
+
+    refused = send(pool, "late")
+
+    assert refused.status_code == 429
+    assert refused.json()["error"]["type"] == "rate_limit_error"
+    assert send(pool, "later").status_code == 429, "still an answer, never a 500"

@@ -9,6 +9,7 @@ from nexus.application.limits.admissions import Admissions
 from nexus.application.limits.limiter import NOTHING_HELD, Admission, RateLimited, limit_reached
 from nexus.application.ports import UpstreamClient, UpstreamRequest, UpstreamResponse
 from nexus.application.use_cases.resolve_credential import ResolveCredential
+from nexus.domain.errors import ProxyError
 from nexus.domain.headers import header_value, upstream_request_headers
 from nexus.domain.proxy_request import ProxyRequest
 from nexus.domain.rate_limits import parse_unified_rate_limit
@@ -49,18 +50,32 @@ class ForwardRequest:
         try:
             response = await self._send(request, auth, body_stream)
             if auth.pooled and response.status == 429 and request.body is not None:
-                # The account is out (it now rests): the same request once more with another.
-                other = await self._resolve_credential.execute(
-                    request.host, client, session=session_id, avoid=frozenset({auth.account_id})
-                )
-                if other.account_id != auth.account_id:
-                    await response.aclose()
-                    auth = other
-                    response = await self._send(request, auth, body_stream)
+                response, auth = await self._fail_over(request, client, session_id, auth, response)
         except BaseException:
             admission.release()
             raise
         return Forwarded(response=response, account_id=auth.account_id, admission=admission)
+
+    async def _fail_over(
+        self,
+        request: ProxyRequest,
+        client: ClientAuth,
+        session_id: str | None,
+        auth: UpstreamAuth,
+        refused: UpstreamResponse,
+    ) -> tuple[UpstreamResponse, UpstreamAuth]:
+        """The pool's account is out (it now rests): the same request once more with another,
+        or the 429 as it is when there is no other usable account."""
+        try:
+            other = await self._resolve_credential.execute(
+                request.host, client, session=session_id, avoid=frozenset({auth.account_id})
+            )
+        except ProxyError:
+            return refused, auth
+        if other.account_id == auth.account_id:
+            return refused, auth
+        await refused.aclose()
+        return await self._send(request, other, None), other
 
     async def _send(
         self, request: ProxyRequest, auth: UpstreamAuth, body_stream: AsyncIterable[bytes] | None
