@@ -51,6 +51,9 @@ _REMEMBERED = 10_000  # claims remembered locally (a bound, not a limit anyone m
 class _Seen(msgspec.Struct, kw_only=True):
     domains: set[str] = msgspec.field(default_factory=set)
     rate_limit: UnifiedRateLimit | None = None
+    # The recorder tells a row before it is stored, so the first check may sum the database
+    # without it: each account seen is checked once more on the next round.
+    again: bool = True
 
 
 class _Candidate(msgspec.Struct, frozen=True, kw_only=True):
@@ -131,6 +134,8 @@ class LimitWatch:
         for account_id, seen in pending.items():
             try:
                 await self._check(account_id, seen)
+                if seen.again:
+                    self._requeue(account_id, _Seen(domains=seen.domains, again=False))
             except QueriesUnavailable as exc:
                 log.info("Limit alerts for %s wait for the database: %s", account_id, exc)
                 self._requeue(account_id, seen)
@@ -138,7 +143,10 @@ class LimitWatch:
                 log.exception("Cannot check the limits of %s", account_id)
 
     def _requeue(self, account_id: str, seen: _Seen) -> None:
-        current = self._pending.setdefault(account_id, _Seen())
+        current = self._pending.get(account_id)
+        if current is None:
+            self._pending[account_id] = _Seen(domains=set(seen.domains), rate_limit=seen.rate_limit, again=seen.again)
+            return
         current.domains |= seen.domains
         current.rate_limit = current.rate_limit or seen.rate_limit
 
