@@ -4,7 +4,6 @@ against a loopback fake of Gemini's REST API, over a real database."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.fake_gemini import ANALYSIS, API_KEY, Answer, FakeGemini
 from tests.support.processes import free_port
 from tests.support.proxy_server import RunningProxy
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -51,13 +51,6 @@ def finished(proxy: RunningProxy, conversation_id: str, timeout: float = 15) -> 
 
     wait_for(done, timeout=timeout)
     return found
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not true within {timeout} s"
-        time.sleep(0.05)
 
 
 def test_a_branch_is_analysed_by_gemini_with_secrets_redacted(

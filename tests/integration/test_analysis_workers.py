@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.test_analysis import AUTH, KEY, conversation, finished, request, wait_for
+from tests.integration.test_analysis import AUTH, KEY, conversation, finished, request
 from tests.support.fake_gemini import API_KEY, Answer, FakeGemini
 from tests.support.processes import WorkerProcess, run_cli
 from tests.support.proxy_server import RunningProxy
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

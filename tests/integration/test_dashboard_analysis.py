@@ -7,10 +7,11 @@ import html
 import re
 from collections.abc import Callable
 
-from tests.integration.test_analysis import KEY, conversation, wait_for
+from tests.integration.test_analysis import KEY, conversation
 from tests.support.dashboard import csrf_token, sign_in
 from tests.support.fake_gemini import FakeGemini
 from tests.support.proxy_server import RunningProxy
+from tests.support.waiting import wait_for
 
 XSS = "<script>alert(1)</script>"
 

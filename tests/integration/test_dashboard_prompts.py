@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from tests.support.dashboard import csrf_token, sign_in
 from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.fake_github import FakeGitHub
 from tests.support.proxy_server import RunningProxy
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -154,7 +154,7 @@ def test_a_conversation_shows_the_mcp_prompt_claude_code_started_it_from(
     blocks = turns[-1].json()["messages"][0]["content"]
     assert {"type": "text", "text": "Review this Python change.\n"} in blocks, "the rendered prompt, a block of its own"
     conversation = _the_inference_request(proxy)
-    _wait_for(lambda: httpx.get(f"{proxy.url}/api/conversations/{conversation}", headers=API).status_code == 200)
+    wait_for(lambda: httpx.get(f"{proxy.url}/api/conversations/{conversation}", headers=API).status_code == 200)
 
     browser = sign_in(proxy.url, KEY)
     page = browser.get(f"/dashboard/conversations/{conversation}").text
@@ -165,7 +165,7 @@ def test_a_conversation_shows_the_mcp_prompt_claude_code_started_it_from(
     )
 
     (plain,) = chat(proxy, "Review this Go change.")  # typed, not rendered: no prompt
-    _wait_for(lambda: httpx.get(f"{proxy.url}/api/conversations/{plain}", headers=API).status_code == 200)
+    wait_for(lambda: httpx.get(f"{proxy.url}/api/conversations/{plain}", headers=API).status_code == 200)
     assert 'data-fact="prompt"' not in browser.get(f"/dashboard/conversations/{plain}").text
     assert browser.get(f"/dashboard/conversations/{uuid.uuid4()}").status_code == 404
 
@@ -177,13 +177,6 @@ def _the_inference_request(proxy: RunningProxy) -> str:
         listed = httpx.get(f"{proxy.url}/api/requests", params={"request_type": "inference"}, headers=API)
         return [str(item["request_id"]) for item in listed.json()["requests"]]
 
-    _wait_for(lambda: bool(found()))
+    wait_for(lambda: bool(found()))
     (request_id,) = found()
     return request_id
-
-
-def _wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not true within {timeout} s"
-        time.sleep(0.05)

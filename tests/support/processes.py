@@ -72,14 +72,7 @@ class ProxyProcess:
         return self._process.wait(timeout=timeout)
 
     def stop(self) -> str:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-        out, _ = self._process.communicate()
-        self.output += out or ""
+        self.output += _stop(self._process)
         return self.output
 
 
@@ -102,14 +95,19 @@ class WorkerProcess:
 
     def stop(self) -> str:
         """The process's output, once it has ended (SIGTERM, then SIGKILL after 10 s)."""
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-        out, _ = self._process.communicate()
-        return out or ""
+        return _stop(self._process)
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    """SIGTERM, SIGKILL after 10 s; what the process wrote."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    out, _ = process.communicate()
+    return out or ""
 
 
 def _environment(extra: dict[str, str] | None) -> dict[str, str]:

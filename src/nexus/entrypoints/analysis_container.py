@@ -3,17 +3,16 @@ worker runs in-process with ``AI_WORKER_ENABLED``) and run alone by ``claude-nex
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 from dependency_injector import containers, providers
 
 from nexus.adapters.analysis.claude import ClaudeAnalyzer
-from nexus.adapters.analysis.gemini import GeminiAnalyzer
 from nexus.application.analysis.creation_limit import CreationLimit
 from nexus.application.analysis.requests import Analyses
 from nexus.application.analysis.worker import AnalysisWorker
+from nexus.application.notifications.background import run_in_background
 from nexus.application.ports.analysis import AnalysisStore, Analyzer
 from nexus.application.ports.system import Clock
 from nexus.entrypoints.settings import Settings
@@ -37,6 +36,10 @@ async def _analyzer(settings: Settings) -> AsyncIterator[Analyzer | None]:
         return
     timeout_s = settings.ai_analysis_request_timeout_ms / 1000
     if settings.ai_analyzer == "gemini":
+        # Imported here: google-genai takes about 1.5 s to import, which every start of a proxy
+        # without AI analysis would pay.
+        from nexus.adapters.analysis.gemini import GeminiAnalyzer  # noqa: PLC0415
+
         assert settings.gemini_api_key is not None
         gemini = GeminiAnalyzer(
             api_key=settings.gemini_api_key,
@@ -59,13 +62,10 @@ async def _analyzer(settings: Settings) -> AsyncIterator[Analyzer | None]:
         )
 
 
-async def _worker(
-    settings: Settings, store: AnalysisStore, analyzer: Analyzer | None, clock: Clock
-) -> AsyncIterator[AnalysisWorker | None]:
+def _worker(settings: Settings, store: AnalysisStore, analyzer: Analyzer | None, clock: Clock) -> AnalysisWorker | None:
     if not settings.ai_worker_enabled or analyzer is None:
-        yield None
-        return
-    worker = AnalysisWorker(
+        return None
+    return AnalysisWorker(
         store=store,
         analyzer=analyzer,
         clock=clock,
@@ -76,12 +76,6 @@ async def _worker(
         max_prompt_tokens=settings.ai_max_prompt_tokens or DEFAULT_PROMPT_TOKENS[settings.ai_analyzer],
         head_tail=(settings.ai_head_messages, settings.ai_tail_messages),
     )
-    task = asyncio.create_task(worker.run(), name="analysis-worker")
-    try:
-        yield worker
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 class AnalysisWorkerContainer(containers.DeclarativeContainer):
@@ -92,7 +86,9 @@ class AnalysisWorkerContainer(containers.DeclarativeContainer):
     clock: providers.Dependency[Clock] = providers.Dependency()
 
     analyzer = providers.Resource(_analyzer, settings)
-    worker = providers.Resource(_worker, settings, store, analyzer, clock)
+    worker = providers.Resource(
+        run_in_background, providers.Singleton(_worker, settings, store, analyzer, clock), "analysis-worker"
+    )
 
 
 class AnalysisRequestsContainer(containers.DeclarativeContainer):

@@ -3,9 +3,8 @@ process's own container, the only modules that name concrete adapters."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,7 +39,7 @@ from nexus.application.limits.admissions import Admissions, Used
 from nexus.application.limits.limiter import TrafficLimiter
 from nexus.application.limits.runaway import Runaway, RunawayGuard
 from nexus.application.limits.sharing import LimitSharing
-from nexus.application.notifications.background import running
+from nexus.application.notifications.background import run_in_background, running
 from nexus.application.notifications.limit_watch import LimitWatch
 from nexus.application.notifications.notifier import NotificationsProbe, SlackNotifier, slack_notifier
 from nexus.application.notifications.telemetry_endpoint import TelemetryPoster
@@ -104,7 +103,8 @@ def _recorder_or_counter(
     headers to the watch."""
     if recorder is not None:
         return recorder
-    return CountingObserver(accounting, on_rate_limit=watch.on_rate_limit, on_usage=admissions.on_usage)
+    on_usage = admissions.on_usage if admissions.configured else None
+    return CountingObserver(accounting, on_rate_limit=watch.on_rate_limit, on_usage=on_usage)
 
 
 def _row_hook(accounting: TokenAccounting, watch: LimitWatch, admissions: Admissions) -> Callable[[ExchangeRow], None]:
@@ -114,28 +114,22 @@ def _row_hook(accounting: TokenAccounting, watch: LimitWatch, admissions: Admiss
     def hook(row: ExchangeRow) -> None:
         accounting.on_row(row)
         watch.on_row(row)
-        used = Used(row.input_tokens, row.cache_creation_input_tokens, row.output_tokens, row.cost_usd)
-        admissions.on_usage(str(row.id), used)
+        if admissions.configured:
+            used = Used(row.input_tokens, row.cache_creation_input_tokens, row.output_tokens, row.cost_usd)
+            admissions.on_usage(str(row.id), used)
 
     return hook
 
 
-async def _limit_sharing(
+def _limit_sharing(
     limiter: TrafficLimiter, engine: AsyncEngine | None, clock: SystemClock, settings: Settings
-) -> AsyncIterator[LimitSharing | None]:
+) -> LimitSharing | None:
     """With storage and limits set: the workers (and replicas) share their counts."""
     if engine is None or not limiter.configured:
-        yield None
-        return
+        return None
     interval_s = settings.rate_limit_sync_ms / 1000
     shares = SqlAlchemyTrafficShares(engine, fresh_s=3 * interval_s + 2)
-    sharing = LimitSharing(limiter=limiter, shares=shares, clock=clock, interval_s=interval_s)
-    task = asyncio.create_task(sharing.run(), name="traffic-limit-sharing")
-    try:
-        yield sharing
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    return LimitSharing(limiter=limiter, shares=shares, clock=clock, interval_s=interval_s)
 
 
 def _runaway_alert(notifier: SlackNotifier | None) -> Callable[[Runaway], None] | None:
@@ -319,7 +313,11 @@ class Container(containers.DeclarativeContainer):
         alert=providers.Callable(_runaway_alert, notifier),
     )
     admissions = providers.Singleton(Admissions, limiter=traffic_limiter, guard=runaway_guard)
-    limit_sharing = providers.Resource(_limit_sharing, traffic_limiter, engine, clock, settings)
+    limit_sharing = providers.Resource(
+        run_in_background,
+        providers.Singleton(_limit_sharing, traffic_limiter, engine, clock, settings),
+        "traffic-limit-sharing",
+    )
     forward_request = providers.Singleton(
         ForwardRequest, resolve_credential=resolve_credential, upstream=upstream, admissions=admissions
     )

@@ -54,7 +54,8 @@ class Admissions:
                 await asyncio.sleep(delay)
         if self._limiter is None:
             return NOTHING_HELD
-        return self._limiter.admit(request.request_id, request.host.domain, client.key_id(), auth.limits)
+        key_id = client.key_id() if self._limiter.limits_keys else None
+        return self._limiter.admit(request.request_id, request.host.domain, key_id, auth.limits)
 
     def on_usage(self, request_id: str, used: Used) -> None:
         if self._limiter is not None:

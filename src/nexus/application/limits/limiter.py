@@ -10,7 +10,7 @@ that crossed it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple, Protocol
@@ -127,6 +127,11 @@ class TrafficLimiter:
     def configured(self) -> bool:
         return self._everything.any or self._per_domain.any or self._per_key.any
 
+    @property
+    def limits_keys(self) -> bool:
+        """Whether ``admit`` needs the client key's id (hashing the key costs a request time)."""
+        return self._per_key.any
+
     def admit(self, request_id: str, domain: str, key_id: str | None, domain_limits: TrafficLimits | None) -> Admission:
         """Count the request in; ``RateLimited`` when a scope is at one of its limits."""
         own = domain_limits.over(self._per_domain) if domain_limits is not None else self._per_domain
@@ -188,21 +193,19 @@ class TrafficLimiter:
             streams = counts.streams + remote.streams(scope)
             if streams >= limits.concurrent_streams:
                 return refuse("streams", limits.concurrent_streams, streams, 1)
-        if limits.requests_per_minute is not None:
-            elsewhere = remote.requests(scope)
-            requests = counts.requests.total(at.now) + elsewhere
-            if requests >= limits.requests_per_minute:
-                wait = counts.requests.seconds_until_below(at.now, limits.requests_per_minute - elsewhere)
-                return refuse("requests", limits.requests_per_minute, requests, wait)
-        if limits.tokens_per_minute is not None:
-            elsewhere = remote.tokens(scope)
-            tokens = counts.tokens.total(at.now) + elsewhere
-            if tokens >= limits.tokens_per_minute:
-                wait = counts.tokens.seconds_until_below(at.now, limits.tokens_per_minute - elsewhere)
-                return refuse("tokens", limits.tokens_per_minute, tokens, wait)
+        per_minute: tuple[tuple[Measure, int | None, SlidingMinute, Callable[[Scope], int]], ...] = (
+            ("requests", limits.requests_per_minute, counts.requests, remote.requests),
+            ("tokens", limits.tokens_per_minute, counts.tokens, remote.tokens),
+        )
+        for measure, limit, window, elsewhere in per_minute:
+            if limit is not None:
+                others = elsewhere(scope)
+                used = window.total(at.now) + others
+                if used >= limit:
+                    return refuse(measure, limit, used, window.seconds_until_below(at.now, limit - others))
         if limits.daily_usd is not None:
             cost = counts.cost_on(at.day) + remote.cost(scope, at.day)
-            if cost >= Decimal(str(limits.daily_usd)):
+            if cost >= limits.daily_usd:
                 return refuse("cost", limits.daily_usd, float(cost), seconds_to_utc_midnight(at.epoch))
         return None
 

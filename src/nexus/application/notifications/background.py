@@ -92,3 +92,24 @@ async def running(worker: Worker | None) -> AsyncIterator[Worker | None]:
 class ExchangeWorker(QueuedWorker[Exchange]):
     def observe(self, exchange: Exchange) -> None:
         self._enqueue(exchange)
+
+
+class _Runnable(Protocol):
+    async def run(self) -> None: ...
+
+
+Runner = TypeVar("Runner", bound=_Runnable)
+
+
+async def run_in_background(runner: Runner | None, name: str) -> AsyncIterator[Runner | None]:
+    """A container resource: ``runner.run()`` as a task for the app's lifetime, cancelled (and
+    awaited) at shutdown; None passes through (switched off)."""
+    if runner is None:
+        yield None
+        return
+    task = asyncio.create_task(runner.run(), name=name)
+    try:
+        yield runner
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

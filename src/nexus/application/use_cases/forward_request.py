@@ -10,7 +10,7 @@ from nexus.application.limits.limiter import NOTHING_HELD, Admission, RateLimite
 from nexus.application.ports import UpstreamClient, UpstreamRequest, UpstreamResponse
 from nexus.application.use_cases.resolve_credential import ResolveCredential
 from nexus.domain.errors import ProxyError
-from nexus.domain.headers import header_value, upstream_request_headers
+from nexus.domain.headers import upstream_request_headers
 from nexus.domain.proxy_request import ProxyRequest
 from nexus.domain.rate_limits import parse_unified_rate_limit
 from nexus.domain.upstream_auth import ClientAuth, UpstreamAuth, read_client_auth
@@ -43,14 +43,12 @@ class ForwardRequest:
 
     async def execute(self, request: ProxyRequest, body_stream: AsyncIterable[bytes] | None = None) -> Forwarded:
         client = read_client_auth(request.headers)
-        session = header_value(request.headers, b"x-claude-code-session-id")
-        session_id = session.decode("latin-1") if session else None
-        auth = await self._resolve_credential.execute(request.host, client, session=session_id)
+        auth = await self._resolve_credential.execute(request.host, client, headers=request.headers)
         admission = await self._admit(request, client, auth)
         try:
             response = await self._send(request, auth, body_stream)
             if auth.pooled and response.status == 429 and request.body is not None:
-                response, auth = await self._fail_over(request, client, session_id, auth, response)
+                response, auth = await self._fail_over(request, client, auth, response)
         except BaseException:
             admission.release()
             raise
@@ -60,7 +58,6 @@ class ForwardRequest:
         self,
         request: ProxyRequest,
         client: ClientAuth,
-        session_id: str | None,
         auth: UpstreamAuth,
         refused: UpstreamResponse,
     ) -> tuple[UpstreamResponse, UpstreamAuth]:
@@ -68,7 +65,7 @@ class ForwardRequest:
         or the 429 as it is when there is no other usable account."""
         try:
             other = await self._resolve_credential.execute(
-                request.host, client, session=session_id, avoid=frozenset({auth.account_id})
+                request.host, client, headers=request.headers, avoid=frozenset({auth.account_id})
             )
         except ProxyError:
             return refused, auth

@@ -9,6 +9,7 @@ from nexus.application.ports import CredentialStore, StoredCredential
 from nexus.application.use_cases.keep_oauth_fresh import KeepOAuthFresh
 from nexus.domain.credentials import CredentialFileInvalid, secrets_match
 from nexus.domain.errors import AuthenticationFailed
+from nexus.domain.headers import RawHeaders, header_value
 from nexus.domain.host import RequestHost
 from nexus.domain.upstream_auth import ClientAuth, UpstreamAuth, default_auth
 
@@ -42,10 +43,11 @@ class ResolveCredential:
         host: RequestHost,
         client: ClientAuth,
         *,
-        session: str | None = None,
+        headers: RawHeaders | None = None,
         avoid: frozenset[str] = frozenset(),
     ) -> UpstreamAuth:
-        """``session`` keeps a pool's session on its account; ``avoid``: accounts not to use."""
+        """``headers``: the request's, whose session a pool keeps on one account (read only for a
+        pool); ``avoid``: a pool's accounts not to use."""
         try:
             stored = await self._store.find(host.credential_names)
         except CredentialFileInvalid as exc:
@@ -71,7 +73,9 @@ class ResolveCredential:
         window = budget.five_hour_output_tokens if budget is not None else None
         pooled = credential.type == "pool"
         if pooled:
-            stored, account_id = await self._pool_member(host, stored, session, avoid)
+            session = header_value(headers, b"x-claude-code-session-id") if headers else None
+            session_id = session.decode("latin-1") if session else None
+            stored, account_id = await self._pool_member(host, stored, session_id, avoid)
         else:
             account_id = credential.account_id or host.domain
         member = stored.credential
