@@ -72,10 +72,17 @@ def _split_port(authority: str, *, original: str) -> tuple[str, str | None]:
 
 
 def _is_ip_literal(name: str) -> bool:
-    """IPv4 as is, IPv6 only in brackets (an unbracketed colon was taken as the port)."""
+    """IPv4 as is, IPv6 only in brackets (an unbracketed colon was taken as the port).
+
+    An IPv6 zone id (``[fe80::1%eth0]``) is refused: it names an interface of the client's
+    machine, means nothing to this server, and ``ipaddress`` takes any text after the ``%``
+    (spaces, backslashes, control characters), which would reach file names and logs.
+    """
     bracketed = name.startswith("[") and name.endswith("]")
     try:
         address = ipaddress.ip_address(name[1:-1] if bracketed else name)
     except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
         return False
     return bracketed == (address.version == 6)

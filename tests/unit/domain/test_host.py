@@ -53,3 +53,11 @@ def test_credential_names_try_the_port_as_sent_first() -> None:
 def test_malformed_hosts_are_refused(header: str | None) -> None:
     with pytest.raises(InvalidRequest):
         parse_host(header)
+
+
+@pytest.mark.parametrize("header", ["[::%0]", "[fe80::1%eth0]:3000", "[fe80::1%..\\..\\x]", "[::1%a b]", "[::1%25x]"])
+def test_an_ipv6_zone_id_is_refused(header: str) -> None:
+    # ipaddress accepts any text after the %, so a zone id let spaces, backslashes and
+    # control characters into the domain, its credential file names and the logs (fuzzing).
+    with pytest.raises(InvalidRequest):
+        parse_host(header)
