@@ -23,6 +23,7 @@ from nexus.adapters.persistence.linking import linker_lifetime
 from nexus.adapters.persistence.quarantine import FileQuarantine
 from nexus.adapters.persistence.recording import recording_lifetime
 from nexus.adapters.persistence.traffic_shares import SqlAlchemyTrafficShares
+from nexus.adapters.persistence.write_ahead import WriteAheadLog
 from nexus.adapters.slack.log_bridge import log_bridge_lifetime
 from nexus.adapters.slack.targets import CredentialSlackTargets
 from nexus.adapters.slack.webhook import HttpxWebhookSender, open_webhook_client
@@ -35,6 +36,7 @@ from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_b
 from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
 from nexus.adapters.webhook_process.process import WebhookProcess
 from nexus.application.account_pool import AccountPool
+from nexus.application.exchange import Exchange
 from nexus.application.limits.admissions import Admissions, Used
 from nexus.application.limits.limiter import TrafficLimiter
 from nexus.application.limits.runaway import Runaway, RunawayGuard
@@ -44,7 +46,7 @@ from nexus.application.notifications.limit_watch import LimitWatch
 from nexus.application.notifications.notifier import NotificationsProbe, SlackNotifier, slack_notifier
 from nexus.application.notifications.telemetry_endpoint import TelemetryPoster
 from nexus.application.ports import ExchangeObserver
-from nexus.application.ports.exchange_store import ExchangeJournal, ExchangeQuarantine
+from nexus.application.ports.exchange_store import ExchangeJournal, ExchangeQuarantine, WriteAhead
 from nexus.application.recording.recorder import ExchangeRecorder
 from nexus.application.recording.row import ExchangeRow
 from nexus.application.retrying_upstream import RetryingUpstream
@@ -79,6 +81,8 @@ def _recorder(
     queue_size: int,
     queue_bytes: int,
     batch_size: int,
+    write_ahead: WriteAhead,
+    fsync_ms: int,
 ) -> ExchangeRecorder | None:
     """The recorder when storage is on; the token counters hear every row it builds."""
     if engine is None:
@@ -92,7 +96,14 @@ def _recorder(
         queue_size=queue_size,
         queue_bytes=queue_bytes,
         batch_size=batch_size,
+        write_ahead=write_ahead,
+        fsync_interval_s=fsync_ms / 1000,
     )
+
+
+def _write_ahead_of(recorder: ExchangeRecorder | None) -> Callable[[Exchange], None] | None:
+    """What the proxy calls before a client's last byte: the recorder's write-ahead, if it records."""
+    return recorder.write_ahead if recorder is not None else None
 
 
 def _recorder_or_counter(
@@ -249,6 +260,9 @@ class Container(containers.DeclarativeContainer):
     journal = providers.Singleton(
         FileJournal, providers.Callable(_data_path, settings.provided.nexus_data_dir, "journal")
     )
+    write_ahead_log = providers.Singleton(
+        WriteAheadLog, providers.Callable(_data_path, settings.provided.nexus_data_dir, "journal")
+    )
     quarantine = providers.Singleton(
         FileQuarantine, providers.Callable(_data_path, settings.provided.nexus_data_dir, "quarantine")
     )
@@ -335,10 +349,13 @@ class Container(containers.DeclarativeContainer):
         queue_size=settings.provided.recorder_queue_size,
         queue_bytes=settings.provided.recorder_queue_bytes,
         batch_size=settings.provided.recorder_batch_size,
+        write_ahead=write_ahead_log,
+        fsync_ms=settings.provided.recorder_fsync_ms,
     )
     recording = providers.Resource(
         recording_lifetime, engine=engine, recorder=recorder, retention_days=settings.provided.storage_retention_days
     )
+    proxy_write_ahead = providers.Callable(_write_ahead_of, recording)
     linker = providers.Resource(linker_lifetime, engine=engine, recording=recording)
     database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder, quarantine=quarantine)
 

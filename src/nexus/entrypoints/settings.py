@@ -63,6 +63,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     recorder_queue_size: int = 10_000
     recorder_queue_bytes: int = 32 * 1024 * 1024
     recorder_batch_size: int = 500
+    recorder_fsync_ms: int = 200
     dashboard_api_key: str | None = None
     dashboard_session_secret: str | None = None
     dashboard_database_url: str | None = None
@@ -159,6 +160,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 raise ValueError(f"must be positive - at `$.{name}`")
         for name in (
             "upstream_max_connections",
+            "recorder_fsync_ms",
             "token_report_interval",
             "upstream_max_retries",
             "upstream_retry_budget_seconds",

@@ -1,6 +1,11 @@
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from nexus.adapters.persistence.journal import FileJournal
 from nexus.application.exchange import Exchange
@@ -27,28 +32,89 @@ def test_segments_round_trip_and_are_claimed_once(tmp_path: Path) -> None:
     journal.append([exchange(3)])
     [segment] = journal.segments()
     assert list(journal.read(segment)) == [exchange(1), exchange(2), exchange(3)]
-    assert list(tmp_path.glob("*.journal")) == [], "claimed by renaming: no other process can take it"
+    assert FileJournal(tmp_path).segments() == [], "claimed: no other process can take it"
     journal.remove(segment)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_record_torn_by_a_crash_is_skipped(tmp_path: Path) -> None:
+def test_a_segment_still_written_is_never_claimed(tmp_path: Path) -> None:
+    writer = FileJournal(tmp_path)
+    writer.append([exchange(1)])
+    assert FileJournal(tmp_path).segments() == [], "its writer holds it"
+    writer.append([exchange(2)])
+    writer.close()
+    replayer = FileJournal(tmp_path)
+    [segment] = replayer.segments()
+    assert [kept.request_id for kept in replayer.read(segment)] == ["id-1", "id-2"]
+
+
+def test_the_segment_of_a_process_killed_mid_write_is_claimed(tmp_path: Path) -> None:
+    script = (
+        "import os, signal, sys\n"
+        "from nexus.adapters.persistence.journal import FileJournal\n"
+        "from tests.unit.adapters.test_journal import exchange\n"
+        "FileJournal(sys.argv[1]).append([exchange(7)])\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    journal = FileJournal(tmp_path)
+    [segment] = journal.segments()
+    assert [kept.request_id for kept in journal.read(segment)] == ["id-7"]
+
+
+def test_a_record_torn_by_a_crash_is_skipped_and_the_segment_kept_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     journal = FileJournal(tmp_path)
     journal.append([exchange(1), exchange(2)])
+    journal.close()
     [path] = list(tmp_path.glob("*.journal"))
     path.write_bytes(path.read_bytes()[:-5])
     [segment] = journal.segments()
     assert list(journal.read(segment)) == [exchange(1)]
+    journal.remove(segment)
+    assert journal.segments() == [], "never replayed again"
+    assert [kept.name for kept in (tmp_path / "damaged").iterdir()] == [path.name]
+    assert f"Journal segment {path.name} is damaged (cut short at byte" in caplog.text
 
 
-def test_segments_claimed_by_a_dead_process_are_adopted(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[:4] + b"\xc1" * 40 + data[44:], id="garbage-record"),
+        pytest.param(lambda data: b"\xff\xff\xff\xf0" + data[4:], id="length-past-the-end"),
+        pytest.param(lambda data: data[:2], id="torn-length"),
+    ],
+)
+def test_a_damaged_segment_never_blocks_the_rest(
+    tmp_path: Path, damage: Callable[[bytes], bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = FileJournal(tmp_path)
+    journal.append([exchange(1)])
+    journal.close()
+    journal.append([exchange(2)])
+    journal.close()
+    first, _ = sorted(tmp_path.glob("*.journal"))
+    first.write_bytes(damage(first.read_bytes()))
+    replayed = []
+    for segment in journal.segments():
+        replayed += [kept.request_id for kept in journal.read(segment)]
+        journal.remove(segment)
+    assert replayed == ["id-2"]
+    assert (tmp_path / "damaged" / first.name).exists()
+    assert "is damaged" in caplog.text
+
+
+def test_segments_claimed_by_renaming_before_locks_are_adopted(tmp_path: Path) -> None:
     dead = FileJournal(tmp_path)
     dead.append([exchange(1)])
     dead.close()
     [path] = list(tmp_path.glob("*.journal"))
-    path.rename(path.with_suffix(".replay-999999999"))  # no such process
-    [segment] = FileJournal(tmp_path).segments()
-    assert list(FileJournal(tmp_path).read(segment)) == [exchange(1)]
+    path.rename(path.with_suffix(".replay-999999999"))  # as an earlier version left it
+    journal = FileJournal(tmp_path)
+    [segment] = journal.segments()
+    assert list(journal.read(segment)) == [exchange(1)]
 
 
 def test_credentials_never_reach_the_disk(tmp_path: Path) -> None:

@@ -1,8 +1,11 @@
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nexus.adapters.persistence.journal import FileJournal
+from nexus.adapters.persistence.write_ahead import WriteAheadLog
 from nexus.application.exchange import Exchange
 from nexus.application.recording.recorder import ExchangeRecorder
 from tests.fakes import FlakyStore, MemoryJournal, MemoryQuarantine
@@ -220,3 +223,64 @@ async def test_a_quarantine_that_cannot_write_says_the_exchange_is_lost(caplog: 
     assert f"Exchange {exchange(1).request_id} is lost" in caplog.text
     assert "No space left on device" in caplog.text
     assert sut.quarantined == 0
+
+
+def write_ahead_recorder(
+    store: FlakyStore, directory: Path, *, segment_bytes: int, wal: WriteAheadLog | None = None
+) -> ExchangeRecorder:
+    return ExchangeRecorder(
+        store=store,
+        journal=FileJournal(directory),
+        quarantine=MemoryQuarantine(),
+        store_bodies=True,
+        batch_size=10,
+        sleep=no_wait,
+        write_ahead=wal or WriteAheadLog(directory, segment_bytes=segment_bytes),
+    )
+
+
+def left_for_the_next_start(directory: Path) -> list[str]:
+    replayer = FileJournal(directory)
+    return [kept.request_id for segment in replayer.segments() for kept in replayer.read(segment)]
+
+
+async def test_the_write_ahead_log_lets_go_of_what_is_stored(tmp_path: Path) -> None:
+    store = FlakyStore()
+    sut = write_ahead_recorder(store, tmp_path, segment_bytes=2_000)  # a few exchanges a segment
+    await sut.start()
+    for n in range(25):
+        item = exchange(n)
+        if n % 2:
+            sut.write_ahead(item)  # as the proxy does before the last byte; observe then adds nothing
+        sut.observe(item)
+    await settle()
+    assert len(store.rows) == 25
+    assert len(list(tmp_path.glob("*.wal"))) <= 1, "full segments are removed once all of them is stored"
+    await sut.stop()
+    assert list(tmp_path.glob("*.wal")) == []
+    assert left_for_the_next_start(tmp_path) == []
+
+
+async def test_what_was_not_stored_stays_in_the_write_ahead_log_for_the_next_start(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path)
+    sut = write_ahead_recorder(FlakyStore(), tmp_path, segment_bytes=0, wal=wal)  # never started: nothing is stored
+    sent = [exchange(n) for n in range(3)]
+    for item in sent:
+        sut.write_ahead(item)
+        sut.observe(item)  # already written ahead: not written twice
+    assert left_for_the_next_start(tmp_path) == [], "a live process holds its log"
+    wal.close()  # as its process ends (a killed one's lock goes with it: tests/unit/adapters/test_write_ahead.py)
+    assert left_for_the_next_start(tmp_path) == [item.request_id for item in sent]
+
+
+async def test_exchanges_journaled_in_an_outage_leave_the_write_ahead_log(tmp_path: Path) -> None:
+    store = FlakyStore()
+    store.down = True
+    sut = write_ahead_recorder(store, tmp_path, segment_bytes=1_000_000)
+    await sut.start()
+    for n in range(4):
+        sut.observe(exchange(n))
+    await settle()
+    await sut.stop()
+    assert list(tmp_path.glob("*.wal")) == [], "all of it went to the journal"
+    assert sorted(left_for_the_next_start(tmp_path)) == sorted(exchange(n).request_id for n in range(4))

@@ -53,7 +53,26 @@ class ExchangeJournal(Protocol):
     def remove(self, segment: str) -> None: ...
 
     def close(self) -> None:
-        """Close the segment being written (at shutdown); a later append opens a new one."""
+        """At shutdown: close the segment being written and let go of claimed ones (a later
+        append opens a new segment)."""
+        ...
+
+
+class WriteAhead(Protocol):
+    """Every exchange on disk before its client has the last byte (replayed after a crash)."""
+
+    def append(self, exchange: Exchange) -> object | None:
+        """Write the exchange; the mark to ``settle`` it with (None: it could not be written)."""
+        ...
+
+    def settle(self, mark: object | None) -> None:
+        """The exchange is safe elsewhere now (stored, quarantined or journaled)."""
+        ...
+
+    def close(self) -> None: ...
+
+    async def sync_forever(self, interval_s: float) -> None:
+        """fsync what was written, every ``interval_s`` (against the machine going down)."""
         ...
 
 

@@ -16,6 +16,7 @@ from nexus.application.ports.exchange_store import (
     ExchangeStore,
     StoreRejected,
     StoreUnavailable,
+    WriteAhead,
 )
 from nexus.application.recording.row import ExchangeRow, build_row
 
@@ -43,6 +44,9 @@ class ExchangeRecorder:
       writes to the journal directly; that journal is
       replayed as soon as the recorder has caught up with the queue.
     - On shutdown the queue is stored, or journaled if the store is down.
+    - With a write-ahead log, every exchange is written to it (``write_ahead`` before the client
+      has its last byte, or ``observe`` at the latest) and settled once stored, quarantined or
+      journaled; what a killed process leaves there is replayed by the next, like the journal.
     - ``on_row`` (optional) hears every row built from an exchange of this process exactly once,
       whether or not the store takes it (token counters feed on it). Exchanges spilled to the
       journal unbuilt are handed to it when they are built: at once in the background task, or
@@ -66,6 +70,8 @@ class ExchangeRecorder:
         linger_s: float = 0.02,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_row: Callable[[ExchangeRow], None] | None = None,
+        write_ahead: WriteAhead | None = None,
+        fsync_interval_s: float = 0.0,
     ) -> None:
         self._store = store
         self._journal = journal
@@ -82,6 +88,12 @@ class ExchangeRecorder:
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
         self._on_row = on_row
+        self._wal = write_ahead
+        self._fsync_interval_s = fsync_interval_s
+        self._syncs: asyncio.Task[None] | None = None
+        # Write-ahead marks by ``id(exchange)``: an exchange is alive (queued, or being
+        # answered) for as long as its mark is here.
+        self._marks: dict[int, object | None] = {}
         # Digests of body parts this process stored (oldest first, bounded): see build_row.
         self._known_parts: dict[bytes, None] = {}
         # Ids of exchanges journaled by ``observe`` before ``on_row`` heard of them (bounded).
@@ -91,7 +103,13 @@ class ExchangeRecorder:
         self.journaled = 0
         self.quarantined = 0
 
+    def write_ahead(self, exchange: Exchange) -> None:
+        """Called by the proxy before the client's last byte: from here on a crash loses nothing."""
+        if self._wal is not None and id(exchange) not in self._marks:
+            self._marks[id(exchange)] = self._wal.append(exchange)
+
     def observe(self, exchange: Exchange) -> None:
+        self.write_ahead(exchange)  # a no-op when the proxy did it already
         size = _size(exchange)
         try:
             if self._queued_bytes + size > self._queue_bytes_limit and not self._queue.empty():
@@ -101,6 +119,7 @@ class ExchangeRecorder:
         except asyncio.QueueFull:
             self._journal.append([exchange])
             self.journaled += 1
+            self._settle([exchange])
             self._overflowed = True
             if self._on_row is not None and len(self._unheard) < _MAX_UNHEARD:
                 with contextlib.suppress(ValueError):  # a row is never built for a non-UUID id
@@ -108,6 +127,8 @@ class ExchangeRecorder:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="exchange-recorder")
+        if self._wal is not None and self._fsync_interval_s > 0:
+            self._syncs = asyncio.create_task(self._wal.sync_forever(self._fsync_interval_s), name="write-ahead-fsync")
 
     async def stop(self) -> None:
         """Store (or journal) everything still queued, then end the task."""
@@ -116,12 +137,20 @@ class ExchangeRecorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._syncs is not None:
+            self._syncs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._syncs
+            self._syncs = None
         while not self._queue.empty():
             batch = self._take_now(self._batch_size)
             if unstored := await self._store_batch(batch, fresh=True):
                 self._journal.append(unstored)
                 self.journaled += len(unstored)
+            self._settle(batch)
         self._journal.close()
+        if self._wal is not None:
+            self._wal.close()
 
     async def _run(self) -> None:
         await self._replay_journal()
@@ -133,6 +162,10 @@ class ExchangeRecorder:
                 await self._sleep(self._linger_s)
             batch.extend(self._take_now(self._batch_size - 1))
             unstored = await self._store_batch(batch, fresh=True)
+            if unstored:
+                self._journal.append(unstored)
+                self.journaled += len(unstored)
+            self._settle(batch)
             if not unstored:
                 caught_up = self._queue.qsize() < self._batch_size
                 if self._failures or (self._overflowed and caught_up):
@@ -140,9 +173,13 @@ class ExchangeRecorder:
                     self._overflowed = False
                     await self._replay_journal()
                 continue
-            self._journal.append(unstored)
-            self.journaled += len(unstored)
             await self._back_off()
+
+    def _settle(self, exchanges: list[Exchange]) -> None:
+        """The exchanges are stored, quarantined or journaled: the write-ahead log may let go."""
+        if self._wal is not None:
+            for exchange in exchanges:
+                self._wal.settle(self._marks.pop(id(exchange), None))
 
     def _dequeued(self, exchange: Exchange) -> Exchange:
         self._queued_bytes -= _size(exchange)
@@ -247,6 +284,7 @@ class ExchangeRecorder:
                 self._tell(await self._rows(spilled, store_bodies=False), fresh=True)
             self._journal.append(spilled)
             self.journaled += len(spilled)
+            self._settle(spilled)
         await self._replay_journal()
 
     def _take_all(self) -> list[Exchange]:

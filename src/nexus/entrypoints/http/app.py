@@ -47,6 +47,7 @@ class _ProxyRoute:
             observer=await resolve(self._container.exchange_observer),
             max_request_size=self._settings.max_request_size,
             trust_proxy_headers=self._settings.trust_proxy_headers,
+            write_ahead=await resolve(self._container.proxy_write_ahead),
         )
 
     def handler(self) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from nexus.application.exchange import Exchange
@@ -25,8 +25,10 @@ class ProxyEndpoint:
 
     Bodies of ``/v1/messages`` and ``count_tokens`` are read whole (they are validated and
     recorded) within ``max_request_size``; other bodies (files, batches) stream through
-    unread. A client that disconnects cancels the upstream request at once. Once the client
-    has its answer, the finished ``Exchange`` goes to the observer.
+    unread. A client that disconnects cancels the upstream request at once. Just before the
+    client gets the last byte of its answer, the exchange goes to ``write_ahead`` (the
+    recorder's write-ahead log: a crash from then on loses nothing); once the client has it,
+    the finished ``Exchange`` goes to the observer.
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class ProxyEndpoint:
         observer: ExchangeObserver,
         max_request_size: int,
         trust_proxy_headers: bool,
+        write_ahead: Callable[[Exchange], None] | None = None,
     ) -> None:
         self._forward = forward
         self._ids = ids
@@ -45,12 +48,17 @@ class ProxyEndpoint:
         self._observer = observer
         self._max_request_size = max_request_size
         self._host_header = b"x-forwarded-host" if trust_proxy_headers else b"host"
+        self._write_ahead = write_ahead
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         request_id = self._ids.new_id()
         request_id_var.set(request_id)
         tracker = _Tracker(
-            request_id=request_id, scope=scope, clock=self._clock, keep_body=self._observer.needs_response_body
+            request_id=request_id,
+            scope=scope,
+            clock=self._clock,
+            keep_body=self._observer.needs_response_body,
+            write_ahead=self._write_ahead,
         )
         try:
             await self._serve(scope, receive, send, tracker)
@@ -130,8 +138,17 @@ class ProxyEndpoint:
 class _Tracker:
     """The exchange record being filled in while the request is served."""
 
-    def __init__(self, *, request_id: str, scope: Scope, clock: Clock, keep_body: bool) -> None:
+    def __init__(
+        self,
+        *,
+        request_id: str,
+        scope: Scope,
+        clock: Clock,
+        keep_body: bool,
+        write_ahead: Callable[[Exchange], None] | None,
+    ) -> None:
         self._clock = clock
+        self._write_ahead = write_ahead
         self.keep_body = keep_body
         self._started = clock.monotonic()
         self.rid = request_id.encode()
@@ -156,6 +173,14 @@ class _Tracker:
         self.record.status = error.status
         self.record.outcome = "rejected"
         self.record.error = f"{error.error_type}: {error.message}"
+        self.commit()
+
+    def commit(self) -> None:
+        """The answer is about to be complete: write the exchange ahead (once)."""
+        if self._write_ahead is not None:
+            self.record.duration_s = self.elapsed()
+            self._write_ahead(self.record)
+            self._write_ahead = None
 
     def finish(self) -> Exchange:
         self.record.duration_s = self.elapsed()
@@ -176,19 +201,31 @@ async def _relay(response: Any, send: Any, tracker: _Tracker) -> None:
         }
     )
     chunks = record.response_chunks if tracker.keep_body else None
+    # With a length, the client is done at its last byte, before the upstream stream ends.
+    unsent = _content_length(response.headers)
     try:
         async for chunk in response.iter_raw():
             if record.first_byte_s is None:
                 record.first_byte_s = tracker.elapsed()
             if chunks is not None:
                 chunks.append(chunk)
+            if unsent is not None:
+                unsent -= len(chunk)
+                if unsent <= 0:
+                    tracker.commit()
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except ProxyError as exc:
         record.outcome = "truncated"
         record.error = f"{exc.error_type}: {exc.message}"
         log.warning("Upstream broke off mid-response (%s); dropping the client connection", exc.message)
         raise AbortResponse(exc.message) from None
+    tracker.commit()
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    value = header_value(headers, b"content-length")
+    return int(value) if value is not None and value.isdigit() else None
 
 
 class _BodyState:
