@@ -60,11 +60,16 @@ test-unit: $(STAMP) $(DASHBOARD_ASSETS) ## Run the unit tests only
 test-integration: $(STAMP) $(DASHBOARD_ASSETS) $(CLAUDE_CODE) ## Run the integration tests only
 	$(BIN)/pytest tests/integration tests/support_tests
 
-lint: $(STAMP) $(DASHBOARD_ASSETS) ## ruff, the strict type checker and the layer contract
+# Every Dockerfile of the project (the root one builds both images; see docs/deployment.md).
+DOCKERFILES = $(wildcard Dockerfile *.Dockerfile deploy/*Dockerfile* deploy/*/Dockerfile*)
+
+lint: $(STAMP) $(DASHBOARD_ASSETS) ## ruff, the strict type checker, the layer contract, hadolint and the Kubernetes schemas
 	$(BIN)/ruff check src tests migrations bench scripts
 	$(BIN)/ruff format --check src tests migrations bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/hadolint $(DOCKERFILES)
+	$(BIN)/kubernetes-validate --strict --quiet deploy/kubernetes/*.yaml
 
 fmt: $(STAMP) ## Format and auto-fix
 	$(BIN)/ruff check --fix src tests migrations bench scripts
