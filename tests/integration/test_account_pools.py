@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.dashboard import sign_in
 from tests.support.fake_anthropic import OAUTH_BETA, FakeAnthropic
+from tests.support.processes import ProxyProcess
 from tests.support.proxy_server import RunningProxy
 
 pytestmark = pytest.mark.integration
@@ -187,3 +188,91 @@ def test_when_every_account_is_out_the_client_gets_anthropics_429(pool: RunningP
     assert refused.status_code == 429
     assert refused.json()["error"]["type"] == "rate_limit_error"
     assert send(pool, "later").status_code == 429, "still an answer, never a 500"
+
+
+KEYS = {"key-a": "sk-ant-api03-pool-key-a", "key-b": "sk-ant-api03-pool-key-b", "acct-c": TOKENS["acct-c"]}
+
+
+def mixed_pool(fake: FakeAnthropic, credentials_dir: Path) -> None:
+    """Two API keys and a subscription behind one domain."""
+    for name in ("key-a", "key-b"):
+        fake.api_keys.add(KEYS[name])
+        (credentials_dir / f"{name}.credentials.json").write_text(
+            json.dumps({"type": "api_key", "api_key": KEYS[name]})
+        )
+    fake.oauth_tokens[TOKENS["acct-c"]] = float("inf")
+    (credentials_dir / "acct-c.credentials.json").write_text(
+        json.dumps({"type": "oauth", "accountId": "acc_c", "oauth": {"accessToken": TOKENS["acct-c"]}})
+    )
+    (credentials_dir / "team.example.credentials.json").write_text(
+        json.dumps({"type": "pool", "accounts": list(KEYS), "client_api_key": "cnp_live_pool_key"})
+    )
+
+
+def served_by_member(fake: FakeAnthropic) -> str:
+    last = [r for r in fake.requests if r.path == "/v1/messages"][-1]
+    used = last.header("x-api-key") or last.bearer_token
+    return next(name for name, value in KEYS.items() if value == used)
+
+
+def test_api_keys_in_a_pool_are_weighed_by_their_per_minute_buckets(
+    fake: FakeAnthropic, credentials_dir: Path, start_proxy: Callable[..., RunningProxy]
+) -> None:
+    mixed_pool(fake, credentials_dir)
+    proxy = start_proxy()
+    fake.key_remaining_of.update({KEYS["key-a"]: 0.2, KEYS["key-b"]: 0.7})  # 80 % and 30 % used
+    fake.utilization_of[TOKENS["acct-c"]] = "0.55"
+    for n in range(9):  # each member answers at least once
+        assert send(proxy, f"warm-{n}").status_code == 200
+
+    for n in range(5):
+        assert send(proxy, f"new-{n}").status_code == 200
+        assert served_by_member(fake) == "key-b", "the key with the most of its tightest bucket left"
+
+    fake.rejected_tokens.add(KEYS["key-b"])
+    answered = send(proxy, "new-0")
+    assert answered.status_code == 200, "sent again with another member"
+    assert served_by_member(fake) == "acct-c", "the next most headroom: 45 % left against key-a's 20 %"
+    assert send(proxy, "new-9").status_code == 200
+    assert served_by_member(fake) != "key-b", "the key rests (for the 429's retry-after)"
+
+
+def test_two_workers_send_a_session_to_one_account(fake: FakeAnthropic, credentials_dir: Path, tmp_path: Path) -> None:
+    for name, token in TOKENS.items():
+        fake.oauth_tokens[token] = float("inf")
+        (credentials_dir / f"{name}.credentials.json").write_text(
+            json.dumps({"type": "oauth", "accountId": f"acc_{name[-1]}", "oauth": {"accessToken": token}})
+        )
+    (credentials_dir / "team.example.credentials.json").write_text(
+        json.dumps({"type": "pool", "accounts": list(TOKENS), "client_api_key": "cnp_live_pool_key"})
+    )
+    env = {"CLAUDE_API_BASE_URL": fake.url, "CREDENTIALS_DIR": str(credentials_dir)}
+    proxy = ProxyProcess(cwd=tmp_path, env=env, args=("--workers", "2")).wait_ready()
+    try:
+        accounts: dict[str, set[str]] = {}
+        workers: dict[str, set[int]] = {}
+        for round_ in range(4):
+            for n in range(12):
+                session = f"session-{n}"
+                with httpx.Client() as fresh:  # a new connection each time: either worker may take it
+                    worker = fresh.get(f"{proxy.url}/health").json()["pid"]
+                    response = fresh.post(
+                        f"{proxy.url}/v1/messages",
+                        json=BODY,
+                        headers={
+                            "host": "team.example",
+                            "x-api-key": "cnp_live_pool_key",
+                            "anthropic-version": "2023-06-01",
+                            "anthropic-beta": OAUTH_BETA,
+                            "x-claude-code-session-id": session,
+                        },
+                        timeout=30,
+                    )
+                assert response.status_code == 200, (round_, response.text)
+                accounts.setdefault(session, set()).add(served_by(fake))
+                workers.setdefault(session, set()).add(worker)
+    finally:
+        proxy.stop()
+    assert all(len(used) == 1 for used in accounts.values()), accounts
+    assert len({next(iter(used)) for used in accounts.values()}) >= 2, "sessions spread over the pool"
+    assert sum(len(pids) == 2 for pids in workers.values()) >= 3, "sessions answered by both workers"

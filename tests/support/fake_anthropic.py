@@ -861,7 +861,9 @@ class FakeAnthropic:
         self.unified_utilization: str | None = None
         # Per OAuth access token: its five-hour utilization, or that it is out (a 429 "rejected").
         self.utilization_of: dict[str, str] = {}
-        self.rejected_tokens: set[str] = set()
+        self.rejected_tokens: set[str] = set()  # OAuth access tokens or API keys
+        # Per API key: the share of its per-minute token bucket left (the classic headers).
+        self.key_remaining_of: dict[str, float] = {}
         self._changed = threading.Condition()
         self._recordings = _Recordings()
         self._batches: dict[str, _Batch] = {}
@@ -1067,7 +1069,7 @@ class FakeAnthropic:
             return await handler(request)
         if self.require_auth:
             self._authenticate(exchange.request)
-        if exchange.request.bearer_token in self.rejected_tokens:
+        if {exchange.request.bearer_token, exchange.request.header("x-api-key")} & self.rejected_tokens:
             raise _ApiError(429, "This request would exceed your account's rate limit.")
         with self._changed:
             failure = self._failures.popleft() if self._failures else None
@@ -1117,6 +1119,10 @@ class FakeAnthropic:
             headers["anthropic-ratelimit-unified-5h-status"] = self.unified_status
         if exchange.oauth and not rejected and self.unified_utilization is not None:
             headers["anthropic-ratelimit-unified-5h-utilization"] = self.unified_utilization
+        left = self.key_remaining_of.get(exchange.request.header("x-api-key") or "")
+        if not exchange.oauth and not rejected and left is not None:
+            limit = int(headers["anthropic-ratelimit-tokens-limit"])
+            headers["anthropic-ratelimit-tokens-remaining"] = str(int(limit * left))
         own = self.utilization_of.get(exchange.request.bearer_token or "")
         if exchange.oauth and not rejected and own is not None:
             headers["anthropic-ratelimit-unified-5h-utilization"] = own

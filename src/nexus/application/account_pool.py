@@ -1,12 +1,13 @@
 """Several accounts behind one domain: which one a request goes with.
 
 - A new session goes to the account with the most headroom in its 5-hour window (Anthropic's
-  unified ``5h-utilization`` of the latest answer; an account not yet seen counts as empty).
+  unified ``5h-utilization`` of the latest answer; for an API key, which has no such window,
+  the share used of its tightest per-minute bucket; an account not yet seen counts as empty).
   Accounts within ``NEAR`` of the best are equal, and among them the session's hash decides, so
   workers that see nearly the same figures send a session to the same account.
 - A session sticks to its account while that one is usable: its prompt cache lives there.
 - An account answered with a 429, reported ``rejected``, or past ``rest_percent`` of its window
-  rests until the reset Anthropic gave (``REST_WITHOUT_RESET_S`` when it gave none); its
+  rests until the reset Anthropic gave (else its ``retry-after``, else ``REST_WITHOUT_RESET_S``); its
   sessions move. When every account rests, the one back soonest is used.
 """
 
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 
 from nexus.application.ports.credential_store import CredentialStore
 from nexus.application.ports.system import Clock
+from nexus.domain.key_rate_limits import KeyWindow
 from nexus.domain.rate_limits import UnifiedRateLimit
 
 log = logging.getLogger(__name__)
@@ -74,19 +76,33 @@ class AccountPool:
                 self._sessions.popitem(last=False)
         return chosen
 
-    def observe(self, account_id: str, limit: UnifiedRateLimit | None, *, status: int) -> None:
-        """What an answer from the account said of its window."""
+    def observe(
+        self,
+        account_id: str,
+        limit: UnifiedRateLimit | None,
+        *,
+        status: int,
+        key_window: KeyWindow | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        """What an answer from the account said of its window (``key_window``: an API key's)."""
         state = self._state(account_id)
         if limit is not None:
             if limit.five_hour_utilization is not None:
                 state.utilization = limit.five_hour_utilization
             state.status = limit.status or state.status
+        elif key_window is not None:
+            state.utilization = key_window.utilization
         rejected = status == 429 or (limit is not None and "rejected" in (limit.status, limit.five_hour_status))
         full = state.utilization is not None and state.utilization >= self._rest_share
         if rejected or full:
             reset = (limit.five_hour_reset or limit.reset) if limit is not None else None
+            reset = reset or (key_window.reset if key_window is not None else None)
             now = self._clock.now_ms() / 1000
-            until = float(reset) if reset and reset > now else now + REST_WITHOUT_RESET_S
+            if reset and reset > now:
+                until = float(reset)
+            else:
+                until = now + (retry_after_s if retry_after_s is not None else REST_WITHOUT_RESET_S)
             if until > state.rested_until:
                 state.reason = (
                     "answered 429"

@@ -11,6 +11,7 @@ from nexus.application.ports import UpstreamClient, UpstreamRequest, UpstreamRes
 from nexus.application.use_cases.resolve_credential import ResolveCredential
 from nexus.domain.errors import ProxyError
 from nexus.domain.headers import upstream_request_headers
+from nexus.domain.key_rate_limits import parse_key_rate_limit, retry_after_s
 from nexus.domain.proxy_request import ProxyRequest
 from nexus.domain.rate_limits import parse_unified_rate_limit
 from nexus.domain.upstream_auth import ClientAuth, UpstreamAuth, read_client_auth
@@ -83,7 +84,14 @@ class ForwardRequest:
             UpstreamRequest(method=request.method, target=request.target, headers=headers, body=body)
         )
         if auth.pooled and (pool := self._resolve_credential.pool) is not None:
-            pool.observe(auth.account_id, parse_unified_rate_limit(response.headers), status=response.status)
+            unified = parse_unified_rate_limit(response.headers)
+            pool.observe(
+                auth.account_id,
+                unified,
+                status=response.status,
+                key_window=parse_key_rate_limit(response.headers) if unified is None else None,
+                retry_after_s=retry_after_s(response.headers) if response.status == 429 else None,
+            )
         return response
 
     async def _admit(self, request: ProxyRequest, client: ClientAuth, auth: UpstreamAuth) -> Admission:
