@@ -13,9 +13,11 @@ import httpx
 import pytest
 
 from tests.support.dashboard import sign_in
+from tests.support.database import wait_for_rows
 from tests.support.fake_anthropic import OAUTH_BETA, FakeAnthropic
 from tests.support.processes import ProxyProcess
 from tests.support.proxy_server import RunningProxy
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -276,3 +278,51 @@ def test_two_workers_send_a_session_to_one_account(fake: FakeAnthropic, credenti
     assert all(len(used) == 1 for used in accounts.values()), accounts
     assert len({next(iter(used)) for used in accounts.values()}) >= 2, "sessions spread over the pool"
     assert sum(len(pids) == 2 for pids in workers.values()) >= 3, "sessions answered by both workers"
+
+
+def test_a_dashboard_serving_no_traffic_shows_the_pool_as_recorded(
+    fake: FakeAnthropic,
+    credentials_dir: Path,
+    start_proxy: Callable[..., RunningProxy],
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    for name, token in TOKENS.items():
+        fake.oauth_tokens[token] = float("inf")
+        (credentials_dir / f"{name}.credentials.json").write_text(
+            json.dumps({"type": "oauth", "accountId": f"acc_{name[-1]}", "oauth": {"accessToken": token}})
+        )
+    (credentials_dir / "team.example.credentials.json").write_text(
+        json.dumps({"type": "pool", "accounts": list(TOKENS), "client_api_key": "cnp_live_pool_key"})
+    )
+    proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "proxy"))
+    fake.utilization_of.update({TOKENS["acct-a"]: "0.42", TOKENS["acct-b"]: "0.10", TOKENS["acct-c"]: "0.10"})
+    for n in range(12):
+        assert send(proxy, f"s-{n}").status_code == 200
+    # Every account out: the client gets the 429 of the last one tried, recorded with it (a
+    # 429 that a failover hides is not an exchange of its own).
+    fake.rejected_tokens.update(TOKENS.values())
+    fake.unified_reset = str(int(time.time()) + 3600)  # the window comes back in an hour
+    assert send(proxy, "late").status_code == 429
+    rested = served_by(fake)
+    wait_for_rows(database_url, 13)
+    dashboard = start_proxy(
+        DATABASE_URL=database_url,
+        NEXUS_DATA_DIR=str(tmp_path / "dashboard"),
+        NEXUS_ROLE="dashboard",
+        DASHBOARD_API_KEY="pool-dashboard-key",
+    )
+
+    def members() -> dict[str, str]:
+        page = sign_in(dashboard.url, "pool-dashboard-key").get("/dashboard/usage").text
+        section = page[page.index('data-section="pools"') :]
+        section = section[: section.index("</section>")]
+        assert "As the database last recorded" in section
+        return dict(re.findall(r'data-pool-member="([^"]+)">(.*?)</tr>', section, re.S))
+
+    wait_for(lambda: "rests" in members()[rested])
+    rows = members()
+    assert "rejected" in rows[rested]
+    others = [name for name in TOKENS if name != rested]
+    assert all("in use" in rows[name] for name in others)
+    assert all(("42" if name == "acct-a" else "10") in rows[name] for name in others), "their last utilization"

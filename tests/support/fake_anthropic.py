@@ -859,6 +859,7 @@ class FakeAnthropic:
         self.api_versions: set[str] = set(api_versions)
         self.unified_status: str | None = None
         self.unified_utilization: str | None = None
+        self.unified_reset: str | None = None  # epoch seconds for every unified reset (default: fixed)
         # Per OAuth access token: its five-hour utilization, or that it is out (a 429 "rejected").
         self.utilization_of: dict[str, str] = {}
         self.rejected_tokens: set[str] = set()  # OAuth access tokens or API keys
@@ -1123,6 +1124,10 @@ class FakeAnthropic:
         if not exchange.oauth and not rejected and left is not None:
             limit = int(headers["anthropic-ratelimit-tokens-limit"])
             headers["anthropic-ratelimit-tokens-remaining"] = str(int(limit * left))
+        if exchange.oauth and self.unified_reset is not None:
+            headers["anthropic-ratelimit-unified-reset"] = headers["anthropic-ratelimit-unified-5h-reset"] = (
+                self.unified_reset
+            )
         own = self.utilization_of.get(exchange.request.bearer_token or "")
         if exchange.oauth and not rejected and own is not None:
             headers["anthropic-ratelimit-unified-5h-utilization"] = own

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -150,8 +151,24 @@ class PoolView:
     members: list[MemberView]
 
 
-async def pool_views(store: CredentialStore, pool: AccountPool | None, *, now_s: float) -> list[PoolView]:
-    """Every pool in the credential store, each account with what this process last heard."""
+@dataclass(frozen=True, slots=True)
+class StoredWindow:
+    """An account's newest unified headers as recorded in the database."""
+
+    utilization: float | None
+    status: str | None
+    resets_at: datetime | None
+
+
+async def pool_views(
+    store: CredentialStore,
+    pool: AccountPool | None,
+    *,
+    now_s: float,
+    recorded: Mapping[str, StoredWindow] | None = None,
+) -> list[PoolView]:
+    """Every pool in the credential store, each account with what this process last heard, or
+    (a process that serves no traffic: ``--role dashboard``) with its ``recorded`` headers."""
     entries = {entry.name: entry.credential for entry in await store.list_all()}
     views = []
     for name, credential in sorted(entries.items()):
@@ -161,6 +178,9 @@ async def pool_views(store: CredentialStore, pool: AccountPool | None, *, now_s:
         for member in credential.accounts or []:
             found = entries.get(member)
             account_id = (found.account_id if found else None) or member
+            if pool is None and recorded is not None:
+                members.append(_recorded_member(member, account_id, recorded.get(account_id), now_s))
+                continue
             state = pool.accounts.get(account_id) if pool is not None else None
             resting = state is not None and state.rested_until > now_s
             members.append(
@@ -174,3 +194,21 @@ async def pool_views(store: CredentialStore, pool: AccountPool | None, *, now_s:
             )
         views.append(PoolView(domain=name, members=members))
     return views
+
+
+def _recorded_member(name: str, account_id: str, window: StoredWindow | None, now_s: float) -> MemberView:
+    """A member as its latest recorded answer shows it: resting while Anthropic's reset is ahead
+    of a ``rejected`` verdict (the proxies' own rest rules live in their memory)."""
+    resting = (
+        window is not None
+        and window.status == "rejected"
+        and window.resets_at is not None
+        and window.resets_at.timestamp() > now_s
+    )
+    return MemberView(
+        name=name,
+        account_id=account_id,
+        utilization=window.utilization if window is not None else None,
+        rests_until=window.resets_at if resting and window is not None else None,
+        reason="rejected" if resting else None,
+    )

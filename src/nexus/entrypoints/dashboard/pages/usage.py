@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from nexus.application.account_pool import AccountPool, pool_views
+from nexus.application.account_pool import AccountPool, StoredWindow, pool_views
 from nexus.application.ports.credential_store import CredentialStore
 from nexus.application.ports.dashboard_queries import DashboardQueries
 from nexus.application.ports.exchange_queries import QueriesUnavailable
@@ -77,7 +77,9 @@ async def usage_page(
         alerts = await alert_ledger.recent(now - ALERTS_SHOWN_FOR, domain=params.domain)
     except QueriesUnavailable as exc:
         alerts_unavailable = str(exc)
-    pools = await pool_views(credential_store, account_pool, now_s=now.timestamp())
+    pools = await pool_views(
+        credential_store, account_pool, now_s=now.timestamp(), recorded=_recorded_windows(accounts)
+    )
     choices = account_choices(accounts, allocation)
     selected = params.account or (choices[0] if choices else None)
     if selected and selected not in choices:
@@ -109,6 +111,22 @@ async def usage_page(
         alerts=alerts,
         alerts_unavailable=alerts_unavailable,
         pools=[pool for pool in pools if not params.domain or pool.domain == params.domain],
+        pools_recorded=account_pool is None,
         now=now,
     )
     return Template("usage.html", context=context)
+
+
+def _recorded_windows(accounts: Accounts | None) -> dict[str, StoredWindow]:
+    """Each account's newest recorded unified headers (for a dashboard serving no traffic)."""
+    if accounts is None:
+        return {}
+    return {
+        account.account_id: StoredWindow(
+            utilization=account.anthropic.five_hour.utilization,
+            status=account.anthropic.status,
+            resets_at=account.anthropic.five_hour.resets_at or account.anthropic.resets_at,
+        )
+        for account in accounts.rows
+        if account.anthropic is not None
+    }
