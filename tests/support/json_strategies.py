@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 # Every code point, lone surrogates included: Claude Code cuts strings inside an emoji, and
 # JSON may carry the half it kept as a ``\ud83d`` escape.
 CHARACTERS = st.one_of(st.characters(), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF))
-TEXT = st.text(CHARACTERS, max_size=40)
+TEXT = st.text(CHARACTERS, max_size=30)
 # Words that mean something to the rules under test, so random text meets them often.
 KEYWORDS = st.sampled_from(
     ["<system-reminder>", "</system-reminder>", "quota", "\r\n", "\n\n", " ", "\ufeff", "\u00a0",
      "x-anthropic-billing-header:", "messages", '"messages":', "tool_use", "tool_result", "\\", '"', "data:",
      "event:", "\ud83d", "\ude00"]
 )  # fmt: skip
-RICH_TEXT = st.lists(st.one_of(TEXT, KEYWORDS), max_size=6).map("".join)
+RICH_TEXT = st.lists(st.one_of(TEXT, KEYWORDS), max_size=4).map("".join)
 
 SCALARS = st.one_of(
     st.none(),
@@ -32,8 +32,8 @@ SCALARS = st.one_of(
 )
 JSON = st.recursive(
     SCALARS,
-    lambda children: st.one_of(st.lists(children, max_size=5), st.dictionaries(RICH_TEXT, children, max_size=5)),
-    max_leaves=25,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(RICH_TEXT, children, max_size=4)),
+    max_leaves=10,
 )
 
 ID = st.one_of(st.sampled_from(["toolu_1", "toolu_2", "toolu_3"]), st.text(max_size=8))
@@ -60,7 +60,12 @@ IMAGE = st.fixed_dictionaries(
         ),
     }
 )
-BLOCK = st.one_of(TEXT_BLOCK, TOOL_USE, TOOL_RESULT, THINKING, IMAGE, JSON)
+# A known block type whose fields hold anything: a number for a text, a list for an id.
+MISTYPED_BLOCK = st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "tool_use", "tool_result", "image", "thinking"])},
+    optional={name: JSON for name in ("text", "id", "name", "input", "tool_use_id", "content", "source")},
+)
+BLOCK = st.one_of(TEXT_BLOCK, TOOL_USE, TOOL_RESULT, THINKING, IMAGE, MISTYPED_BLOCK, JSON)
 CONTENT = st.one_of(RICH_TEXT, st.lists(BLOCK, max_size=4), JSON)
 ROLE = st.sampled_from(["user", "assistant", "user", "assistant", "system", "tool", ""])
 MESSAGE = st.one_of(
@@ -68,7 +73,7 @@ MESSAGE = st.one_of(
     st.fixed_dictionaries({"role": ROLE, "content": CONTENT}, optional={"extra": JSON}),
     JSON,  # not a message at all: clients send garbage too
 )
-MESSAGES = st.lists(MESSAGE, max_size=8)
+MESSAGES = st.lists(MESSAGE, max_size=6)
 # A conversation as the hashing sees it after its filter: user and assistant messages only.
 CONVERSATION_MESSAGE = st.fixed_dictionaries(
     {"role": st.sampled_from(["user", "assistant"]), "content": st.one_of(RICH_TEXT, st.lists(BLOCK, max_size=4))}

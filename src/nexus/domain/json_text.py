@@ -10,6 +10,10 @@ So every decoder here tries msgspec first (fast, the common case) and falls back
 standard library only when msgspec refuses. The fallback keeps lone surrogates in the ``str``
 values, gives integers past 4,300 digits and floats past the float range as ``Decimal``, and
 still refuses ``NaN``/``Infinity`` literals (not JSON).
+
+Nesting deeper than the decoders' stacks (about a thousand levels) is valid JSON too, but no
+decoder here can read it: it is refused like JSON that is not, with ``msgspec.DecodeError``,
+rather than escaping as the ``RecursionError`` that msgspec raises.
 """
 
 from __future__ import annotations
@@ -57,12 +61,19 @@ def _standard(data: bytes | str, refused: msgspec.DecodeError | UnicodeDecodeErr
         raise refused from None
 
 
+def _too_deep() -> msgspec.DecodeError:
+    return msgspec.DecodeError("JSON is nested too deeply to read")
+
+
 def loads(data: bytes | str) -> Any:
-    """Any JSON text as Python values; ``msgspec.DecodeError`` when it is not JSON."""
+    """Any JSON text as Python values; ``msgspec.DecodeError`` when it is not JSON (or nests
+    too deeply to read)."""
     try:
         return _untyped.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as refused:
         return _standard(data, refused)
+    except RecursionError:
+        raise _too_deep() from None
 
 
 def decoder(type_: type[T]) -> Callable[[bytes | str], T]:
@@ -80,6 +91,8 @@ def decoder(type_: type[T]) -> Callable[[bytes | str], T]:
             raise
         except (msgspec.DecodeError, UnicodeDecodeError) as refused:
             return msgspec.convert(_standard(data, refused), type_)
+        except RecursionError:
+            raise _too_deep() from None
 
     return decode
 

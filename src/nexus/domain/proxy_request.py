@@ -57,6 +57,10 @@ def inspect_json_body(path: str, body: bytes) -> MessagesSummary:
         stream = isinstance(fields, _MessagesFields) and fields.stream is True
     except msgspec.ValidationError as exc:
         raise InvalidRequest(_validation_message(exc)) from None
+    except RecursionError:
+        # Valid JSON, but nested past what any decoder here can read (about a thousand levels):
+        # the proxy cannot tell the model or the stream, so it refuses rather than fail.
+        raise InvalidRequest("Request body is nested too deeply to read") from None
     except (msgspec.DecodeError, UnicodeDecodeError):
         # Valid JSON msgspec will not read (a lone surrogate escape, a huge number): upstream
         # decides what to make of it, as it would without the proxy. (Bytes that are no UTF-8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
@@ -163,3 +164,11 @@ def test_lone_surrogates_hash_as_node_js_hashes_them() -> None:
     assert hashes.current == "9c8a5ed2f7d2d8ca84a24f2f5b9a925a5e272f7a124c59039d5fd4e82c4b3a74"
     assert prompt_key("Explore \ud83d") == prompt_key("Explore \ufffd")
     assert system_hash("You are Claude \udc00 and more") is not None
+
+
+def test_a_number_past_a_double_is_normalised_as_javascript_writes_it() -> None:
+    # json_text reads 1e400 as a Decimal, which json.dumps refused: one such tool input
+    # failed the whole recording with a TypeError (fuzzing). JavaScript reads it as Infinity,
+    # and JSON.stringify(Infinity) is null.
+    block = {"type": "tool_use", "id": "t", "name": "Bash", "input": {"n": Decimal("1e400"), "m": [Decimal("-1e999")]}}
+    assert normalise_content([block]) == '[0]tool_use:Bash:t:{"n":null,"m":[null]}'

@@ -63,3 +63,14 @@ def test_views_are_made_encodable_and_left_alone_when_they_are() -> None:
     clean = {"a": ["b", 1, None]}
     assert json_text.encodable(clean) is clean
     assert json_text.encodable({"k\ud83d": ["x\udc00", 2]}) == {"k\ufffd": ["x\ufffd", 2]}
+
+
+@pytest.mark.parametrize("depth", [1100, 50_000])
+def test_nesting_past_the_decoders_is_refused_as_no_json(depth: int) -> None:
+    # msgspec raised RecursionError, which went past every caller's `except DecodeError`
+    # (the recorder, the stream rebuild) and failed them (fuzzing).
+    deep = b"[" * depth + b"]" * depth
+    with pytest.raises(msgspec.DecodeError, match="nested too deeply"):
+        json_text.loads(deep)
+    with pytest.raises(msgspec.DecodeError, match="nested too deeply"):
+        json_text.decoder(list[object])(deep)

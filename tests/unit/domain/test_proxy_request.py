@@ -75,3 +75,12 @@ def test_the_fallback_reading_still_refuses_what_is_invalid(body: bytes, message
     with pytest.raises(InvalidRequest) as caught:
         inspect_json_body("/v1/messages", body)
     assert caught.value.message.startswith(message)
+
+
+def test_a_body_nested_past_the_decoders_is_an_invalid_request() -> None:
+    # It was a RecursionError, answered 500 by the proxy (fuzzing).
+    deep = b"[" * 3000 + b"]" * 3000
+    body = b'{"model":"claude-sonnet-5","max_tokens":1,"messages":[{"role":"user","content":' + deep + b"}]}"
+    with pytest.raises(InvalidRequest, match="nested too deeply") as refused:
+        inspect_json_body("/v1/messages", body)
+    assert refused.value.status == 400

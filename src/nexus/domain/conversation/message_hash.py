@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -98,7 +99,16 @@ def normalise_content(content: Any) -> str:
 def js_json(value: Any) -> str:
     """``JSON.stringify`` of a parsed value: compact, key order kept, non-ASCII unescaped
     (but lone surrogates, which it escapes)."""
-    return js_escape_surrogates(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    return js_escape_surrogates(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_js_number))
+
+
+def _js_number(value: object) -> None:
+    """A number ``json_text`` gave as ``Decimal`` (past a double's range, or an integer of
+    thousands of digits): JavaScript reads it as ±Infinity, which ``JSON.stringify`` writes as
+    ``null``. Written so, a tool call holding one hashes instead of failing the recording."""
+    if isinstance(value, Decimal):
+        return
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 def _normalise_block(kind: Any, block: dict[str, Any]) -> str:
