@@ -171,3 +171,8 @@ def serialiser() -> st.SearchStrategy[Callable[[Any], bytes]]:
         st.sampled_from([None, (",", ":"), (", ", ": ")]),
         st.booleans(),
     )
+
+
+def dumps(value: Any, *, ascii_only: bool = True) -> bytes:
+    """``value`` as compact JSON bytes, a lone surrogate as its escape (as Anthropic writes it)."""
+    return _escape_surrogates(json.dumps(value, ensure_ascii=ascii_only, separators=(",", ":"))).encode()

@@ -7,9 +7,10 @@ a body as "not JSON" would misclassify the request, lose its conversation facts,
 proxy answer 400 in its own words where Anthropic answers in its own.
 
 So every decoder here tries msgspec first (fast, the common case) and falls back to the
-standard library only when msgspec refuses. The fallback keeps lone surrogates in the ``str``
-values, gives integers past 4,300 digits and floats past the float range as ``Decimal``, and
-still refuses ``NaN``/``Infinity`` literals (not JSON).
+standard library only when msgspec refuses (a ``str`` holding a lone surrogate included). The
+fallback keeps lone surrogates in the ``str`` values (a typed decoder reads them as U+FFFD only
+where msgspec must compare them: keys, literals), gives integers past 4,300 digits and floats
+past the float range as ``Decimal``, and still refuses ``NaN``/``Infinity`` literals (not JSON).
 
 Nesting deeper than the decoders' stacks (about a thousand levels) is valid JSON too, but no
 decoder here can read it: it is refused like JSON that is not, with ``msgspec.DecodeError``,
@@ -51,14 +52,27 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _standard(data: bytes | str, refused: msgspec.DecodeError | UnicodeDecodeError) -> Any:
+def _standard(data: bytes | str, refused: msgspec.DecodeError | UnicodeError) -> Any:
     """The standard library's reading; msgspec's own error (it says where) when it is no JSON either."""
     if isinstance(refused, UnicodeDecodeError):  # msgspec raises it as it is for bytes not UTF-8
         raise msgspec.DecodeError(f"JSON is not UTF-8: {refused.reason} at byte {refused.start}") from None
     try:
         return json.loads(data, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (ValueError, RecursionError) as invalid:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if isinstance(refused, UnicodeEncodeError):
+            # A str holding a lone surrogate, which msgspec cannot even read: the library's words.
+            raise msgspec.DecodeError(f"JSON is malformed: {invalid}") from None
         raise refused from None
+
+
+def convert(value: Any, type_: type[T]) -> T:
+    """``msgspec.convert`` of decoded JSON, lone surrogates included: where msgspec must compare
+    a string (a key with the field names, a literal, a UUID) it encodes it and refuses one, so
+    there they are read as U+FFFD. A key so read matches no field, as it would not have anyway."""
+    try:
+        return msgspec.convert(value, type_)
+    except UnicodeEncodeError:
+        return msgspec.convert(map_strings(value, without_lone_surrogates), type_)
 
 
 def _too_deep() -> msgspec.DecodeError:
@@ -70,7 +84,7 @@ def loads(data: bytes | str) -> Any:
     too deeply to read)."""
     try:
         return _untyped.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError) as refused:
+    except (msgspec.DecodeError, UnicodeError) as refused:  # UnicodeEncodeError: a str with a lone surrogate
         return _standard(data, refused)
     except RecursionError:
         raise _too_deep() from None
@@ -89,8 +103,8 @@ def decoder(type_: type[T]) -> Callable[[bytes | str], T]:
             return fast.decode(data)
         except msgspec.ValidationError:
             raise
-        except (msgspec.DecodeError, UnicodeDecodeError) as refused:
-            return msgspec.convert(_standard(data, refused), type_)
+        except (msgspec.DecodeError, UnicodeError) as refused:
+            return convert(_standard(data, refused), type_)
         except RecursionError:
             raise _too_deep() from None
 

@@ -109,6 +109,8 @@ def _on_block_delta(state: _State, event: dict[str, Any]) -> None:
     if draft is None:
         return  # its content_block_start was lost: there is no type to rebuild it as
     kind = delta.get("type")
+    if not isinstance(kind, str):
+        return  # not a delta type at all (and a list or an object cannot even be looked up)
     if kind in _APPENDED:
         field = _APPENDED[kind]
         value = delta.get(field)
@@ -144,7 +146,7 @@ def _fold_usage(state: _State, usage: object) -> None:
     if not isinstance(usage, dict):
         return
     try:
-        wire = msgspec.convert(usage, WireUsage)
+        wire = json_text.convert(usage, WireUsage)
     except msgspec.ValidationError:
         return  # a counter of the wrong type: keep what was known
     state.usage = overwrite_usage(state.usage, wire)

@@ -1,6 +1,7 @@
 """JSON msgspec refuses but the grammar allows, read all the same."""
 
 from decimal import Decimal
+from typing import Literal
 
 import msgspec
 import pytest
@@ -74,3 +75,21 @@ def test_nesting_past_the_decoders_is_refused_as_no_json(depth: int) -> None:
         json_text.loads(deep)
     with pytest.raises(msgspec.DecodeError, match="nested too deeply"):
         json_text.decoder(list[object])(deep)
+
+
+def test_a_str_holding_a_lone_surrogate_is_read_like_its_escape() -> None:
+    # msgspec encodes a str to UTF-8 before reading it and raised UnicodeEncodeError (fuzzing).
+    assert json_text.loads('{"a":"\ud83d"}') == {"a": "\ud83d"}
+    assert json_text.decoder(Shape)('{"text":"\ud83d"}') == Shape("\ud83d")
+    with pytest.raises(msgspec.DecodeError):
+        json_text.loads('{"a":"\ud83d"')
+
+
+def test_a_typed_decoder_reads_a_lone_surrogate_key_or_literal_as_a_replacement() -> None:
+    # msgspec.convert encodes keys and literals to compare them, and raised UnicodeEncodeError.
+    class Tagged(msgspec.Struct):
+        kind: Literal["a", "b"] = "a"
+
+    assert json_text.decoder(Shape)(rb'{"text":"ok","\ud83d":1}') == Shape("ok")
+    with pytest.raises(msgspec.ValidationError):
+        json_text.decoder(Tagged)(rb'{"kind":"\ud83d"}')

@@ -246,3 +246,25 @@ def test_odd_events_are_skipped() -> None:
     assert message is not None
     assert message["content"] == [{"type": "text", "text": ""}]
     assert message["usage"]["output_tokens"] == 2
+
+
+def test_a_delta_whose_type_is_no_string_is_skipped() -> None:
+    # `kind in _APPENDED` raised TypeError (unhashable list) and failed the recording (fuzzing).
+    stream = sse(start(), block_start(0, {"type": "text", "text": ""}), delta(0, type=["text_delta"], text="x"),
+                 delta(0, type={"a": 1}), delta(0, type="text_delta", text="ok"))  # fmt: skip
+    message = rebuild_message(stream)
+    assert message is not None
+    assert message["content"] == [{"type": "text", "text": "ok"}]
+
+
+def test_lone_surrogates_in_tool_input_and_usage_keys_are_read() -> None:
+    # The joined partial_json is a str holding the lone surrogate itself, which msgspec refused
+    # with UnicodeEncodeError; so did msgspec.convert for a usage key holding one (fuzzing).
+    tool = {"type": "tool_use", "id": "t", "name": "Bash", "input": {}}
+    events = [start(), block_start(0, tool), delta(0, type="input_json_delta", partial_json='{"k": "\ud83d'),
+              delta(0, type="input_json_delta", partial_json='"}'),
+              {"type": "message_delta", "delta": {}, "usage": {"output_tokens": 9, "\ud83d": 1}}]  # fmt: skip
+    message = rebuild_message(sse(*events))
+    assert message is not None
+    assert message["content"][0]["input"] == {"k": "\ud83d"}
+    assert message["usage"]["output_tokens"] == 9

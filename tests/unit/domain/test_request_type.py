@@ -95,3 +95,9 @@ def test_a_body_with_a_lone_surrogate_is_classified_like_any_other() -> None:
         rb'"messages":[{"role":"user","content":"cut inside an emoji \ud83d"}]}'
     )
     assert classify_request(body) == "inference"
+
+
+def test_a_lone_surrogate_in_a_key_classifies_like_any_unknown_field() -> None:
+    # It raised UnicodeEncodeError in the recorder, which lost the exchange (fuzzing).
+    body = rb'{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"quota","\ud83d":1}],"\ude00":2}'
+    assert classify_request(body) == "quota"
