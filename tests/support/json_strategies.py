@@ -84,8 +84,8 @@ SYSTEM = st.one_of(RICH_TEXT, st.lists(TEXT_BLOCK, max_size=4), JSON)
 @st.composite
 def messages_bodies(draw: st.DrawFn, messages: st.SearchStrategy[list[Any]] = MESSAGES) -> dict[str, Any]:
     """A Messages request body, as a dict; fields in any order, some optional, some unknown."""
-    fields: dict[str, Any] = {"model": draw(st.sampled_from(["claude-sonnet-5", "claude-haiku-4-5", ""])),
-                              "messages": draw(messages)}  # fmt: skip
+    model = draw(st.one_of(st.sampled_from(["claude-sonnet-5", "claude-haiku-4-5", ""]), RICH_TEXT))
+    fields: dict[str, Any] = {"model": model, "messages": draw(messages)}
     optional = {
         "max_tokens": st.integers(min_value=0, max_value=2**40),
         "stream": st.one_of(st.booleans(), JSON),

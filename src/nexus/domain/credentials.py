@@ -127,6 +127,8 @@ def parse_credential_file(data: bytes) -> CredentialFile:
         raise CredentialFileInvalid(str(exc)) from None
     except (msgspec.DecodeError, UnicodeDecodeError):
         raise CredentialFileInvalid("not valid JSON") from None
+    except RecursionError:  # msgspec's answer to nesting past its stack (in ``slack``, say)
+        raise CredentialFileInvalid("nested too deeply to read") from None
 
 
 class RefreshedTokens(msgspec.Struct):

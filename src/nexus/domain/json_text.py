@@ -112,14 +112,35 @@ def decoder(type_: type[T]) -> Callable[[bytes | str], T]:
 
 
 def map_strings(value: Any, change: Callable[[str], str]) -> Any:
-    """``value`` (decoded JSON) with every string in it, keys included, passed through ``change``."""
+    """``value`` (decoded JSON) with every string in it, keys included, passed through ``change``.
+
+    A walk with a stack of its own, not recursion: the decoders read nesting to a thousand
+    levels, and a recursive walk (two frames a level) ran out of Python's stack at five hundred.
+    """
+    pending: list[tuple[Any, Any]] = []
+    root = _copied(value, change, pending)
+    while pending:
+        source, target = pending.pop()
+        if isinstance(source, dict):
+            for key, item in source.items():
+                target[change(key) if isinstance(key, str) else key] = _copied(item, change, pending)
+        else:
+            target.extend(_copied(item, change, pending) for item in source)
+    return root
+
+
+def _copied(value: Any, change: Callable[[str], str], pending: list[tuple[Any, Any]]) -> Any:
+    """A string changed, a scalar as it is, a container empty (filled when ``pending`` gets to it)."""
     if isinstance(value, str):
         return change(value)
     if isinstance(value, dict):
-        return {change(key) if isinstance(key, str) else key: map_strings(item, change) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [map_strings(item, change) for item in value]
-    return value
+        target: dict[Any, Any] | list[Any] = {}
+    elif isinstance(value, list | tuple):
+        target = []
+    else:
+        return value
+    pending.append((value, target))
+    return target
 
 
 def without_lone_surrogates(text: str) -> str:

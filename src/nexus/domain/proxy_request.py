@@ -78,7 +78,7 @@ def inspect_json_body(path: str, body: bytes) -> MessagesSummary:
 
 def _read_fields(body: bytes) -> _ReadFields:
     try:
-        return msgspec.convert(json_text.loads(body), _ReadFields)
+        return json_text.convert(json_text.loads(body), _ReadFields)
     except msgspec.ValidationError as exc:
         raise InvalidRequest(_validation_message(exc)) from None
     except msgspec.DecodeError as exc:

@@ -67,7 +67,7 @@ def classify_decoded(body: object) -> RequestType:
         The same answer as :func:`classify_request` for the same JSON.
     """
     try:
-        return _classify(msgspec.convert(body, _Body))
+        return _classify(json_text.convert(body, _Body))
     except msgspec.MsgspecError:
         return "query_evaluation"
 

@@ -90,3 +90,18 @@ def test_retries_back_off_to_a_ceiling_with_jitter() -> None:
     assert retry_delay_s(2, 0.0) == 2.5
     assert retry_delay_s(9, 0.0) == 15.0
     assert retry_delay_s(1, 0.99) == pytest.approx(1.297)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "[" * 3000 + "]" * 3000,  # nesting past msgspec's stack: RecursionError
+        '{"summary": "\ud800"',  # a str holding a lone surrogate, and not JSON: UnicodeEncodeError
+        b'{"summary":"\xff"}',  # bytes that are no UTF-8 inside a string: UnicodeDecodeError
+        {"summary": "x", "\ud800": 1},  # decoded, a key msgspec.convert could not encode
+    ],
+)
+def test_any_model_answer_that_is_no_analysis_is_invalid(answer: object) -> None:
+    # Each escaped parse_analysis and failed the analysis worker's job (fuzzing).
+    with pytest.raises(InvalidAnalysis):
+        parse_analysis(answer)

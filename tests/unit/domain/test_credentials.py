@@ -98,3 +98,11 @@ def test_error_body_is_anthropics_shape() -> None:
     assert error_body("invalid_request_error", "bad", "r1") == (
         b'{"type":"error","error":{"type":"invalid_request_error","message":"bad"},"request_id":"r1"}'
     )
+
+
+def test_a_credential_file_nested_past_the_decoder_is_invalid() -> None:
+    # It raised RecursionError, which the file store does not catch: every request of the
+    # domain failed with a 500 instead of naming the bad file (fuzzing).
+    data = b'{"type":"api_key","api_key":"k","slack":{"a":' + b"[" * 3000 + b"]" * 3000 + b"}}"
+    with pytest.raises(CredentialFileInvalid, match="nested too deeply"):
+        parse_credential_file(data)

@@ -93,3 +93,19 @@ def test_a_typed_decoder_reads_a_lone_surrogate_key_or_literal_as_a_replacement(
     assert json_text.decoder(Shape)(rb'{"text":"ok","\ud83d":1}') == Shape("ok")
     with pytest.raises(msgspec.ValidationError):
         json_text.decoder(Tagged)(rb'{"kind":"\ud83d"}')
+
+
+def test_strings_are_mapped_at_any_depth_the_decoders_read() -> None:
+    # The recursive walk ran out of Python's stack at 500 levels, half what msgspec reads; the
+    # API's views and the stored rows of such bodies failed (fuzzing).
+    depth = 900
+    value = json_text.loads("[" * depth + r'{"\ud800":"\ude00","b":[1,"x"]}' + "]" * depth)
+    mapped = json_text.encodable(value)
+    for _ in range(depth):
+        mapped = mapped[0]
+    assert mapped == {"\ufffd": "\ufffd", "b": [1, "x"]}
+    assert json_text.map_strings({"b": [1, ("t",)], "a": "y", 1: None}, str.upper) == {
+        "B": [1, ["T"]],
+        "A": "Y",
+        1: None,
+    }

@@ -41,7 +41,7 @@ def test_arbitrary_bytes_compose_back_exactly(body: bytes, inline_limit: int) ->
     round_trip(body, inline_limit)
 
 
-@fuzz_settings(150)
+@fuzz_settings(100)
 @given(spelled_bodies(), st.sampled_from([0, 64, 1024]))
 def test_a_messages_body_in_any_spelling_composes_back_exactly(body: bytes, inline_limit: int) -> None:
     decomposed = round_trip(body, inline_limit)
@@ -68,7 +68,7 @@ def test_nesting_deeper_than_the_decoder_goes_composes_back_exactly(depth: int, 
     round_trip(f'{{"model":"m","messages":[{",".join(messages)}]}}'.encode())
 
 
-@fuzz_settings(100)
+@fuzz_settings(60)
 @given(
     st.lists(CONVERSATION_MESSAGE, min_size=1, max_size=6),
     st.integers(min_value=1, max_value=6),
@@ -129,7 +129,7 @@ def segment_ends(skeleton: bytes) -> set[int]:
     return ends
 
 
-@fuzz_settings(100)
+@fuzz_settings(60)
 @given(spelled_bodies(), st.data())
 def test_a_cut_skeleton_composes_only_at_a_segment_boundary(body: bytes, data: st.DataObject) -> None:
     decomposed = decompose(body, inline_limit=0)
@@ -149,7 +149,7 @@ def test_a_cut_skeleton_composes_only_at_a_segment_boundary(body: bytes, data: s
         assert body.startswith(composed)
 
 
-@fuzz_settings(100)
+@fuzz_settings(60)
 @given(spelled_bodies(), st.data())
 def test_a_flipped_skeleton_byte_raises_only_the_codecs_errors(body: bytes, data: st.DataObject) -> None:
     decomposed = decompose(body, inline_limit=0)

@@ -62,7 +62,7 @@ def insert(items: list[Any], extra: list[Any], positions: list[int]) -> list[Any
     return result
 
 
-@fuzz_settings(200)
+@fuzz_settings(120)
 @given(MESSAGES)
 def test_any_messages_hash_without_raising_and_always_alike(messages: list[Any]) -> None:
     first = hashes(messages)
@@ -77,7 +77,7 @@ def test_any_messages_hash_without_raising_and_always_alike(messages: list[Any])
     assert (first.grandparent is not None) == (first.count > 4)
 
 
-@fuzz_settings(200)
+@fuzz_settings(100)
 @given(st.lists(CONVERSATION_MESSAGE, min_size=1, max_size=9))
 def test_the_parent_hash_is_the_hash_of_the_conversation_two_messages_back(conversation: list[Any]) -> None:
     reduced = conversation_messages(copy.deepcopy(conversation))
@@ -103,7 +103,7 @@ def test_the_parent_hash_is_the_hash_of_the_conversation_two_messages_back(conve
         )
 
 
-@fuzz_settings(200)
+@fuzz_settings(80)
 @given(
     MESSAGES, st.lists(NOT_CONVERSATION, min_size=1, max_size=4), st.lists(st.integers(0, 20), min_size=4, max_size=4)
 )
@@ -113,7 +113,7 @@ def test_messages_other_than_user_and_assistant_change_nothing(
     assert hashes(insert(messages, others, positions)) == hashes(messages)
 
 
-@fuzz_settings(200)
+@fuzz_settings(120)
 @given(
     st.lists(CONVERSATION_MESSAGE, min_size=1, max_size=6),
     st.integers(0, 5),
@@ -145,7 +145,7 @@ def test_thinking_empty_text_and_non_blocks_change_nothing(
     assert hashes(changed) == hashes(conversation)
 
 
-@fuzz_settings(200)
+@fuzz_settings(120)
 @given(st.lists(CONVERSATION_MESSAGE, min_size=1, max_size=5), st.integers(0, 4), RICH_TEXT)
 def test_a_string_content_hashes_as_one_text_block(conversation: list[dict[str, Any]], which: int, text: str) -> None:
     index = which % len(conversation)
@@ -196,7 +196,7 @@ def test_system_reminders_change_nothing(text: str, reminders: list[str], data: 
     assert hashes([message(reminded)]) == hashes([message(text)])
 
 
-@fuzz_settings(120)
+@fuzz_settings(80)
 @given(st.lists(CONVERSATION_MESSAGE, min_size=1, max_size=6), st.data())
 def test_a_resent_tool_call_or_result_is_dropped_whole(conversation: list[dict[str, Any]], data: st.DataObject) -> None:
     reduced = conversation_messages(copy.deepcopy(conversation))
@@ -214,7 +214,7 @@ def test_a_resent_tool_call_or_result_is_dropped_whole(conversation: list[dict[s
     assert hashes([*conversation, duplicate]) == hashes(conversation)
 
 
-@fuzz_settings(200)
+@fuzz_settings(120)
 @given(st.lists(CONVERSATION_MESSAGE, min_size=1, max_size=6), st.integers(0, 5))
 def test_who_said_it_is_part_of_the_identity(conversation: list[dict[str, Any]], which: int) -> None:
     reduced = conversation_messages(copy.deepcopy(conversation))
@@ -294,8 +294,18 @@ def test_volatile_sections_of_other_prompts_change_nothing(prompt: str, volatile
     assert system_hash(prompt + volatile) == system_hash(prompt)
 
 
-@fuzz_settings(120)
-@given(st.one_of(spelled_bodies(), st.binary(max_size=200)), st.one_of(st.none(), JSON))
+@fuzz_settings(80)
+@given(
+    st.one_of(
+        spelled_bodies(),
+        st.binary(max_size=200),
+        # Nesting past any decoder's stack, inside a message (where a client can put it).
+        st.integers(1, 50_000).map(
+            lambda depth: b'{"model":"m","messages":[{"role":"user","content":' + b"[" * depth + b"]" * depth + b"}]}"
+        ),
+    ),
+    st.one_of(st.none(), JSON),
+)
 def test_link_facts_of_any_body_and_response_never_raise(body: bytes, response: Any) -> None:
     facts = facts_from_body(body, response)
     assert isinstance(facts, LinkFacts)

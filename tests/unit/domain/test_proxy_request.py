@@ -84,3 +84,10 @@ def test_a_body_nested_past_the_decoders_is_an_invalid_request() -> None:
     with pytest.raises(InvalidRequest, match="nested too deeply") as refused:
         inspect_json_body("/v1/messages", body)
     assert refused.value.status == 400
+
+
+def test_a_lone_surrogate_in_a_key_of_a_body_msgspec_refuses_is_read() -> None:
+    # msgspec.convert encodes keys to match them to fields and raised UnicodeEncodeError: the
+    # proxy answered 500 (fuzzing). The key matches no field, so it changes nothing.
+    body = rb'{"model":"claude-sonnet-5","messages":[],"\ud800":1,"stream":true}'
+    assert inspect_json_body("/v1/messages", body) == MessagesSummary(model="claude-sonnet-5", stream=True)

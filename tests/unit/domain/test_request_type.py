@@ -101,3 +101,8 @@ def test_a_lone_surrogate_in_a_key_classifies_like_any_unknown_field() -> None:
     # It raised UnicodeEncodeError in the recorder, which lost the exchange (fuzzing).
     body = rb'{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"quota","\ud83d":1}],"\ude00":2}'
     assert classify_request(body) == "quota"
+
+
+def test_a_decoded_body_with_a_lone_surrogate_classifies_as_its_bytes_do() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "quota", "\ud800": 1}]}
+    assert classify_decoded(body) == classify_request(json.dumps(body).encode()) == "quota"

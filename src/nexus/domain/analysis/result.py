@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from nexus.domain import json_text
+
 Score = Annotated[int, msgspec.Meta(ge=0, le=10)]
 Short = Annotated[str, msgspec.Meta(max_length=2000)]
 Long = Annotated[str, msgspec.Meta(max_length=8000)]
@@ -79,10 +81,12 @@ def parse_analysis(data: bytes | str | Any) -> ConversationAnalysis:
     """An analysis from the model's JSON text or decoded object; ``{"analysis": {...}}`` (the
     original's envelope) is accepted too."""
     try:
-        value = msgspec.json.decode(data) if isinstance(data, bytes | str) else data
+        # json_text: a model's answer is outside input like any other (lone surrogates, nesting
+        # past the decoder's stack, bytes that are no UTF-8 are refused as not JSON, not raised).
+        value = json_text.loads(data) if isinstance(data, bytes | str) else data
         if isinstance(value, dict) and set(value) == {"analysis"}:
             value = value["analysis"]
-        return msgspec.convert(value, ConversationAnalysis)
+        return json_text.convert(value, ConversationAnalysis)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise InvalidAnalysis(str(exc)) from None
 
