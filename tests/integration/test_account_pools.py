@@ -25,6 +25,18 @@ TOKENS = {"acct-a": "sk-ant-oat01-pool-a", "acct-b": "sk-ant-oat01-pool-b", "acc
 BODY = {"model": "claude-sonnet-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 
 
+def oauth_pool(fake: FakeAnthropic, credentials_dir: Path, tokens: dict[str, str]) -> None:
+    """``team.example`` served by a pool of the subscriptions ``tokens`` (file name -> access token)."""
+    for name, token in tokens.items():
+        fake.oauth_tokens[token] = float("inf")
+        (credentials_dir / f"{name}.credentials.json").write_text(
+            json.dumps({"type": "oauth", "accountId": f"acc_{name[-1]}", "oauth": {"accessToken": token}})
+        )
+    (credentials_dir / "team.example.credentials.json").write_text(
+        json.dumps({"type": "pool", "accounts": list(tokens), "client_api_key": "cnp_live_pool_key"})
+    )
+
+
 @pytest.fixture
 def pool(fake: FakeAnthropic, credentials_dir: Path, start_proxy: Callable[..., RunningProxy]) -> RunningProxy:
     for name, token in TOKENS.items():
@@ -128,14 +140,7 @@ def test_every_exchange_records_the_account_that_served_it(
     database_url: str,
     tmp_path: Path,
 ) -> None:
-    for name, token in list(TOKENS.items())[:2]:
-        fake.oauth_tokens[token] = float("inf")
-        (credentials_dir / f"{name}.credentials.json").write_text(
-            json.dumps({"type": "oauth", "accountId": f"acc_{name[-1]}", "oauth": {"accessToken": token}})
-        )
-    (credentials_dir / "team.example.credentials.json").write_text(
-        json.dumps({"type": "pool", "accounts": ["acct-a", "acct-b"], "client_api_key": "cnp_live_pool_key"})
-    )
+    oauth_pool(fake, credentials_dir, {name: TOKENS[name] for name in ("acct-a", "acct-b")})
     proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "data"), DASHBOARD_API_KEY="k")
     ids = {}
     for n in range(8):
@@ -155,14 +160,7 @@ def test_every_exchange_records_the_account_that_served_it(
 def test_the_usage_page_shows_the_pool_and_who_rests(
     fake: FakeAnthropic, credentials_dir: Path, start_proxy: Callable[..., RunningProxy]
 ) -> None:
-    for name, token in TOKENS.items():
-        fake.oauth_tokens[token] = float("inf")
-        (credentials_dir / f"{name}.credentials.json").write_text(
-            json.dumps({"type": "oauth", "accountId": f"acc_{name[-1]}", "oauth": {"accessToken": token}})
-        )
-    (credentials_dir / "team.example.credentials.json").write_text(
-        json.dumps({"type": "pool", "accounts": list(TOKENS), "client_api_key": "cnp_live_pool_key"})
-    )
+    oauth_pool(fake, credentials_dir, TOKENS)
     proxy = start_proxy(DASHBOARD_API_KEY="pool-dashboard-key")
     fake.utilization_of[TOKENS["acct-b"]] = "0.97"
     for n in range(30):
@@ -240,14 +238,7 @@ def test_api_keys_in_a_pool_are_weighed_by_their_per_minute_buckets(
 
 
 def test_two_workers_send_a_session_to_one_account(fake: FakeAnthropic, credentials_dir: Path, tmp_path: Path) -> None:
-    for name, token in TOKENS.items():
-        fake.oauth_tokens[token] = float("inf")
-        (credentials_dir / f"{name}.credentials.json").write_text(
-            json.dumps({"type": "oauth", "accountId": f"acc_{name[-1]}", "oauth": {"accessToken": token}})
-        )
-    (credentials_dir / "team.example.credentials.json").write_text(
-        json.dumps({"type": "pool", "accounts": list(TOKENS), "client_api_key": "cnp_live_pool_key"})
-    )
+    oauth_pool(fake, credentials_dir, TOKENS)
     env = {"CLAUDE_API_BASE_URL": fake.url, "CREDENTIALS_DIR": str(credentials_dir)}
     proxy = ProxyProcess(cwd=tmp_path, env=env, args=("--workers", "2")).wait_ready()
     try:
@@ -287,14 +278,7 @@ def test_a_dashboard_serving_no_traffic_shows_the_pool_as_recorded(
     database_url: str,
     tmp_path: Path,
 ) -> None:
-    for name, token in TOKENS.items():
-        fake.oauth_tokens[token] = float("inf")
-        (credentials_dir / f"{name}.credentials.json").write_text(
-            json.dumps({"type": "oauth", "accountId": f"acc_{name[-1]}", "oauth": {"accessToken": token}})
-        )
-    (credentials_dir / "team.example.credentials.json").write_text(
-        json.dumps({"type": "pool", "accounts": list(TOKENS), "client_api_key": "cnp_live_pool_key"})
-    )
+    oauth_pool(fake, credentials_dir, TOKENS)
     proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "proxy"))
     fake.utilization_of.update({TOKENS["acct-a"]: "0.42", TOKENS["acct-b"]: "0.10", TOKENS["acct-c"]: "0.10"})
     for n in range(12):

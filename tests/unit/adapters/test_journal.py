@@ -48,16 +48,24 @@ def test_a_segment_still_written_is_never_claimed(tmp_path: Path) -> None:
     assert [kept.request_id for kept in replayer.read(segment)] == ["id-1", "id-2"]
 
 
-def test_the_segment_of_a_process_killed_mid_write_is_claimed(tmp_path: Path) -> None:
+def killed_after(statements: str, directory: Path) -> None:
+    """Run ``statements`` (``exchange`` and the adapters at hand, ``directory`` as ``where``) in
+    a process of their own, then SIGKILL it: nothing closes or flushes on the way out."""
     script = (
         "import os, signal, sys\n"
         "from nexus.adapters.persistence.journal import FileJournal\n"
+        "from nexus.adapters.persistence.write_ahead import WriteAheadLog\n"
         "from tests.unit.adapters.test_journal import exchange\n"
-        "FileJournal(sys.argv[1]).append([exchange(7)])\n"
+        "where = sys.argv[1]\n"
+        f"{statements}\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    killed = subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=False)
+    killed = subprocess.run([sys.executable, "-c", script, str(directory)], check=False)
     assert killed.returncode == -signal.SIGKILL
+
+
+def test_the_segment_of_a_process_killed_mid_write_is_claimed(tmp_path: Path) -> None:
+    killed_after("FileJournal(where).append([exchange(7)])", tmp_path)
     journal = FileJournal(tmp_path)
     [segment] = journal.segments()
     assert [kept.request_id for kept in journal.read(segment)] == ["id-7"]

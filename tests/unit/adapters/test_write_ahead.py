@@ -1,11 +1,8 @@
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from nexus.adapters.persistence.journal import FileJournal
 from nexus.adapters.persistence.write_ahead import SETTLED_ROTATE_BYTES, WriteAheadLog
-from tests.unit.adapters.test_journal import exchange
+from tests.unit.adapters.test_journal import exchange, killed_after
 
 
 def replayable(directory: Path) -> list[str]:
@@ -14,16 +11,7 @@ def replayable(directory: Path) -> list[str]:
 
 
 def test_a_process_killed_right_after_the_append_loses_nothing(tmp_path: Path) -> None:
-    script = (
-        "import os, signal, sys\n"
-        "from nexus.adapters.persistence.write_ahead import WriteAheadLog\n"
-        "from tests.unit.adapters.test_journal import exchange\n"
-        "log = WriteAheadLog(sys.argv[1])\n"
-        "log.append(exchange(1)); log.append(exchange(2))\n"
-        "os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    killed = subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=False)
-    assert killed.returncode == -signal.SIGKILL
+    killed_after("log = WriteAheadLog(where); log.append(exchange(1)); log.append(exchange(2))", tmp_path)
     assert replayable(tmp_path) == ["id-1", "id-2"]
 
 
