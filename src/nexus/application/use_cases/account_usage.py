@@ -63,9 +63,12 @@ class LimitUse(msgspec.Struct, frozen=True, kw_only=True):
     """One configured limit against the account's use over its trailing window."""
 
     window_minutes: int
-    limit: int | float
-    used: int | float
-    remaining: int | float
+    # Tokens (an int) or USD (a float). Annotated float, which takes an int too: JSON has one
+    # number type, and `int | float` was documented as a oneOf that any integer matched twice.
+    # msgspec writes each value as it is, so a token count stays 100000, not 100000.0.
+    limit: float
+    used: float
+    remaining: float
     percentage_used: float
 
 

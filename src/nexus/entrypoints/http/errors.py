@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request, Response
@@ -22,19 +23,22 @@ _TYPE_BY_STATUS = {
 }
 
 
-def _error_response(status: int, error_type: str, message: str) -> Response[bytes]:
+def _error_response(
+    status: int, error_type: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response[bytes]:
     request_id = str(uuid.uuid4())
     return Response(
         error_body(error_type, message, request_id),
         status_code=status,
         media_type="application/json",
-        headers={"x-request-id": request_id},
+        headers={**(headers or {}), "x-request-id": request_id},
     )
 
 
 def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     error_type = _TYPE_BY_STATUS.get(exc.status_code, "invalid_request_error" if exc.status_code < 500 else "api_error")
-    return _error_response(exc.status_code, error_type, exc.detail)
+    # The exception's own headers go along: a 405's Allow (RFC 9110 requires it), a Retry-After.
+    return _error_response(exc.status_code, error_type, exc.detail, exc.headers)
 
 
 def unexpected_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

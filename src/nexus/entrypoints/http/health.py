@@ -7,19 +7,23 @@ import time
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 
 from nexus import __version__
 from nexus.application.use_cases.check_health import CheckHealth
 from nexus.entrypoints.lifecycle import Lifecycle
 
 _STARTED = time.monotonic()
+# The same body with a 503: load balancers read the status, people the body.
+_UNHEALTHY = {503: ResponseSpec(dict[str, object], description="A dependency is failing", generate_examples=False)}
+_DRAINING = {503: ResponseSpec(dict[str, object], description="Shutting down", generate_examples=False)}
 
 
 class HealthController(Controller):
     path = "/health"
     tags = ["health"]  # noqa: RUF012 -- Litestar declares it as a plain attribute
 
-    @get("/", operation_id="GetHealth", summary="State of each dependency")
+    @get("/", operation_id="GetHealth", summary="State of each dependency", responses=_UNHEALTHY)
     async def health(
         self, check_health: NamedDependency[CheckHealth], lifecycle: NamedDependency[Lifecycle]
     ) -> Response[dict[str, object]]:
@@ -43,7 +47,7 @@ class HealthController(Controller):
     async def live(self) -> dict[str, bool]:
         return {"alive": True}
 
-    @get("/ready", operation_id="GetReadiness", summary="The process takes traffic")
+    @get("/ready", operation_id="GetReadiness", summary="The process takes traffic", responses=_DRAINING)
     async def ready(self, lifecycle: NamedDependency[Lifecycle]) -> Response[dict[str, object]]:
         """503 while shutting down, so a load balancer stops sending new requests."""
         if lifecycle.draining:

@@ -14,7 +14,8 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
-from litestar.params import JSONBody, PathParameter
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Body, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_429_TOO_MANY_REQUESTS
 from litestar.types import ControllerRouterHandler
 
@@ -22,14 +23,22 @@ from nexus.application.analysis.requests import Analyses, TooManyAnalyses, Unkno
 from nexus.application.ports.analysis import AnalysisJob, AnalysisState
 from nexus.application.ports.exchange_queries import QueriesUnavailable
 from nexus.domain.analysis.instructions import MAX_CUSTOM_PROMPT
-from nexus.entrypoints.http.api.params import API_SECURITY, clear_validation_errors, parse_path_id, storage_unavailable
+from nexus.entrypoints.http.api.params import (
+    API_SECURITY,
+    UUID_FORMAT,
+    api_errors,
+    clear_validation_errors,
+    parse_path_id,
+    storage_unavailable,
+)
 from nexus.entrypoints.http.errors import http_exception_handler
 
 BranchId = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 
 
 class AnalysisRequest(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
-    conversation_id: str
+    # A UUID, so the schema says so: as a str, every string was documented valid and most were 400s.
+    conversation_id: uuid.UUID
     branch_id: BranchId = "main"
     custom_prompt: Annotated[str, msgspec.Meta(max_length=MAX_CUSTOM_PROMPT)] | None = None
 
@@ -61,6 +70,11 @@ class AnalysisView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     updated_at: datetime
     completed_at: datetime | None
 
+
+# The bodies refuse unknown fields (forbid_unknown_fields), which Litestar's schema leaves out.
+_CLOSED_BODY = Body(schema_extra={"additionalProperties": False})
+# 201 when the job is queued; 200 with the job as it is when one is queued, running or done.
+_UNCHANGED = {200: ResponseSpec(AnalysisView, description="The job already there, unchanged", generate_examples=False)}
 
 _MESSAGES = {
     "pending": "The analysis is queued",
@@ -114,23 +128,28 @@ class AnalysesController(Controller):
         UnknownBranch: unknown_branch,
     }
 
-    @post("/", operation_id="RequestAnalysis", summary="Analyse a conversation's branch")
+    @post("/", operation_id="RequestAnalysis", summary="Analyse a conversation's branch",
+          responses={**api_errors(400, 404, 429, 503), **_UNCHANGED})  # fmt: skip
     async def request_analysis(
-        self, analyses: NamedDependency[Analyses], data: JSONBody[AnalysisRequest]
+        self, analyses: NamedDependency[Analyses], data: Annotated[AnalysisRequest, _CLOSED_BODY]
     ) -> Response[AnalysisView]:
         """201 with the queued job; 200 with the existing one when the branch is already
         queued, running or done (``regenerate`` redoes it). 429 past the domain's limit."""
-        conversation_id = parse_path_id(data.conversation_id, "conversationId", "the conversation's id")
-        job, created = await analyses.request(conversation_id, data.branch_id, data.custom_prompt, regenerate=False)
+        job, created = await analyses.request(
+            data.conversation_id, data.branch_id, data.custom_prompt, regenerate=False
+        )
         status = HTTP_201_CREATED if created else HTTP_200_OK
         message = None if created else f"Already {'done' if job.state == 'completed' else job.state}"
         return Response(analysis_view(job, message), status_code=status)
 
-    @get("/{conversation_id:str}/{branch_id:str}", operation_id="GetAnalysis", summary="One branch's analysis")
+    @get("/{conversation_id:str}/{branch_id:str}", operation_id="GetAnalysis", summary="One branch's analysis",
+         responses=api_errors(400, 404, 503))  # fmt: skip
     async def get_analysis(
         self,
         analyses: NamedDependency[Analyses],
-        conversation_id: Annotated[str, PathParameter(description="The conversation id (a UUID)")],
+        conversation_id: Annotated[
+            str, PathParameter(description="The conversation id (a UUID)", schema_extra=UUID_FORMAT)
+        ],
         branch_id: Annotated[str, PathParameter(description="The branch, e.g. main or subtask_1")],
     ) -> AnalysisView:
         parsed = parse_path_id(conversation_id, "conversation id", "the conversation's id")
@@ -143,13 +162,16 @@ class AnalysesController(Controller):
         "/{conversation_id:str}/{branch_id:str}/regenerate",
         operation_id="RegenerateAnalysis",
         summary="Analyse a branch again, optionally with your own prompt",
+        responses={**api_errors(400, 404, 429, 503), **_UNCHANGED},
     )
     async def regenerate(
         self,
         analyses: NamedDependency[Analyses],
-        conversation_id: Annotated[str, PathParameter(description="The conversation id (a UUID)")],
+        conversation_id: Annotated[
+            str, PathParameter(description="The conversation id (a UUID)", schema_extra=UUID_FORMAT)
+        ],
         branch_id: Annotated[str, PathParameter(description="The branch")],
-        data: JSONBody[RegenerateRequest | None] = None,
+        data: Annotated[RegenerateRequest | None, _CLOSED_BODY] = None,
     ) -> Response[AnalysisView]:
         """201 with the job queued again; 200 with it unchanged while it is running."""
         parsed = parse_path_id(conversation_id, "conversation id", "the conversation's id")

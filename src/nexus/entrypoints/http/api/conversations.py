@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import PathParameter, QueryParameter
@@ -22,7 +22,10 @@ from nexus.entrypoints.http.api.params import (
     API_SECURITY,
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    UUID_FORMAT,
+    api_errors,
     clear_validation_errors,
+    iso_timestamps,
     parse_path_id,
     storage_unavailable,
     utc,
@@ -32,12 +35,16 @@ DEFAULT_TREE_NODES = 2000
 MAX_TREE_NODES = 10_000
 
 ConversationId = Annotated[
-    str, PathParameter(description="The conversation id: the x-request-id of its first request (a UUID)")
+    str,
+    PathParameter(
+        description="The conversation id: the x-request-id of its first request (a UUID)", schema_extra=UUID_FORMAT
+    ),
 ]
 
 
 async def provide_conversation_filters(
     *,
+    request: Request[Any, Any, Any],
     domain: Annotated[str | None, QueryParameter(description="The domain of the conversation's first request")] = None,
     account_id: Annotated[
         str | None, QueryParameter(description="The account of the conversation's first request")
@@ -60,6 +67,7 @@ async def provide_conversation_filters(
         ),
     ] = None,
 ) -> ConversationFilters:
+    iso_timestamps(request, "since", "until")
     return ConversationFilters(domain=domain, account_id=account_id, since=utc(since), until=utc(until), search=search)
 
 
@@ -73,7 +81,7 @@ class ConversationsController(Controller):
     }
 
     @get("/", operation_id="ListConversations", summary="Conversations, most recently active first",
-         dependencies={"filters": Provide(provide_conversation_filters)})  # fmt: skip
+         dependencies={"filters": Provide(provide_conversation_filters)}, responses=api_errors(400, 503))  # fmt: skip
     async def list_conversations(
         self,
         conversation_queries: NamedDependency[ConversationQueries],
@@ -86,7 +94,8 @@ class ConversationsController(Controller):
         Every filter given must match."""
         return await conversation_queries.list_conversations(filters, limit=limit, offset=offset)
 
-    @get("/{conversation_id:str}", operation_id="GetConversation", summary="One conversation as a tree")
+    @get("/{conversation_id:str}", operation_id="GetConversation", summary="One conversation as a tree",
+         responses=api_errors(400, 404, 503))  # fmt: skip
     async def get_conversation(
         self,
         conversation_queries: NamedDependency[ConversationQueries],

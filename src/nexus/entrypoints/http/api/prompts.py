@@ -15,7 +15,7 @@ from litestar.types import ControllerRouterHandler
 from nexus.application.ports.prompts import PromptEntry, SyncStatus
 from nexus.application.prompt_catalog import PromptCatalog
 from nexus.domain.prompts import PromptArgument
-from nexus.entrypoints.http.api.params import API_SECURITY, clear_validation_errors
+from nexus.entrypoints.http.api.params import API_SECURITY, api_errors, clear_validation_errors
 
 
 class PromptView(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,7 +58,8 @@ class PromptsController(Controller):
     security = API_SECURITY
     exception_handlers = {ValidationException: clear_validation_errors({})}  # noqa: RUF012 -- as above
 
-    @get("/prompts", operation_id="ListPrompts", summary="The prompt files, valid or not, by name")
+    @get("/prompts", operation_id="ListPrompts", summary="The prompt files, valid or not, by name",
+         responses=api_errors(400))  # fmt: skip
     async def list_prompts(
         self,
         prompt_catalog: NamedDependency[PromptCatalog],
@@ -74,7 +75,8 @@ class PromptsController(Controller):
         entries = await prompt_catalog.entries(search)
         return PromptList(mcp_enabled=prompt_catalog.mcp_enabled, prompts=[prompt_view(entry) for entry in entries])
 
-    @get("/prompts/{name:str}", operation_id="GetPrompt", summary="One prompt: its template and arguments")
+    @get("/prompts/{name:str}", operation_id="GetPrompt", summary="One prompt: its template and arguments",
+         responses=api_errors(400, 404))  # fmt: skip
     async def get_prompt(
         self,
         prompt_catalog: NamedDependency[PromptCatalog],
@@ -85,7 +87,8 @@ class PromptsController(Controller):
             raise NotFoundException(f"No prompt is named {name!r}")
         return prompt_view(entry)
 
-    @post("/sync", operation_id="SyncPrompts", summary="Sync the prompts from GitHub now", status_code=HTTP_200_OK)
+    @post("/sync", operation_id="SyncPrompts", summary="Sync the prompts from GitHub now", status_code=HTTP_200_OK,
+          responses=api_errors(409))  # fmt: skip
     async def sync(self, prompt_catalog: NamedDependency[PromptCatalog]) -> SyncStatus:
         """Fetches the repository's prompt files if its head commit changed, and answers the
         outcome (``state: failed`` with the reason when GitHub refused or was unreachable)."""
@@ -96,7 +99,8 @@ class PromptsController(Controller):
             )
         return status
 
-    @get("/sync/status", operation_id="GetPromptSyncStatus", summary="The last sync from GitHub")
+    @get("/sync/status", operation_id="GetPromptSyncStatus", summary="The last sync from GitHub",
+         responses=api_errors())  # fmt: skip
     async def sync_status(self, prompt_catalog: NamedDependency[PromptCatalog]) -> SyncView:
         status = await prompt_catalog.sync_status()
         return SyncView(configured=prompt_catalog.syncs, status=status)

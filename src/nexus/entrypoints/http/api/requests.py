@@ -7,12 +7,13 @@ import io
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.openapi.spec import OpenAPIType, Reference, Schema
 from litestar.params import FromQuery, PathParameter, QueryParameter
 from litestar.response import Stream
 from litestar.types import ControllerRouterHandler
@@ -29,23 +30,52 @@ from nexus.application.ports.exchange_queries import (
 from nexus.domain.outcome import Outcome
 from nexus.entrypoints.csv_cells import csv_cell
 from nexus.entrypoints.http.api.params import (
+    ANY_BYTES,
+    ANY_JSON,
     API_SECURITY,
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    SSE_EVENT,
+    UUID_FORMAT,
+    api_errors,
     clear_validation_errors,
+    iso_timestamps,
     parse_request_id,
+    served_as,
     storage_unavailable,
     utc,
 )
 
 EXPORT_MAX_ROWS = 100_000
 
-RequestId = Annotated[str, PathParameter(description="The x-request-id the client got (a UUID)")]
+RequestId = Annotated[
+    str, PathParameter(description="The x-request-id the client got (a UUID)", schema_extra=UUID_FORMAT)
+]
 _CSV_COLUMNS = RequestSummary.__struct_fields__
+# A response is kept as it was relayed: an SSE stream, JSON (errors and non-streamed answers), or
+# whatever upstream sent, with its content type.
+_RELAYED = served_as(
+    {
+        "text/event-stream": SSE_EVENT,
+        "application/json": ANY_JSON,
+        "application/octet-stream": ANY_BYTES,
+        "*/*": ANY_BYTES,
+    }
+)
+# CSV, or (format=json) a JSON array of the list's rows. Documented here only: a route media_type
+# would win over the Stream's own (Litestar's streaming response prefers the route's), and JSON
+# exports were served as text/csv.
+_EXPORTED = served_as(
+    {
+        "text/csv": Schema(type=OpenAPIType.STRING),
+        "application/json": Schema(type=OpenAPIType.ARRAY, items=Reference(ref="#/components/schemas/RequestSummary")),
+    }
+)
 
 
 async def provide_filters(
     *,
+    request: Request[Any, Any, Any],
     domain: FromQuery[str | None] = None,
     account_id: FromQuery[str | None] = None,
     model: Annotated[str | None, QueryParameter(description="The model that answered, or the one requested")] = None,
@@ -64,6 +94,7 @@ async def provide_filters(
         ),
     ] = None,
 ) -> RequestFilters:
+    iso_timestamps(request, "since", "until")
     return RequestFilters(
         domain=domain,
         account_id=account_id,
@@ -88,7 +119,7 @@ class RequestsController(Controller):
     }
 
     @get("/requests", operation_id="ListRequests", summary="Recorded requests, newest first",
-         dependencies={"filters": Provide(provide_filters)})  # fmt: skip
+         dependencies={"filters": Provide(provide_filters)}, responses=api_errors(400, 503))  # fmt: skip
     async def list_requests(
         self,
         exchange_queries: NamedDependency[ExchangeQueries],
@@ -103,7 +134,8 @@ class RequestsController(Controller):
         """
         return await exchange_queries.list_requests(filters, limit=limit, offset=offset)
 
-    @get("/requests/{request_id:str}", operation_id="GetRequest", summary="One request in full")
+    @get("/requests/{request_id:str}", operation_id="GetRequest", summary="One request in full",
+         responses=api_errors(400, 404, 503))  # fmt: skip
     async def get_request(
         self, exchange_queries: NamedDependency[ExchangeQueries], request_id: RequestId
     ) -> RequestDetail:
@@ -114,7 +146,8 @@ class RequestsController(Controller):
         return detail
 
     @get("/requests/{request_id:str}/request-body", operation_id="GetRequestBody",
-         summary="The exact request body", media_type="application/json")  # fmt: skip
+         summary="The exact request body", media_type="application/json", responses=api_errors(400, 404, 503),
+         operation_class=served_as({"application/json": ANY_JSON, "*/*": ANY_BYTES}))  # fmt: skip
     async def get_request_body(
         self, exchange_queries: NamedDependency[ExchangeQueries], request_id: RequestId
     ) -> Response[bytes]:
@@ -126,7 +159,8 @@ class RequestsController(Controller):
         return _raw(body, default_type="application/json")
 
     @get("/requests/{request_id:str}/stream", operation_id="GetResponseRaw",
-         summary="The response bytes as relayed", media_type="text/event-stream")  # fmt: skip
+         summary="The response bytes as relayed", media_type="text/event-stream", responses=api_errors(400, 404, 503),
+         operation_class=_RELAYED)  # fmt: skip
     async def get_response_raw(
         self, exchange_queries: NamedDependency[ExchangeQueries], request_id: RequestId
     ) -> Response[bytes]:
@@ -139,7 +173,8 @@ class RequestsController(Controller):
         return _raw(body, default_type="application/octet-stream")
 
     @get("/export/requests", operation_id="ExportRequests", summary="Recorded requests as CSV or JSON",
-         dependencies={"filters": Provide(provide_filters)})  # fmt: skip
+         dependencies={"filters": Provide(provide_filters)}, responses=api_errors(400, 503),
+         operation_class=_EXPORTED)  # fmt: skip
     async def export_requests(
         self,
         exchange_queries: NamedDependency[ExchangeQueries],
@@ -154,7 +189,8 @@ class RequestsController(Controller):
         name = f"requests.{export_format}"
         return Stream(
             _csv_chunks(rows) if export_format == "csv" else _json_chunks(rows),
-            media_type="text/csv; charset=utf-8" if export_format == "csv" else "application/json",
+            # Litestar adds "; charset=utf-8" to a text/* type itself (given here too, it came twice).
+            media_type="text/csv" if export_format == "csv" else "application/json",
             headers={"content-disposition": f'attachment; filename="{name}"', "x-total-count": str(total)},
         )
 

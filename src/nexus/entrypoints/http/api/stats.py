@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
@@ -16,7 +16,9 @@ from nexus.entrypoints.http.api.params import (
     API_SECURITY,
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    api_errors,
     clear_validation_errors,
+    iso_timestamps,
     storage_unavailable,
     utc,
 )
@@ -35,9 +37,11 @@ class StatsController(Controller):
         ValidationException: clear_validation_errors({}),
     }
 
-    @get("/stats", operation_id="GetStats", summary="Totals and breakdowns over a time window")
+    @get("/stats", operation_id="GetStats", summary="Totals and breakdowns over a time window",
+         responses=api_errors(400, 503))  # fmt: skip
     async def stats(
         self,
+        request: Request[Any, Any, Any],
         exchange_queries: NamedDependency[ExchangeQueries],
         since: Annotated[
             datetime | None, QueryParameter(description="ISO 8601, inclusive; default: until - 24 h")
@@ -46,13 +50,15 @@ class StatsController(Controller):
     ) -> Stats:
         """Requests, errors, tokens, cost and average durations, in total and by model, request
         type and domain (busiest first). Costs are exact decimal strings."""
+        iso_timestamps(request, "since", "until")
         end = utc(until) or datetime.now(UTC)
         start = utc(since) or end - DEFAULT_STATS_WINDOW
         if start >= end:
             raise ValidationException(f"since ({start.isoformat()}) must be before until ({end.isoformat()})")
         return await exchange_queries.stats(start, end)
 
-    @get("/domains", operation_id="ListDomains", summary="Domains with their request counts")
+    @get("/domains", operation_id="ListDomains", summary="Domains with their request counts",
+         responses=api_errors(400, 503))  # fmt: skip
     async def domains(
         self,
         exchange_queries: NamedDependency[ExchangeQueries],

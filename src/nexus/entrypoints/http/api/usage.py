@@ -28,7 +28,7 @@ from nexus.application.use_cases.account_usage import (
 )
 from nexus.domain.pricing import cost_text
 from nexus.domain.token_counters import DomainCounters
-from nexus.entrypoints.http.api.params import API_SECURITY, clear_validation_errors
+from nexus.entrypoints.http.api.params import API_SECURITY, api_errors, clear_validation_errors
 from nexus.entrypoints.http.errors import http_exception_handler
 
 _ACCOUNT = Parameter(description="The credential file's accountId, else the domain", min_length=1, max_length=255)
@@ -56,14 +56,16 @@ class UsageController(Controller):
         ValidationException: clear_validation_errors({}),
     }
 
-    @get("/accounts", operation_id="ListAccountUsage", summary="Every account with traffic in the last 5 hours")
+    @get("/accounts", operation_id="ListAccountUsage", summary="Every account with traffic in the last 5 hours",
+         responses=api_errors(503))  # fmt: skip
     async def accounts(self, usage_reports: NamedDependency[UsageReports]) -> AccountsReport:
         """Per account over the trailing 5 hours: totals, the per-domain breakdown, each limit of
         its credential file with the share used (``limits``, empty when none is set), and the
         latest ``anthropic-ratelimit-unified-*`` view of the account (``anthropic``)."""
         return await usage_reports.accounts()
 
-    @get("/current", operation_id="GetCurrentUsage", summary="An account's sums over a trailing window")
+    @get("/current", operation_id="GetCurrentUsage", summary="An account's sums over a trailing window",
+         responses=api_errors(400, 503))  # fmt: skip
     async def current(
         self,
         usage_reports: NamedDependency[UsageReports],
@@ -76,7 +78,8 @@ class UsageController(Controller):
         ``now - window_minutes`` to now, and Anthropic's latest view of the account."""
         return await usage_reports.current(account_id, window_minutes, UsageFilter(domain=domain, model=model))
 
-    @get("/daily", operation_id="GetDailyUsage", summary="An account's sums per UTC day")
+    @get("/daily", operation_id="GetDailyUsage", summary="An account's sums per UTC day",
+         responses=api_errors(400, 503))  # fmt: skip
     async def daily(
         self,
         usage_reports: NamedDependency[UsageReports],
@@ -88,7 +91,8 @@ class UsageController(Controller):
         """One entry per UTC day, oldest first; days without traffic are zeros."""
         return await usage_reports.daily(account_id, days, UsageFilter(domain=domain, model=model))
 
-    @get("/series", operation_id="GetUsageSeries", summary="An account's sums in time buckets")
+    @get("/series", operation_id="GetUsageSeries", summary="An account's sums in time buckets",
+         responses=api_errors(400, 503))  # fmt: skip
     async def series(
         self,
         *,
@@ -135,7 +139,8 @@ class TokenStatsController(Controller):
     security = API_SECURITY
     exception_handlers = {ValidationException: clear_validation_errors({})}  # noqa: RUF012 -- as above
 
-    @get("/token-stats", operation_id="GetTokenStats", summary="This process's per-domain counters")
+    @get("/token-stats", operation_id="GetTokenStats", summary="This process's per-domain counters",
+         responses=api_errors(400))  # fmt: skip
     async def token_stats(
         self,
         token_accounting: NamedDependency[TokenAccounting],
