@@ -25,12 +25,16 @@ TOKENS = {"acct-a": "sk-ant-oat01-pool-a", "acct-b": "sk-ant-oat01-pool-b", "acc
 BODY = {"model": "claude-sonnet-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 
 
-def oauth_pool(fake: FakeAnthropic, credentials_dir: Path, tokens: dict[str, str]) -> None:
-    """``team.example`` served by a pool of the subscriptions ``tokens`` (file name -> access token)."""
+def oauth_pool(
+    fake: FakeAnthropic, credentials_dir: Path, tokens: dict[str, str], limits: dict[str, int] | None = None
+) -> None:
+    """``team.example`` served by a pool of the subscriptions ``tokens`` (file name -> access
+    token), each with the budget ``limits`` if given."""
     for name, token in tokens.items():
         fake.oauth_tokens[token] = float("inf")
+        member = {"type": "oauth", "accountId": f"acc_{name[-1]}", "oauth": {"accessToken": token}}
         (credentials_dir / f"{name}.credentials.json").write_text(
-            json.dumps({"type": "oauth", "accountId": f"acc_{name[-1]}", "oauth": {"accessToken": token}})
+            json.dumps({**member, **({"limits": limits} if limits else {})})
         )
     (credentials_dir / "team.example.credentials.json").write_text(
         json.dumps({"type": "pool", "accounts": list(tokens), "client_api_key": "cnp_live_pool_key"})
@@ -155,6 +159,41 @@ def test_every_exchange_records_the_account_that_served_it(
         time.sleep(0.05)
     assert listed == ids
     assert set(ids.values()) == {"acc_a", "acc_b"}, "both accounts served"
+
+
+@pytest.mark.parametrize("storage", [True, False], ids=["recorded", "counted-without-storage"])
+def test_our_own_count_of_an_accounts_output_steers_new_sessions_away(
+    *,
+    fake: FakeAnthropic,
+    credentials_dir: Path,
+    start_proxy: Callable[..., RunningProxy],
+    database_url: str,
+    tmp_path: Path,
+    storage: bool,
+) -> None:
+    # Both windows look empty to Anthropic's headers (5 % each, the fake's default), but each
+    # member's own 5-hour budget is 300 output tokens, and one session spends them on one account.
+    oauth_pool(
+        fake, credentials_dir, {name: TOKENS[name] for name in ("acct-a", "acct-b")}, {"five_hour_output_tokens": 300}
+    )
+    recording = {"DATABASE_URL": database_url, "NEXUS_DATA_DIR": str(tmp_path / "data")} if storage else {}
+    proxy = start_proxy(**recording)
+    spent, sent = 0, 0
+    while spent < 200:
+        answered = send(proxy, "busy")
+        assert answered.status_code == 200
+        spent, sent = spent + answered.json()["usage"]["output_tokens"], sent + 1
+    busy = served_by(fake)
+    assert [r.bearer_token for r in fake.requests if r.path == "/v1/messages"] == [TOKENS[busy]] * sent
+    if storage:  # the count is fed as each exchange is recorded, just after its answer
+        assert len(wait_for_rows(database_url, sent)) == sent
+
+    served = set()
+    for n in range(6):  # 13 output tokens each: the other stays under a third of its budget
+        assert send(proxy, f"new-{n}").status_code == 200
+        served.add(served_by(fake))
+
+    assert served == {"acct-a", "acct-b"} - {busy}, "two thirds of its own budget used: no new sessions there"
 
 
 def test_the_usage_page_shows_the_pool_and_who_rests(

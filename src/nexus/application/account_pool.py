@@ -2,7 +2,11 @@
 
 - A new session goes to the account with the most headroom in its 5-hour window (Anthropic's
   unified ``5h-utilization`` of the latest answer; for an API key, which has no such window,
-  the share used of its tightest per-minute bucket; an account not yet seen counts as empty).
+  the share used of its tightest per-minute bucket). Our own count weighs in too: the output
+  tokens this process relayed for the account over the trailing 5 hours against the member's
+  ``limits.five_hour_output_tokens``, the higher of the two shares counting, so an account whose
+  answers carry no header yet (or whose header is stale after a burst) is not taken for empty.
+  An account with neither counts as empty.
   Accounts within ``NEAR`` of the best are equal, and among them the session's hash decides, so
   workers that see nearly the same figures send a session to the same account.
 - A session sticks to its account while that one is usable: its prompt cache lives there.
@@ -15,9 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from nexus.application.ports.credential_store import CredentialStore
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 
 NEAR = 0.10
 REST_WITHOUT_RESET_S = 300
+WINDOW_S = 5 * 3600
 _MAX_SESSIONS = 50_000
 
 
@@ -38,12 +43,16 @@ class AccountState:
     status: str | None = None
     rested_until: float = 0.0  # epoch seconds
     reason: str | None = None
+    # Output tokens relayed for the account per minute: (minute's start, epoch s; tokens), oldest first.
+    output: deque[tuple[float, int]] = field(default_factory=deque)
+    output_total: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Member:
     name: str  # its credential file
     account_id: str
+    window_output_tokens: int | None = None  # its own limits.five_hour_output_tokens
 
 
 class AccountPool:
@@ -67,8 +76,9 @@ class AccountPool:
             if chosen is not None:
                 self._sessions.move_to_end(key)
                 return chosen
-        best = max(self._headroom(m.account_id) for m in usable)
-        near = [m for m in usable if self._headroom(m.account_id) >= best - NEAR]
+        headroom = {m.account_id: self._headroom(m, now) for m in usable}
+        best = max(headroom.values())
+        near = [m for m in usable if headroom[m.account_id] >= best - NEAR]
         chosen = max(near, key=lambda m: _rank(session or "", m.account_id))
         if key is not None:
             self._sessions[key] = chosen.account_id
@@ -113,12 +123,40 @@ class AccountPool:
                 log.warning("Account %s rests until %s: %s", account_id, _when(until), state.reason)
             state.rested_until = max(state.rested_until, until)
 
+    def on_output(self, account_id: str, tokens: int) -> None:
+        """Output tokens an exchange of the account used (once it is recorded)."""
+        if tokens <= 0 or account_id not in self.accounts:
+            return  # only accounts of a pool were chosen here, hence known
+        state = self.accounts[account_id]
+        now = self._clock.now_ms() / 1000
+        minute = now // 60 * 60  # one entry per minute: 300 at most, whatever the traffic
+        if state.output and state.output[-1][0] == minute:
+            state.output[-1] = (minute, state.output[-1][1] + tokens)
+        else:
+            state.output.append((minute, tokens))
+        state.output_total += tokens
+        self._forget(state, now)
+
+    def own_share(self, member: Member, now: float) -> float | None:
+        """The share of the member's 5-hour budget its relayed output used, None without one."""
+        if not member.window_output_tokens:
+            return None
+        state = self._state(member.account_id)
+        self._forget(state, now)
+        return state.output_total / member.window_output_tokens
+
     def _resting(self, account_id: str, now: float) -> bool:
         return self._state(account_id).rested_until > now
 
-    def _headroom(self, account_id: str) -> float:
-        utilization = self._state(account_id).utilization
-        return 1.0 - utilization if utilization is not None else 1.0
+    def _headroom(self, member: Member, now: float) -> float:
+        shares = [self._state(member.account_id).utilization, self.own_share(member, now)]
+        known = [share for share in shares if share is not None]
+        return 1.0 - max(known) if known else 1.0
+
+    @staticmethod
+    def _forget(state: AccountState, now: float) -> None:
+        while state.output and state.output[0][0] <= now - WINDOW_S:
+            state.output_total -= state.output.popleft()[1]
 
     def _state(self, account_id: str) -> AccountState:
         state = self.accounts.get(account_id)

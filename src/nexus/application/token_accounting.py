@@ -146,10 +146,12 @@ class CountingObserver:
         *,
         on_rate_limit: Callable[[RateLimitSeen], None] | None = None,
         on_usage: Callable[[str, Used], None] | None = None,
+        on_account_output: Callable[[str, int], None] | None = None,
     ) -> None:
         self._accounting = accounting
         self._on_rate_limit = on_rate_limit
         self._on_usage = on_usage
+        self._on_account_output = on_account_output
 
     def observe(self, exchange: Exchange) -> None:
         try:
@@ -162,6 +164,9 @@ class CountingObserver:
             usage = sample.usage
             used = Used(usage.input_tokens, usage.cache_creation_input_tokens, usage.output_tokens, sample.cost_usd)
             self._on_usage(exchange.request_id, used)
+        output = sample.usage.output_tokens if sample.usage is not None else None
+        if self._on_account_output is not None and exchange.account_id and output:
+            self._on_account_output(exchange.account_id, output)
         if rate_limit is not None and (exchange.account_id or exchange.domain):
             seen = RateLimitSeen(
                 account_id=exchange.account_id or exchange.domain or "",

@@ -107,7 +107,11 @@ def _write_ahead_of(recorder: ExchangeRecorder | None) -> Callable[[Exchange], N
 
 
 def _recorder_or_counter(
-    recorder: ExchangeRecorder | None, accounting: TokenAccounting, watch: LimitWatch, admissions: Admissions
+    recorder: ExchangeRecorder | None,
+    accounting: TokenAccounting,
+    watch: LimitWatch,
+    admissions: Admissions,
+    pool: AccountPool,
 ) -> ExchangeObserver:
     """The recorder, or without storage a counting observer building the same rows (without
     bodies) for the token counters and the traffic limits, and handing Anthropic's rate-limit
@@ -115,16 +119,22 @@ def _recorder_or_counter(
     if recorder is not None:
         return recorder
     on_usage = admissions.on_usage if admissions.configured else None
-    return CountingObserver(accounting, on_rate_limit=watch.on_rate_limit, on_usage=on_usage)
+    return CountingObserver(
+        accounting, on_rate_limit=watch.on_rate_limit, on_usage=on_usage, on_account_output=pool.on_output
+    )
 
 
-def _row_hook(accounting: TokenAccounting, watch: LimitWatch, admissions: Admissions) -> Callable[[ExchangeRow], None]:
-    """Every row the recorder builds goes to the token counters, the limit watch and the
-    traffic limits (its tokens and cost)."""
+def _row_hook(
+    accounting: TokenAccounting, watch: LimitWatch, admissions: Admissions, pool: AccountPool
+) -> Callable[[ExchangeRow], None]:
+    """Every row the recorder builds goes to the token counters, the limit watch, the traffic
+    limits (its tokens and cost) and the account pool (its account's output)."""
 
     def hook(row: ExchangeRow) -> None:
         accounting.on_row(row)
         watch.on_row(row)
+        if row.account_id and row.output_tokens:
+            pool.on_output(row.account_id, row.output_tokens)
         if admissions.configured:
             used = Used(row.input_tokens, row.cache_creation_input_tokens, row.output_tokens, row.cost_usd)
             admissions.on_usage(str(row.id), used)
@@ -344,7 +354,7 @@ class Container(containers.DeclarativeContainer):
         engine=engine,
         journal=journal,
         quarantine=quarantine,
-        on_row=providers.Callable(_row_hook, token_accounting, limit_watch, admissions),
+        on_row=providers.Callable(_row_hook, token_accounting, limit_watch, admissions, account_pool),
         store_bodies=settings.provided.store_bodies,
         queue_size=settings.provided.recorder_queue_size,
         queue_bytes=settings.provided.recorder_queue_bytes,
@@ -373,6 +383,7 @@ class Container(containers.DeclarativeContainer):
             accounting=token_accounting,
             watch=limit_watch,
             admissions=admissions,
+            pool=account_pool,
         ),
         workers=providers.List(notifier, telemetry_poster, test_samples),
     )

@@ -111,6 +111,12 @@ class ResolveCredential:
         if not members or self.pool is None:
             raise AuthenticationFailed(f"The pool of {host.domain} has no usable account; see the proxy log")
         chosen = self.pool.choose(
-            host.domain, session, [Member(name=s.name, account_id=a) for a, s in members.items()], avoid
+            host.domain, session, [_member(account_id, found) for account_id, found in members.items()], avoid
         )
         return members[chosen.account_id], chosen.account_id
+
+
+def _member(account_id: str, stored: StoredCredential) -> Member:
+    limits = stored.credential.limits
+    window = limits.five_hour_output_tokens if limits is not None else None
+    return Member(name=stored.name, account_id=account_id, window_output_tokens=window)
