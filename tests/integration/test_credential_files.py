@@ -42,7 +42,7 @@ async def test_a_malformed_file_is_reported_by_name_without_its_content(tmp_path
     assert "sk-secret" not in str(caught.value)
 
 
-@pytest.mark.parametrize("name", ["../outside", "..", "a/b", "a\\b", ""])
+@pytest.mark.parametrize("name", ["../outside", "..", "a/b", "a\\b", "", "a\x00b"])
 async def test_names_that_would_leave_the_directory_are_refused(tmp_path: Path, name: str) -> None:
     inside = tmp_path / "credentials"
     inside.mkdir()

@@ -34,6 +34,11 @@ LOCK_TIMEOUT_S = 30.0
 _LISTING_MARGIN_NS = 2_000_000_000
 
 
+def _refuse_outside(name: str) -> None:
+    if name in {"", ".", ".."} or "/" in name or "\\" in name or "\x00" in name:
+        raise CredentialFileInvalid(f"refusing credential name {name!r}")
+
+
 class FileCredentialStore:
     """Credential files in one directory, re-read whenever they change on disk.
 
@@ -53,17 +58,21 @@ class FileCredentialStore:
         return self._directory
 
     def path_for(self, name: str) -> Path:
+        _refuse_outside(name)
         path = self._directory / f"{name}{SUFFIX}"
-        if path.parent != self._directory or name in {"", ".", ".."} or "/" in name or "\\" in name:
+        if path.parent != self._directory:
             raise CredentialFileInvalid(f"refusing credential name {name!r}")
         return path
 
     async def find(self, names: Sequence[str]) -> StoredCredential | None:
         present = self._present_files()
         for name in names:
-            path = self.path_for(name)
-            if path.name not in present:
+            _refuse_outside(name)
+            # Refused above, no name reaches past the directory: the listing is asked first,
+            # which spares building a path per name on every request.
+            if f"{name}{SUFFIX}" not in present:
                 continue
+            path = self.path_for(name)
             credential = self._cached(path)
             if credential is not None:
                 return StoredCredential(location=str(path), name=name, credential=credential)
