@@ -253,6 +253,8 @@ def run_line(run: dict[str, Any]) -> str:
         f"{_ms(run['p50_ms']):>10}{_ms(run['p99_ms']):>10}{run['rps']:>11,.0f}"
         f"{errors['non_2xx']:>9}{socket_errors:>9}{'' if added is None else f'{added:+.3f}':>11}"
     )
+    if "rps_rounds" in run:
+        line += "   rounds " + "/".join(f"{rps:,.0f}" for rps in run["rps_rounds"])
     if "recorded" in run:
         recorded = run["recorded"]
         line += f"   stored {recorded['stored']:,}/{recorded['sent']:,} sent ({stored_check(recorded)[1]})"

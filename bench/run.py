@@ -66,6 +66,7 @@ SCENARIOS = (
 _OPTIONS: tuple[tuple[str, type, str, str], ...] = (
     ("duration", int, "5", "seconds per wrk run"),
     ("warmup", int, "1", "seconds of warm-up before each wrk run (0 skips it)"),
+    ("rounds", int, "3", "wrk runs per target and case, interleaved across the targets; the median counts"),
     ("scenarios", str, ",".join(SCENARIOS), "what to run, a comma-separated subset of " + ",".join(SCENARIOS)),
     ("bodies", str, "1kb,200kb", "wrk request bodies, comma-separated"),
     ("concurrency", str, "1,32", "wrk connection counts, comma-separated"),
@@ -227,19 +228,41 @@ def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any])
         database = proxies["proxy+rec"].database_url() if "proxy+rec" in proxies else None
         say(", ".join(started))
         say("\n" + report.RUN_HEADER)
+        tags = itertools.count(1)
         for body, stream, concurrency in itertools.product(args.bodies, (False, True), args.concurrency):
+            rounds: dict[str, list[dict[str, Any]]] = {target: [] for target in targets}
+            for turn in range(args.rounds):
+                # Each round starts with another target, so none always runs first (or last).
+                for target in targets[turn % len(targets) :] + targets[: turn % len(targets)]:
+                    run = {"target": target, "body": body, "stream": stream, "concurrency": concurrency}
+                    run |= wrk_run(
+                        args, ports[target], bodies[body, stream], stream=stream, concurrency=concurrency,
+                        tag=f"bench_run={next(tags)}", database=database if target == "proxy+rec" else None,
+                    )  # fmt: skip
+                    rounds[target].append(run)
             for target in targets:
-                run = {"target": target, "body": body, "stream": stream, "concurrency": concurrency}
-                run |= wrk_run(
-                    args, ports[target], bodies[body, stream], stream=stream, concurrency=concurrency,
-                    tag=f"bench_run={len(results['runs']) + 1}", database=database if target == "proxy+rec" else None,
-                )  # fmt: skip
-                results["runs"].append(run)
+                results["runs"].append(median_run(rounds[target]))
                 report.add_deltas(results["runs"])
-                say(report.run_line(run))
+                say(report.run_line(results["runs"][-1]))
         for target, key in (("proxy", "after_wrk_mb"), ("proxy+rec", "after_wrk_rec_mb")):
             if target in proxies:
                 results["rss"][key] = round(upstreams.tree_rss_mb(proxies[target].pid), 1)
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median throughput among a target's rounds, with every round's figure, and
+    the rows stored over all of them (a row lost in any round is a row lost)."""
+    median = dict(sorted(runs, key=lambda run: run["rps"])[len(runs) // 2])
+    if len(runs) > 1:
+        median["rps_rounds"] = [run["rps"] for run in runs]
+    checks = [run["recorded"] for run in runs if "recorded" in run]
+    if checks:
+        median["recorded"] = {
+            **checks[0],
+            **{key: sum(check[key] for check in checks) for key in ("stored", "sent", "completed")},
+            "catch_up_s": max(check["catch_up_s"] for check in checks),
+        }
+    return median
 
 
 def wrk_run(
@@ -307,6 +330,7 @@ def main() -> int:
         "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "settings": {
             "duration_s": args.duration,
+            "rounds": args.rounds,
             "warmup_s": args.warmup,
             "scenarios": args.scenarios,
             "workers": args.workers,
@@ -332,7 +356,10 @@ def main() -> int:
         "dashboard": None,
         "goals": [],
     }
-    say(f"claude-nexus load benchmark: {', '.join(args.scenarios)}; {args.duration} s per wrk run")
+    say(
+        f"claude-nexus load benchmark: {', '.join(args.scenarios)}; {args.duration} s per wrk run, "
+        f"{args.rounds} round{'s' if args.rounds > 1 else ''} (median)"
+    )
     failed = None
     with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
         workdir = Path(tmp)
