@@ -3,7 +3,7 @@ import json
 import zlib
 
 from nexus.application.exchange import Exchange
-from nexus.application.recording.row import build_row
+from nexus.application.recording.row import build_row, measure
 from nexus.domain.body_codec import compose
 
 FIRST = {"role": "user", "content": "x" * 2000}
@@ -41,3 +41,22 @@ def test_parts_already_stored_are_referenced_not_carried_again() -> None:
 def test_credentials_never_reach_a_row() -> None:
     row = build_row(messages_exchange([FIRST]), store_bodies=True)
     assert ["x-api-key", "********"] in row.request_headers
+
+
+def answered(exchange: Exchange, output_tokens: int) -> Exchange:
+    reply = {"type": "message", "model": "claude-sonnet-5", "content": [], "stop_reason": "end_turn",
+             "usage": {"input_tokens": 3, "output_tokens": output_tokens}}  # fmt: skip
+    exchange.response_chunks = [json.dumps(reply).encode()]
+    exchange.response_headers = [(b"content-type", b"application/json")]
+    return exchange
+
+
+def test_each_exchange_is_measured_as_itself_however_observers_interleave() -> None:
+    first = answered(messages_exchange([FIRST]), 7)
+    second = answered(messages_exchange([FIRST]), 11)  # equal but for its usage: not the same one
+
+    seen = [measure(first), measure(first), measure(second), measure(first)]
+
+    assert [m.facts.usage.output_tokens if m.facts else None for m in seen] == [7, 7, 11, 7]
+    assert build_row(second, store_bodies=False).output_tokens == 11
+    assert build_row(first, store_bodies=False).output_tokens == 7

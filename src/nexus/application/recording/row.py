@@ -167,8 +167,28 @@ class Measured(msgspec.Struct, frozen=True):
     response: bytes | None  # the decoded response body of a Messages call
 
 
+class _LastMeasured:
+    """The one exchange measured last, with its measure.
+
+    Every observer of an exchange (the counters, Slack, the telemetry endpoint, test samples)
+    wants the same facts, in turn on the event loop, and a stream's are read by parsing all of
+    it: one slot, checked by identity, lets them parse it once.
+    """
+
+    exchange: Exchange | None = None
+    measured: Measured | None = None
+
+
 def measure(exchange: Exchange) -> Measured:
     """The accounting half of ``build_row``, for counting without building a row."""
+    if _LastMeasured.exchange is exchange and _LastMeasured.measured is not None:
+        return _LastMeasured.measured
+    measured = _measure(exchange)
+    _LastMeasured.exchange, _LastMeasured.measured = exchange, measured
+    return measured
+
+
+def _measure(exchange: Exchange) -> Measured:
     is_messages = exchange.path == MESSAGES_PATH and exchange.method == "POST"
     response = _readable_response(exchange) if is_messages else None
     request_type = classify_request(exchange.request_body) if is_messages and exchange.request_body else None
