@@ -6,7 +6,7 @@ import os
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -98,13 +98,22 @@ def own_postgres(tmp_path: Path) -> Iterator[Any]:
         server.cleanup()
 
 
+@contextmanager
+def fresh_database(postgres_url: str) -> Iterator[str]:
+    """A new, empty database on the session's server (its URL), dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    run_coroutine(_admin(postgres_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(postgres_url, name)
+    finally:
+        run_coroutine(_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
 def database_url(postgres_url: str) -> Iterator[str]:
     """A fresh, empty database on the session's server for one test."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    run_coroutine(_admin(postgres_url, f'CREATE DATABASE "{name}"'))
-    yield _with_database(postgres_url, name)
-    run_coroutine(_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(postgres_url) as url:
+        yield url
 
 
 async def _admin(url: str, statement: str) -> None:

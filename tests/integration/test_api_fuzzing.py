@@ -21,9 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import pytest
 import schemathesis
@@ -32,8 +30,8 @@ from hypothesis import strategies as st
 from schemathesis import engine
 from schemathesis.engine import events
 
-from tests.integration.conftest import sdk
-from tests.support.database import run_coroutine, wait_for_rows
+from tests.integration.conftest import fresh_database, sdk
+from tests.support.database import wait_for_rows
 from tests.support.fake_anthropic import DEFAULT_API_KEY, SCENARIO_HEADER, FakeAnthropic
 from tests.support.fake_gemini import API_KEY as GEMINI_KEY
 from tests.support.fake_gemini import FakeGemini
@@ -102,21 +100,10 @@ def _config(examples: int, **extra: Any) -> schemathesis.Config:
     )
 
 
-async def _admin(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="module")
 def seeded(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     """One proxy for the module's tests (starting it and recording traffic is the slow part)."""
     root = tmp_path_factory.mktemp("api-fuzzing")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    run_coroutine(_admin(postgres_url, f'CREATE DATABASE "{name}"'))
-    database_url = urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
     credentials = root / "credentials"
     credentials.mkdir()
     limits = {"five_hour_output_tokens": 100_000, "daily_usd": 5, "seven_day_cost_usd": 50}
@@ -127,29 +114,31 @@ def seeded(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     prompts.mkdir()
     (prompts / "review.yaml").write_text(PROMPT)
     (prompts / "broken.yaml").write_text("template: [unclosed\n")
-    try:
-        with FakeAnthropic() as fake, FakeGemini() as gemini, FakeGitHub() as github:
-            github.commit({"prompts/review.yaml": PROMPT})
-            settings = {
-                "CLAUDE_API_BASE_URL": fake.url,
-                "CREDENTIALS_DIR": str(credentials),
-                "DATABASE_URL": database_url,
-                "NEXUS_DATA_DIR": str(root / "data"),
-                "DASHBOARD_API_KEY": KEY,
-                "MCP_ENABLED": "true",
-                "MCP_PROMPTS_DIR": str(prompts),
-                "MCP_GITHUB_OWNER": "team",
-                "MCP_GITHUB_REPO": "prompts",
-                "MCP_GITHUB_API_URL": github.url,
-                "AI_WORKER_ENABLED": "true",
-                "GEMINI_API_KEY": GEMINI_KEY,
-                "GEMINI_API_URL": f"{gemini.url}/v1beta/models",
-                "AI_WORKER_POLL_INTERVAL_MS": "100",
-            }
-            with RunningProxy(**settings) as proxy:
-                yield _seed(proxy, database_url)
-    finally:
-        run_coroutine(_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with (
+        fresh_database(postgres_url) as database_url,
+        FakeAnthropic() as fake,
+        FakeGemini() as gemini,
+        FakeGitHub() as github,
+    ):
+        github.commit({"prompts/review.yaml": PROMPT})
+        settings = {
+            "CLAUDE_API_BASE_URL": fake.url,
+            "CREDENTIALS_DIR": str(credentials),
+            "DATABASE_URL": database_url,
+            "NEXUS_DATA_DIR": str(root / "data"),
+            "DASHBOARD_API_KEY": KEY,
+            "MCP_ENABLED": "true",
+            "MCP_PROMPTS_DIR": str(prompts),
+            "MCP_GITHUB_OWNER": "team",
+            "MCP_GITHUB_REPO": "prompts",
+            "MCP_GITHUB_API_URL": github.url,
+            "AI_WORKER_ENABLED": "true",
+            "GEMINI_API_KEY": GEMINI_KEY,
+            "GEMINI_API_URL": f"{gemini.url}/v1beta/models",
+            "AI_WORKER_POLL_INTERVAL_MS": "100",
+        }
+        with RunningProxy(**settings) as proxy:
+            yield _seed(proxy, database_url)
 
 
 def _seed(proxy: RunningProxy, database_url: str) -> Seeded:
