@@ -22,6 +22,7 @@ from nexus.entrypoints.http.api.params import (
     API_SECURITY,
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    MAX_OFFSET,
     UUID_FORMAT,
     api_errors,
     clear_validation_errors,
@@ -87,7 +88,7 @@ class ConversationsController(Controller):
         conversation_queries: NamedDependency[ConversationQueries],
         filters: NamedDependency[ConversationFilters],
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> ConversationPage:
         """One entry per conversation with its totals over every branch and sub-agent, ordered by
         its latest request (newest first); ``total`` counts all matches, not only this page.

@@ -27,11 +27,13 @@ from nexus.entrypoints.http.errors import http_exception_handler
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# PostgreSQL's OFFSET is a bigint: past it the query fails; no listing gets near this.
+MAX_OFFSET = 1_000_000_000
 # Ids in paths are UUIDs, documented so (generators then try real ones), though typed str: a
 # malformed id is answered 400 naming what is expected, where a uuid route type would give 404.
 UUID_FORMAT: dict[str, Any] = {"format": "uuid"}
 # How the management API authenticates, for the OpenAPI document (schemes defined in ``docs.py``).
-API_SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}, {"bearer": []}]
+API_SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}, {"dashboardKey": []}, {"bearer": []}]
 
 
 class ApiErrorDetail(msgspec.Struct, frozen=True):
@@ -50,7 +52,7 @@ class ApiError(msgspec.Struct, frozen=True):
 
 _ERRORS = {
     400: "A parameter or the body is invalid: the message names each one and what it expects",
-    401: "DASHBOARD_API_KEY is missing or wrong (X-API-Key, or Authorization: Bearer)",
+    401: "DASHBOARD_API_KEY is missing or wrong (X-API-Key, X-Dashboard-Key or Authorization: Bearer)",
     404: "Nothing has that id or name",
     409: "The action is not configured",
     429: "Too many analyses for the domain: try again after Retry-After seconds",

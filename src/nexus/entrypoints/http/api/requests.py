@@ -35,6 +35,7 @@ from nexus.entrypoints.http.api.params import (
     API_SECURITY,
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    MAX_OFFSET,
     SSE_EVENT,
     UUID_FORMAT,
     api_errors,
@@ -125,7 +126,7 @@ class RequestsController(Controller):
         exchange_queries: NamedDependency[ExchangeQueries],
         filters: NamedDependency[RequestFilters],
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> RequestPage:
         """Every filter given must match; ``total`` counts all matches, not only this page.
 

@@ -16,6 +16,7 @@ from nexus.entrypoints.http.api.params import (
     API_SECURITY,
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    MAX_OFFSET,
     api_errors,
     clear_validation_errors,
     iso_timestamps,
@@ -66,7 +67,7 @@ class StatsController(Controller):
             DEFAULT_DOMAIN_DAYS
         ),
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> DomainPage:
         """Each domain that sent requests in the last ``days`` days, busiest first."""
         since = datetime.now(UTC) - timedelta(days=days)
