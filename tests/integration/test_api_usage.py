@@ -414,7 +414,7 @@ def test_without_storage_token_stats_count_and_the_report_is_logged_only_after_t
         proxy = start_proxy(DASHBOARD_API_KEY=KEY, TOKEN_REPORT_INTERVAL="1")
 
         def reports() -> list[str]:
-            return [r.getMessage() for r in caplog.records if r.getMessage().startswith("Token usage per domain")]
+            return [r.getMessage() for r in caplog.records if r.getMessage().startswith("Token Usage Report")]
 
         time.sleep(1.3)
         assert reports() == [], "no traffic, no report"
@@ -433,11 +433,12 @@ def test_without_storage_token_stats_count_and_the_report_is_logged_only_after_t
     assert len(reports()) == 1, "nothing new after the first report"
     domain = f"127.0.0.1:{proxy.port}"
     table = reports()[0].splitlines()
-    assert table[1].split()[:3] == ["domain", "requests", "inference"]
-    assert table[2].split()[:9] == [
-        domain, "3", "1", "1", "0", "0", "1",
-        f"{first.usage.input_tokens + second.usage.input_tokens:,}",
-        f"{first.usage.output_tokens + second.usage.output_tokens:,}",
+    assert table[2].split()[:4] == ["Domain", "Reqs", "Query", "Infer"]
+    input_tokens = first.usage.input_tokens + second.usage.input_tokens
+    output_tokens = first.usage.output_tokens + second.usage.output_tokens
+    assert table[4].split()[:10] == [
+        domain, "3", "1", "1", "1", f"{input_tokens:,}", f"{output_tokens:,}", f"{input_tokens + output_tokens:,}",
+        "0", "0",
     ]  # fmt: skip
 
     stats = api(proxy, "/token-stats").json()

@@ -86,8 +86,7 @@ class TokenAccounting:
         if not self._changed_since_report:
             return None
         self._changed_since_report = False
-        since = datetime.fromtimestamp(self.started_ms / 1000, tz=UTC).isoformat(timespec="seconds")
-        return f"Token usage per domain since {since}:\n{format_report(self._domains)}"
+        return format_report(self._domains, now_ms=self._clock.now_ms(), started_ms=self.started_ms)
 
     def note_rate_limit(self, seen: RateLimitSeen) -> None:
         previous = self._rate_limits.get(seen.account_id)

@@ -8,6 +8,7 @@ batches, ``count_tokens``) count as requests only.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import msgspec
@@ -69,39 +70,57 @@ class DomainCounters(msgspec.Struct, kw_only=True):
         return msgspec.structs.replace(self)
 
 
-_COLUMNS = ("domain", "requests", "inference", "query_eval", "quota", "errors", "tools", "input", "output",
-            "cache_write", "cache_read", "cost_usd")  # fmt: skip
+# The original's columns first, in its order and wording; ours after them.
+_COLUMNS = ("Domain", "Reqs", "Query", "Infer", "Tools", "Input Tok", "Output Tok", "Total Tok", "Quota", "Errors",
+            "Cache Write", "Cache Read", "Cost USD")  # fmt: skip
 
 
-def format_report(counters: Mapping[str, DomainCounters]) -> str:
-    """A compact fixed-width table, one line per domain (sorted), with a total line when there
-    is more than one domain."""
+def format_report(counters: Mapping[str, DomainCounters], *, now_ms: int, started_ms: int) -> str:
+    """The console report in the original's layout: a title with the time and the uptime, a
+    rule, one line per domain (sorted) and a TOTAL line, columns aligned."""
     rows = [_cells(domain, entry) for domain, entry in sorted(counters.items())]
-    if len(rows) > 1:
-        total = DomainCounters()
-        for entry in counters.values():
-            _accumulate(total, entry)
-        rows.append(_cells("total", total))
-    table = [list(_COLUMNS), *rows]
+    total = DomainCounters()
+    for entry in counters.values():
+        _accumulate(total, entry)
+    table = [list(_COLUMNS), *rows, _cells("TOTAL", total)]
     widths = [max(len(row[i]) for row in table) for i in range(len(_COLUMNS))]
     lines = []
     for row in table:
         cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
         lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    width = max(len(line) for line in lines)
+    heavy, light = "=" * width, "-" * width
+    title = f"Token Usage Report - {_utc(now_ms)} (uptime {_uptime(now_ms - started_ms)})"
+    return "\n".join([title, heavy, lines[0], light, *lines[1:-1], light, lines[-1], heavy])
+
+
+def _utc(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _uptime(elapsed_ms: int) -> str:
+    minutes, seconds = divmod(max(elapsed_ms, 0) // 1000, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    if hours:
+        return f"{hours}h {minutes}m {seconds}s"
+    return f"{minutes}m {seconds}s"
 
 
 def _cells(domain: str, entry: DomainCounters) -> list[str]:
     return [
         domain,
         f"{entry.requests:,}",
-        f"{entry.inference:,}",
         f"{entry.query_evaluation:,}",
-        f"{entry.quota:,}",
-        f"{entry.errors:,}",
+        f"{entry.inference:,}",
         f"{entry.tool_calls:,}",
         f"{entry.input_tokens:,}",
         f"{entry.output_tokens:,}",
+        f"{entry.input_tokens + entry.output_tokens:,}",
+        f"{entry.quota:,}",
+        f"{entry.errors:,}",
         f"{entry.cache_creation_input_tokens:,}",
         f"{entry.cache_read_input_tokens:,}",
         f"{entry.cost_usd:,.4f}",

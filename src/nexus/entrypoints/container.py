@@ -255,6 +255,7 @@ class Container(containers.DeclarativeContainer):
         keep_fresh=keep_oauth_fresh,
         default_api_key=settings.provided.claude_api_key,
         pool=account_pool,
+        client_auth=settings.provided.client_auth_on,
     )
 
     # Token accounting: in-memory counters and their console report; per-account usage in SQL.
@@ -265,7 +266,11 @@ class Container(containers.DeclarativeContainer):
 
     # Storage: the recorder is the first observer of every exchange (ADR 0007, 0010).
     engine = providers.Resource(
-        open_optional_engine, url=settings.provided.database_url, enabled=settings.provided.storage_enabled
+        open_optional_engine,
+        url=settings.provided.database_url,
+        enabled=settings.provided.storage_enabled,
+        slow_query_ms=settings.provided.slow_query_threshold_ms,
+        debug_sql=settings.provided.debug_sql,
     )
     journal = providers.Singleton(
         FileJournal, providers.Callable(_data_path, settings.provided.nexus_data_dir, "journal")

@@ -36,6 +36,26 @@ class _DropDeliberateAborts(logging.Filter):
         return True
 
 
+_RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "taskName",
+}
+
+
+class _TextWithDetails(logging.Formatter):
+    """The text format with what JSON lines carry as fields (``extra=``): one indented line
+    each, so ``DEBUG=true`` shows headers and bodies in text logs too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        details = [(key, value) for key, value in record.__dict__.items() if key not in _RECORD_FIELDS]
+        if not details:
+            return line
+        return line + "".join(f"\n    {key}: {value}" for key, value in details)
+
+
 def configure_logging(level: str, log_format: Literal["json", "text"] = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestIdFilter())
@@ -48,7 +68,7 @@ def configure_logging(level: str, log_format: Literal["json", "text"] = "json") 
             )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+        handler.setFormatter(_TextWithDetails("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

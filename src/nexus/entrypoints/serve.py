@@ -15,6 +15,7 @@ from nexus import __version__
 from nexus.entrypoints.dashboard.keys import KEY_FILE, resolve_keys
 from nexus.entrypoints.http.app import create_app
 from nexus.entrypoints.settings import Settings
+from nexus.entrypoints.startup_notes import startup_warnings
 from nexus.entrypoints.storage_setup import resolve_storage
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def _announce_dashboard(settings: Settings) -> None:
     """Where the dashboard is; a key generated just now is printed this once (it is kept in
     ``NEXUS_DATA_DIR``, readable by its owner only)."""
     keys = resolve_keys(
-        api_key=settings.dashboard_api_key,
+        api_key=settings.management_api_key,
         session_secret=settings.dashboard_session_secret,
         data_dir=settings.nexus_data_dir,
         generate_key=settings.dashboard_generate_key,
@@ -82,6 +83,8 @@ def serve(settings: Settings) -> None:
         settings.workers,
         settings.claude_api_base_url,
     )
+    for note in startup_warnings(settings, os.environ):
+        log.warning("%s", note)
     signal.signal(signal.SIGTERM, _stopped)
     settings = resolve_storage(settings)
     if settings.serves_dashboard:

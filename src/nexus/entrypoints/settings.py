@@ -44,6 +44,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     claude_api_timeout: int = 600_000
     claude_api_key: str | None = None
     credentials_dir: str = "credentials"
+    enable_client_auth: bool | None = None  # None: on, with a start-up note where the original differs
+    cors_allowed_origins: str = ""
+    client_setup_dir: str | None = None
     trust_proxy_headers: bool = False
     max_request_size: int = 32 * 1024 * 1024
     claude_oauth_token_url: str = "https://platform.claude.com/v1/oauth/token"  # noqa: S105 -- a URL
@@ -64,7 +67,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     recorder_queue_bytes: int = 32 * 1024 * 1024
     recorder_batch_size: int = 500
     recorder_fsync_ms: int = 200
+    slow_query_threshold_ms: int = 5000
+    debug_sql: bool = False
     dashboard_api_key: str | None = None
+    internal_api_key: str | None = None
+    enable_dashboard: bool = True
     dashboard_session_secret: str | None = None
     dashboard_database_url: str | None = None
     dashboard_generate_key: bool = False
@@ -162,6 +169,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             "upstream_max_connections",
             "recorder_fsync_ms",
             "token_report_interval",
+            "slow_query_threshold_ms",
             "upstream_max_retries",
             "upstream_retry_budget_seconds",
             "shutdown_drain_seconds",
@@ -169,6 +177,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             if getattr(self, name) < 0:
                 raise ValueError(f"must not be negative - at `$.{name}`")
         self._check_traffic_limits()
+        self._check_serving()
         if self.storage_retention_days is not None and self.storage_retention_days <= 0:
             raise ValueError("must be a positive number of days - at `$.storage_retention_days`")
         for name in ("database_url", "dashboard_database_url"):
@@ -182,6 +191,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             parse_thresholds(self.alert_thresholds)
         except InvalidThresholds as exc:
             raise ValueError(f"{exc} - at `$.alert_thresholds`") from None
+
+    def _check_serving(self) -> None:
+        if self.nexus_role == "dashboard" and not self.enable_dashboard:
+            raise ValueError("is false, so NEXUS_ROLE=dashboard would serve nothing - at `$.enable_dashboard`")
+        for origin in self.cors_origins:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin (scheme://host[:port], or *) - at `$.cors_allowed_origins`"
+                )
 
     def _check_traffic_limits(self) -> None:
         if self.runaway_requests_per_minute is not None and self.runaway_requests_per_minute <= 0:
@@ -223,6 +241,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             shown["database_url"] = mask_url_password(self.database_url)
         for secret in (
             "dashboard_api_key",
+            "internal_api_key",
             "dashboard_session_secret",
             "slack_webhook_url",
             "mcp_github_token",
@@ -273,7 +292,22 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     @property
     def serves_dashboard(self) -> bool:
-        return self.nexus_role in ("all", "dashboard")
+        return self.enable_dashboard and self.nexus_role in ("all", "dashboard")
+
+    @property
+    def management_api_key(self) -> str | None:
+        """The key of the management API and the dashboard: ``INTERNAL_API_KEY`` stands in
+        for ``DASHBOARD_API_KEY``, as in the original."""
+        return self.dashboard_api_key or self.internal_api_key
+
+    @property
+    def client_auth_on(self) -> bool:
+        """Whether a domain file's ``client_api_key`` is demanded of its clients."""
+        return self.enable_client_auth is not False
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return tuple(origin.strip().rstrip("/") for origin in self.cors_allowed_origins.split(",") if origin.strip())
 
 
 _BOOLEAN_FIELDS = frozenset(

@@ -110,3 +110,22 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_refresh() -> None:
     impatient.cancel()
     assert (await patient).access_token == "sk-ant-oat01-new1"
     assert len(refresher.calls) == 1
+
+
+async def test_metrics_count_attempts_successes_failures_and_waits() -> None:
+    sut, store, refresher, clock = make(oauth_document(expires_at=NOW + 30_000), FakeRefresher(delay_s=0.02))
+    stored = await store.find(["team.example"])
+    refresher.fail_with = "token endpoint answered 400 invalid_grant"
+    await asyncio.gather(*(sut.execute(stored) for _ in range(3)))
+    failed = sut.metrics()
+    assert (failed.attempts, failed.successes, failed.failures, failed.concurrent_waits) == (1, 0, 1, 2)
+    assert failed.current_failed_refreshes == 1
+    clock.advance(6)
+    refresher.fail_with = None
+    running = asyncio.create_task(sut.execute(stored))
+    await asyncio.sleep(0.005)
+    assert sut.metrics().current_active_refreshes == 1
+    await running
+    done = sut.metrics()
+    assert (done.attempts, done.successes, done.failures) == (2, 1, 1)
+    assert (done.current_active_refreshes, done.current_failed_refreshes) == (0, 0)

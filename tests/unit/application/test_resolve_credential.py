@@ -10,10 +10,14 @@ from nexus.domain.upstream_auth import ClientAuth
 from tests.fakes import FakeRefresher, FixedClock, InMemoryCredentialStore
 
 
-def make(documents: dict[str, dict[str, Any]], default_api_key: str | None = None) -> ResolveCredential:
+def make(
+    documents: dict[str, dict[str, Any]], default_api_key: str | None = None, *, client_auth: bool = True
+) -> ResolveCredential:
     store = InMemoryCredentialStore(documents)
     keep_fresh = KeepOAuthFresh(store=store, refresher=FakeRefresher(), clock=FixedClock())
-    return ResolveCredential(store=store, keep_fresh=keep_fresh, default_api_key=default_api_key)
+    return ResolveCredential(
+        store=store, keep_fresh=keep_fresh, default_api_key=default_api_key, client_auth=client_auth
+    )
 
 
 API_KEY_FILE = {"type": "api_key", "api_key": "sk-ant-api03-file", "accountId": "acc_team"}
@@ -69,6 +73,12 @@ async def test_a_client_key_refuses_everyone_else(client: ClientAuth) -> None:
     sut = make({"team.example": {**API_KEY_FILE, "client_api_key": "cnp_live_right"}}, default_api_key="sk-default")
     with pytest.raises(AuthenticationFailed, match="client API key"):
         await sut.execute(parse_host("team.example"), client)
+
+
+async def test_with_client_auth_off_the_client_key_is_not_demanded() -> None:
+    """ENABLE_CLIENT_AUTH=false, the original's default: the file's upstream key serves anyone."""
+    sut = make({"team.example": {**API_KEY_FILE, "client_api_key": "cnp_live_right"}}, client_auth=False)
+    assert (await sut.execute(parse_host("team.example"), ClientAuth())).secret == "sk-ant-api03-file"
 
 
 async def test_a_malformed_file_locks_its_domain_out_instead_of_falling_through() -> None:

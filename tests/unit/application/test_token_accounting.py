@@ -1,6 +1,7 @@
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -160,19 +161,28 @@ def test_a_snapshot_is_a_copy_and_an_unknown_domain_is_empty(accounting: TokenAc
     assert accounting.snapshot("nobody.example") == {}
 
 
-def test_the_report_comes_only_after_new_traffic(accounting: TokenAccounting) -> None:
+def test_the_report_comes_only_after_new_traffic_in_the_originals_layout() -> None:
+    clock = FixedClock(START_MS)
+    accounting = TokenAccounting(clock=clock)
     assert accounting.take_report() is None
     accounting.on_row(row(messages_exchange(1, response=stream(input_tokens=1234, output_tokens=5678))))
     accounting.on_row(row(messages_exchange(2, domain="b.example")))
+    clock.advance(3 * 3600 + 125)
     report = accounting.take_report()
     assert report is not None
     lines = report.splitlines()
-    assert lines[0].startswith("Token usage per domain since 2027-01-15T08:00:00")
-    assert lines[1].split() == ["domain", "requests", "inference", "query_eval", "quota", "errors", "tools", "input",
-                                "output", "cache_write", "cache_read", "cost_usd"]  # fmt: skip
-    assert lines[2].split()[:2] == ["b.example", "1"]
-    assert lines[3].split()[:9] == ["team.example", "1", "1", "0", "0", "0", "0", "1,234", "5,678"]
-    assert lines[4].split()[:2] == ["total", "2"]
+    assert lines[0] == "Token Usage Report - 2027-01-15 11:02:05 UTC (uptime 3h 2m 5s)"
+    width = len(lines[1])
+    assert lines[1] == "=" * width == lines[-1]
+    assert lines[3] == "-" * width == lines[-3]
+    assert re.split(r"\s{2,}", lines[2]) == [
+        "Domain", "Reqs", "Query", "Infer", "Tools", "Input Tok", "Output Tok", "Total Tok",
+        "Quota", "Errors", "Cache Write", "Cache Read", "Cost USD",
+    ]  # fmt: skip
+    assert lines[4].split()[:2] == ["b.example", "1"]
+    assert lines[5].split()[:8] == ["team.example", "1", "0", "1", "0", "1,234", "5,678", "6,912"]
+    assert lines[-2].split()[:2] == ["TOTAL", "2"]
+    assert all(len(line) <= width for line in lines[2:]), "columns fit between the rules"
     assert accounting.take_report() is None, "nothing new since"
     accounting.on_row(row(models_exchange(3)))
     assert accounting.take_report() is not None
@@ -196,7 +206,7 @@ async def test_the_report_is_logged_at_each_interval_with_traffic(
         pytest.raises(asyncio.CancelledError),
     ):
         await report_forever(accounting, 10, sleep=sleep)
-    reports = [record for record in caplog.records if record.getMessage().startswith("Token usage per domain")]
+    reports = [record for record in caplog.records if record.getMessage().startswith("Token Usage Report")]
     assert ticks == [10, 10, 10, 10]
     assert len(reports) == 1, "only the tick after the traffic reports"
     assert reports[0].levelno == logging.INFO

@@ -56,3 +56,30 @@ def test_webhooks_and_endpoint_passwords_never_show_in_a_repr() -> None:
     assert "webhook-secret" not in shown
     assert "endpoint-secret" not in shown
     assert "telemetry.example.com" in shown
+
+
+def test_the_originals_names_for_keys_and_switches() -> None:
+    assert load_settings({"INTERNAL_API_KEY": "k1"}).management_api_key == "k1"
+    assert load_settings({"INTERNAL_API_KEY": "k1", "DASHBOARD_API_KEY": "k2"}).management_api_key == "k2"
+    assert "k1" not in repr(load_settings({"INTERNAL_API_KEY": "k1"}))
+    assert not load_settings({"ENABLE_DASHBOARD": "false"}).serves_dashboard
+    assert load_settings({}).client_auth_on
+    assert not load_settings({"ENABLE_CLIENT_AUTH": "false"}).client_auth_on
+    assert load_settings({"CORS_ALLOWED_ORIGINS": " https://a.example/, http://localhost:5173 "}).cors_origins == (
+        "https://a.example",
+        "http://localhost:5173",
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"NEXUS_ROLE": "dashboard", "ENABLE_DASHBOARD": "false"}, "ENABLE_DASHBOARD: is false"),
+        ({"CORS_ALLOWED_ORIGINS": "https://a.example/path"}, "CORS_ALLOWED_ORIGINS: 'https://a.example/path' is not"),
+        ({"CORS_ALLOWED_ORIGINS": "a.example"}, "CORS_ALLOWED_ORIGINS: 'a.example' is not an origin"),
+        ({"SLOW_QUERY_THRESHOLD_MS": "-1"}, "SLOW_QUERY_THRESHOLD_MS: must not be negative"),
+    ],
+)
+def test_contradictory_or_malformed_drop_in_settings_are_named(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(environ)

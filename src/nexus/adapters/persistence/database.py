@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from nexus.adapters.persistence.pg_values import pg_json
+from nexus.adapters.persistence.statement_log import watch_statements
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ def async_url(url: str) -> str:
 
 
 @asynccontextmanager
-async def open_engine(url: str, *, pool_size: int = 10) -> AsyncIterator[AsyncEngine]:
+async def open_engine(
+    url: str, *, pool_size: int = 10, slow_query_ms: int = 0, debug_sql: bool = False
+) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
@@ -46,6 +49,7 @@ async def open_engine(url: str, *, pool_size: int = 10) -> AsyncIterator[AsyncEn
         # what jsonb refuses (U+0000, lone surrogates) is replaced in this copy (pg_values).
         json_serializer=pg_json,
     )
+    watch_statements(engine, slow_ms=slow_query_ms, log_all=debug_sql)
     try:
         yield engine
     finally:
@@ -53,12 +57,14 @@ async def open_engine(url: str, *, pool_size: int = 10) -> AsyncIterator[AsyncEn
 
 
 @asynccontextmanager
-async def open_optional_engine(url: str | None, *, enabled: bool) -> AsyncIterator[AsyncEngine | None]:
+async def open_optional_engine(
+    url: str | None, *, enabled: bool, slow_query_ms: int = 0, debug_sql: bool = False
+) -> AsyncIterator[AsyncEngine | None]:
     """The engine when storage is on (its URL resolved), else None."""
     if enabled and url is None:
         log.warning("Storage is on but no database URL was resolved: nothing is recorded")
     if not enabled or url is None:
         yield None
         return
-    async with open_engine(url) as engine:
+    async with open_engine(url, slow_query_ms=slow_query_ms, debug_sql=debug_sql) as engine:
         yield engine

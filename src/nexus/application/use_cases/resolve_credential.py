@@ -21,8 +21,9 @@ class ResolveCredential:
 
     Priority: the domain's credential file, then the client's own ``authorization`` /
     ``x-api-key``, then the default key (``CLAUDE_API_KEY``). A domain file with a
-    ``client_api_key`` admits only clients presenting that key; a malformed file locks its
-    domain out (401) rather than silently falling through to weaker credentials.
+    ``client_api_key`` admits only clients presenting that key (unless ``client_auth`` is
+    off: ``ENABLE_CLIENT_AUTH=false``); a malformed file locks its domain out (401) rather than
+    silently falling through to weaker credentials.
     """
 
     def __init__(
@@ -32,8 +33,10 @@ class ResolveCredential:
         keep_fresh: KeepOAuthFresh,
         default_api_key: str | None,
         pool: AccountPool | None = None,
+        client_auth: bool = True,
     ) -> None:
         self._store = store
+        self._client_auth = client_auth
         self._keep_fresh = keep_fresh
         self._default_api_key = default_api_key or None
         self.pool = pool
@@ -63,9 +66,13 @@ class ResolveCredential:
                 f"{host.domain}.credentials.json or CLAUDE_API_KEY on the proxy"
             )
         credential = stored.credential
-        if credential.client_api_key and not (
-            secrets_match(client.bearer, credential.client_api_key)
-            or secrets_match(client.api_key, credential.client_api_key)
+        if (
+            self._client_auth
+            and credential.client_api_key
+            and not (
+                secrets_match(client.bearer, credential.client_api_key)
+                or secrets_match(client.api_key, credential.client_api_key)
+            )
         ):
             raise AuthenticationFailed(f"Invalid or missing client API key for {host.domain}")
         budget = credential.limits

@@ -42,7 +42,7 @@ def _watch_signals(container: DashboardContainer) -> Callable[[], Awaitable[None
 def create_dashboard_app(settings: Settings) -> Litestar:
     container = DashboardContainer(settings=settings)
     keys = resolve_keys(
-        api_key=settings.dashboard_api_key,
+        api_key=settings.management_api_key,
         session_secret=settings.dashboard_session_secret,
         data_dir=settings.nexus_data_dir,
         generate_key=settings.dashboard_generate_key,

@@ -31,6 +31,8 @@ class DashboardContainer(containers.DeclarativeContainer):
         open_optional_engine,
         url=providers.Callable(_read_url, settings),
         enabled=settings.provided.storage_enabled,
+        slow_query_ms=settings.provided.slow_query_threshold_ms,
+        debug_sql=settings.provided.debug_sql,
     )
     credential_store = providers.Singleton(FileCredentialStore, directory=settings.provided.credentials_dir)
     reads = providers.Container(ReadContainer, engine=engine, credential_store=credential_store, clock=clock)

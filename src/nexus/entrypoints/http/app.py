@@ -20,9 +20,11 @@ from nexus.entrypoints.dashboard.routes import dashboard_handlers, template_conf
 from nexus.entrypoints.gc_tuning import tune_gc
 from nexus.entrypoints.http.api import API_ROUTE_HANDLERS
 from nexus.entrypoints.http.api.docs import docs_assets_router, openapi_config
+from nexus.entrypoints.http.client_setup import client_setup_file
 from nexus.entrypoints.http.container_plugin import ContainerPlugin, resolve
 from nexus.entrypoints.http.errors import http_exception_handler, unexpected_exception_handler
 from nexus.entrypoints.http.health import HealthController
+from nexus.entrypoints.http.proxy_cors import ProxyCors
 from nexus.entrypoints.http.proxy_endpoint import ProxyEndpoint
 from nexus.entrypoints.http.side_calls import SIDE_CALL_HANDLERS
 from nexus.entrypoints.logs import configure_logging
@@ -38,6 +40,7 @@ class _ProxyRoute:
         self._container = container
         self._settings = settings
         self.endpoint: ProxyEndpoint | None = None
+        self.cors = ProxyCors(settings.cors_origins)
 
     async def start(self) -> None:
         self.endpoint = ProxyEndpoint(
@@ -51,9 +54,16 @@ class _ProxyRoute:
         )
 
     def handler(self) -> Any:
+        cors = self.cors
+
         @asgi("/v1", is_mount=True, copy_scope=False)
         async def proxy_v1(scope: Any, receive: Any, send: Any) -> None:
             assert self.endpoint is not None, "the proxy route serves only inside the app's lifespan"
+            if scope["method"] == "OPTIONS":
+                await cors.preflight(scope, send)
+                return
+            if cors.active:
+                send = cors.wrap(scope, send)
             await self.endpoint(scope, receive, send)
 
         return proxy_v1
@@ -86,7 +96,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         return create_dashboard_app(settings)
     container = container or build_container(settings)
     keys = resolve_keys(
-        api_key=settings.dashboard_api_key,
+        api_key=settings.management_api_key,
         session_secret=settings.dashboard_session_secret,
         data_dir=settings.nexus_data_dir,
         generate_key=settings.dashboard_generate_key,
@@ -119,6 +129,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
                 "prompt_catalog": container.prompts.catalog,
                 "analyses": container.analysis.analyses,
                 "credential_store": container.credential_store,
+                "keep_oauth_fresh": container.keep_oauth_fresh,
                 "account_pool": container.account_pool,
                 **read_dependencies(container.reads),
             },
@@ -144,12 +155,13 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             proxy.handler(),
             HealthController,
             *SIDE_CALL_HANDLERS,
+            client_setup_file,
             *API_ROUTE_HANDLERS,
             docs_assets_router(),
             *dashboard,
             *([mcp.handler()] if mcp else []),
         ],
-        state=State({"dashboard_api_key": keys.api_key}),
+        state=State({"dashboard_api_key": keys.api_key, "client_setup_dir": settings.client_setup_dir}),
         template_config=template_config() if dashboard else None,
         plugins=plugins,
         after_request=_add_request_id,

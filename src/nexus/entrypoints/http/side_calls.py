@@ -28,6 +28,10 @@ async def root() -> Response[dict[str, object]]:
                 "health": "/health",
                 "liveness": "/health/live",
                 "readiness": "/health/ready",
+                "management_api_docs": "/docs",
+                "dashboard": "/dashboard",
+                "token_stats": "/token-stats",
+                "oauth_metrics": "/oauth-metrics",
             },
         },
     )

@@ -1,4 +1,5 @@
-"""``DASHBOARD_API_KEY`` for the management API: ``X-API-Key`` or ``Authorization: Bearer``."""
+"""``DASHBOARD_API_KEY`` for the management API: ``X-API-Key``, ``X-Dashboard-Key`` (the
+original's dashboard header) or ``Authorization: Bearer``."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ def require_dashboard_key(connection: ASGIConnection[Any, Any, Any, Any], handle
     expected: str | None = connection.app.state.get("dashboard_api_key")
     if not expected:
         raise NotAuthorizedException("The management API is disabled: set DASHBOARD_API_KEY to enable it")
-    presented = connection.headers.get("x-api-key")
-    scheme, _space, token = (connection.headers.get("authorization") or "").partition(" ")
+    headers = connection.headers
+    scheme, _space, token = (headers.get("authorization") or "").partition(" ")
     bearer = token.strip() if scheme.lower() == "bearer" else None
-    if not (secrets_match(presented, expected) or secrets_match(bearer, expected)):
-        raise NotAuthorizedException("Missing or invalid API key: send X-API-Key or Authorization: Bearer")
+    presented = (headers.get("x-api-key"), headers.get("x-dashboard-key"), bearer)
+    if not any(secrets_match(key, expected) for key in presented):
+        raise NotAuthorizedException(
+            "Missing or invalid API key: send X-API-Key, X-Dashboard-Key or Authorization: Bearer"
+        )

@@ -27,8 +27,8 @@ _SWAGGER = f"{ASSETS_PATH}/swagger-ui-dist"
 _FAVICON = f"<link rel='icon' type='image/png' href='{_SWAGGER}/favicon-32x32.png'>"
 
 _DESCRIPTION = """\
-Read what the proxy recorded. Every `/api` route needs `DASHBOARD_API_KEY`, sent as
-`X-API-Key` or `Authorization: Bearer`. Errors use Anthropic's format
+Read what the proxy recorded. Every `/api` route needs `DASHBOARD_API_KEY` (or
+`INTERNAL_API_KEY`), sent as `X-API-Key`, `X-Dashboard-Key` or `Authorization: Bearer`. Errors use Anthropic's format
 (`{"type":"error","error":{"type":…,"message":…}}`); 503 when storage is off or the database
 cannot be reached. Timestamps are ISO 8601 in UTC; costs are exact decimal strings in USD.
 """
@@ -53,6 +53,9 @@ def openapi_config() -> OpenAPIConfig:
             security_schemes={
                 "apiKey": SecurityScheme(
                     type="apiKey", name="X-API-Key", security_scheme_in="header", description="DASHBOARD_API_KEY"
+                ),
+                "dashboardKey": SecurityScheme(
+                    type="apiKey", name="X-Dashboard-Key", security_scheme_in="header", description="DASHBOARD_API_KEY"
                 ),
                 "bearer": SecurityScheme(type="http", scheme="bearer", description="DASHBOARD_API_KEY"),
             }
