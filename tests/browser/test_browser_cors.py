@@ -63,7 +63,7 @@ def proxy_url(proxy: RunningProxy) -> str:
 def test_a_page_of_an_allowed_origin_gets_its_answer(
     page: Page,
     web_page: WebPage,
-    fake: FakeAnthropic,
+    fake: FakeAnthropic,  # noqa: F811
     start_proxy: Callable[..., RunningProxy],  # noqa: F811
 ) -> None:
     proxy = start_proxy(CORS_ALLOWED_ORIGINS=web_page.url)
@@ -78,7 +78,7 @@ def test_a_page_of_an_allowed_origin_gets_its_answer(
 def test_a_page_of_any_other_origin_is_blocked_by_the_browser(
     page: Page,
     web_page: WebPage,
-    fake: FakeAnthropic,
+    fake: FakeAnthropic,  # noqa: F811
     start_proxy: Callable[..., RunningProxy],  # noqa: F811
 ) -> None:
     proxy = start_proxy(CORS_ALLOWED_ORIGINS="https://app.team.example")
