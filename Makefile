@@ -7,6 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
+RUNTIME_STAMP := $(VENV)/.synced-runtime
 # Real Claude Code, for the end-to-end tests (a native binary from the npm registry).
 CLAUDE_CODE_VERSION := 2.1.330
 CLAUDE_CODE := $(TOOLS)/claude-code/node_modules/.bin/claude
@@ -33,6 +34,12 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 $(DASHBOARD_ASSETS): scripts/fetch_dashboard_assets.py
 	@$(PYTHON) scripts/fetch_dashboard_assets.py
 
+# `make run` needs only what the product needs: no test or lint tools. --inexact keeps the dev
+# tools of an earlier `make test` in place instead of uninstalling them.
+$(RUNTIME_STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --no-dev --inexact --python $(PYTHON)
+	@touch $(RUNTIME_STAMP)
+
 install: $(STAMP) $(DASHBOARD_ASSETS) ## Create .venv, install the locked dependencies and the dashboard's JS assets
 
 $(CLAUDE_CODE):
@@ -48,8 +55,8 @@ chromium:
 			|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; \
 	}
 
-run: $(STAMP) $(DASHBOARD_ASSETS) ## Run the proxy and its dashboard on port 3000 (PORT, HOST and the rest from the environment or .env)
-	DASHBOARD_GENERATE_KEY=true $(BIN)/claude-nexus-proxy
+run: $(RUNTIME_STAMP) $(DASHBOARD_ASSETS) ## Run the proxy and its dashboard on port 3000 (PORT, HOST and the rest from the environment or .env; logs as text unless LOG_FORMAT says otherwise)
+	LOG_FORMAT=$${LOG_FORMAT:-text} DASHBOARD_GENERATE_KEY=true $(BIN)/claude-nexus-proxy
 
 test: $(STAMP) $(DASHBOARD_ASSETS) $(CLAUDE_CODE) chromium ## Run the whole test suite (installs Claude Code for the end-to-end tests, chromium for the browser tests)
 	$(BIN)/pytest

@@ -55,6 +55,50 @@ def test_serving_reads_dotenv_and_flags_override_it(fake: FakeAnthropic, tmp_pat
     assert "sk-ant-api03-test-key" not in output
 
 
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"DASHBOARD_API_KEY": "k" * 20}, "sign in with the key in DASHBOARD_API_KEY"),
+        ({"DASHBOARD_GENERATE_KEY": "true"}, "Dashboard key (generated now, kept in"),
+        ({"NEXUS_ROLE": "dashboard", "INTERNAL_API_KEY": "k" * 20}, "sign in with the key in INTERNAL_API_KEY"),
+    ],
+)
+def test_every_start_says_where_the_dashboard_key_is(
+    fake: FakeAnthropic, tmp_path: Path, env: dict[str, str], said: str
+) -> None:
+    base = {"CLAUDE_API_BASE_URL": fake.url, "STORAGE_ENABLED": "false", "NEXUS_DATA_DIR": str(tmp_path / "data")}
+    proxy = ProxyProcess(cwd=tmp_path, env={**base, **env})
+    try:
+        if env.get("NEXUS_ROLE") == "dashboard":
+            _wait_dashboard(proxy)
+        else:
+            proxy.wait_ready()
+    finally:
+        output = proxy.stop()
+    assert said in output
+    assert "k" * 20 not in output
+    if "NEXUS_ROLE" in env:
+        assert "upstream" not in output, "the dashboard role never calls Anthropic"
+    if "DASHBOARD_GENERATE_KEY" in env:
+        second = ProxyProcess(cwd=tmp_path, env={**base, **env})
+        try:
+            second.wait_ready()
+        finally:
+            again = second.stop()
+        assert f"sign in with the key kept in {tmp_path / 'data' / 'dashboard-api-key'}" in again
+
+
+def _wait_dashboard(proxy: ProxyProcess) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{proxy.url}/dashboard/login", timeout=0.5)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError("the dashboard did not start")
+
+
 def test_an_env_file_is_read_and_real_environment_wins(tmp_path: Path) -> None:
     env_file = tmp_path / "proxy.env"
     env_file.write_text("CREDENTIALS_DIR=from-file\n")

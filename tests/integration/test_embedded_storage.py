@@ -60,6 +60,7 @@ def test_the_embedded_database_keeps_its_data_across_restarts_and_serves_every_w
     )
     assert migrated.returncode == 0, migrated.stderr
     assert "Database schema is up to date" in migrated.stdout
+    assert migrated.stderr == "", "a one-off command prints its result, no log lines"
     first, _ = serve_once(fake, tmp_path, data_dir, "--workers", "2")
     second, stored = serve_once(fake, tmp_path, data_dir)
     assert {first, second} <= stored, "the first run's exchange survived the restart"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -65,8 +66,11 @@ def _announce_dashboard(settings: Settings) -> None:
         )
     elif keys.api_key is None:
         log.warning("No DASHBOARD_API_KEY: the dashboard at %s only says how to set one", url)
+    elif settings.management_api_key:
+        source = "DASHBOARD_API_KEY" if settings.dashboard_api_key else "INTERNAL_API_KEY"
+        log.info("Dashboard at %s: sign in with the key in %s", url, source)
     else:
-        log.info("Dashboard at %s", url)
+        log.info("Dashboard at %s: sign in with the key kept in %s", url, Path(settings.nexus_data_dir) / KEY_FILE)
 
 
 def _stopped(sig: int, frame: FrameType | None) -> None:
@@ -75,13 +79,15 @@ def _stopped(sig: int, frame: FrameType | None) -> None:
 
 
 def serve(settings: Settings) -> None:
+    upstream = "" if settings.nexus_role == "dashboard" else f", upstream {settings.claude_api_base_url}"
     log.info(
-        "claude-nexus %s listening on %s:%s with %d worker(s), upstream %s",
+        "claude-nexus %s (%s) listening on %s:%s with %d worker(s)%s",
         __version__,
+        settings.nexus_role,
         settings.host,
         settings.port,
         settings.workers,
-        settings.claude_api_base_url,
+        upstream,
     )
     for note in startup_warnings(settings, os.environ):
         log.warning("%s", note)

@@ -185,4 +185,4 @@ def _totals_fields(row: AnyRow) -> dict[str, Any]:
 
 
 def _mean(total: float | None, count: int) -> float | None:
-    return float(total) / count if total is not None and count else None
+    return round(float(total) / count, 3) if total is not None and count else None

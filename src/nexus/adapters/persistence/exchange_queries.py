@@ -417,7 +417,8 @@ def _totals_fields(row: AnyRow) -> dict[str, Any]:
 
 
 def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)
+    """An average in milliseconds, to the microsecond."""
+    return None if value is None else round(float(value), 3)
 
 
 # --- bodies and headers -------------------------------------------------------------------------

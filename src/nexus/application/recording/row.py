@@ -125,7 +125,7 @@ def build_row(exchange: Exchange, *, store_bodies: bool, known_parts: Container[
         session_id=_text(header_value(headers, b"x-claude-code-session-id")),
         agent_id=_text(header_value(headers, b"x-claude-code-agent-id")),
         first_token_ms=_ms(exchange.first_byte_s, exchange.upstream_started_s) if exchange.stream else None,
-        duration_ms=exchange.duration_s * 1000,
+        duration_ms=round(exchange.duration_s * 1000, 3),
         tool_call_count=facts.tool_calls if facts is not None else 0,
         request_headers=[list(pair) for pair in masked_headers(headers)],
         response_headers=[list(pair) for pair in masked_headers(exchange.response_headers)] or None,
@@ -269,4 +269,5 @@ def _text(value: bytes | None) -> str | None:
 def _ms(end_s: float | None, start_s: float | None) -> float | None:
     if end_s is None or start_s is None:
         return None
-    return (end_s - start_s) * 1000
+    # Microseconds: the clock's last digits are noise, and they made every API figure unreadable.
+    return round((end_s - start_s) * 1000, 3)

@@ -29,6 +29,10 @@ def load_environment(env_file: Path | None) -> None:
         load_dotenv(local, override=False)
 
 
+def _is_set(name: str) -> bool:
+    return bool(os.environ.get(name, "").strip())
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-p", "--port", type=int, help="Port to listen on (env PORT; default 3000).")
 @click.option("-H", "--host", help="Address to listen on (env HOST; default 0.0.0.0).")
@@ -64,7 +68,15 @@ def main(
         settings = load_settings(os.environ, port=port, host=host, workers=workers, nexus_role=role)
     except SettingsError as exc:
         raise click.UsageError(f"invalid setting {exc}") from None
-    configure_logging(settings.log_level, settings.log_format)
+    if ctx.invoked_subcommand in (None, "worker"):
+        configure_logging(settings.log_level, settings.log_format)
+    else:
+        # A one-off command prints its result; only its problems are logged, as plain text,
+        # unless LOG_LEVEL / LOG_FORMAT ask otherwise.
+        configure_logging(
+            settings.log_level if _is_set("LOG_LEVEL") else "WARNING",
+            settings.log_format if _is_set("LOG_FORMAT") else "text",
+        )
     ctx.obj = settings
     if ctx.invoked_subcommand is None:
         serve(settings)
