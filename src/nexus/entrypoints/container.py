@@ -55,6 +55,7 @@ from nexus.application.use_cases.check_health import CheckHealth
 from nexus.application.use_cases.forward_request import ForwardRequest
 from nexus.application.use_cases.keep_oauth_fresh import KeepOAuthFresh
 from nexus.application.use_cases.resolve_credential import ResolveCredential
+from nexus.domain.conversation.threading import ThreadRule
 from nexus.domain.limit_alerts import LimitAlert
 from nexus.domain.retry_policy import RetryPolicy
 from nexus.domain.slack_message import Problem, SlackTarget
@@ -83,6 +84,7 @@ def _recorder(
     batch_size: int,
     write_ahead: WriteAhead,
     fsync_ms: int,
+    thread_rule: ThreadRule,
 ) -> ExchangeRecorder | None:
     """The recorder when storage is on; the token counters hear every row it builds."""
     if engine is None:
@@ -98,6 +100,7 @@ def _recorder(
         batch_size=batch_size,
         write_ahead=write_ahead,
         fsync_interval_s=fsync_ms / 1000,
+        thread_rule=thread_rule,
     )
 
 
@@ -366,6 +369,7 @@ class Container(containers.DeclarativeContainer):
         batch_size=settings.provided.recorder_batch_size,
         write_ahead=write_ahead_log,
         fsync_ms=settings.provided.recorder_fsync_ms,
+        thread_rule=settings.provided.thread_rule,
     )
     recording = providers.Resource(
         recording_lifetime, engine=engine, recorder=recorder, retention_days=settings.provided.storage_retention_days

@@ -26,6 +26,7 @@ from nexus.adapters.persistence.exchange_store import EXCHANGES_CHANNEL
 from nexus.adapters.persistence.link_work import SqlLinkWork
 from nexus.application.linking.run import LinkCounts, link_pending
 from nexus.application.ports.conversation_history import LinkingUnavailable
+from nexus.domain.conversation.threading import CLAUDE_CODE_AGENTS, ThreadRule
 
 log = logging.getLogger(__name__)
 LINKS_CHANNEL = "nexus_links"
@@ -125,16 +126,28 @@ async def linker_lifetime(engine: AsyncEngine | None, recording: object) -> Asyn
             await task
 
 
-async def rebuild_conversations(engine: AsyncEngine, *, since: datetime | None) -> LinkCounts:
-    """Re-link every inference request since ``since`` (all when None), in order; facts from
-    older rules are recomputed. Idempotent: on correctly linked data nothing changes."""
+async def rebuild_conversations(
+    engine: AsyncEngine, *, since: datetime | None, thread_rule: ThreadRule = "any_client"
+) -> LinkCounts:
+    """Re-link every threaded request since ``since`` (all when None), in order; facts from
+    older rules are recomputed. Idempotent: on correctly linked data nothing changes.
+
+    Which requests are threaded is ``is_threaded`` in SQL, over the columns it reads."""
     async with engine.begin() as connection:
         await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LINK_LOCK_KEY})
         await connection.execute(
             text(
-                "UPDATE exchanges SET link_pending = true WHERE request_type = 'inference'"
+                "UPDATE exchanges SET link_pending = true WHERE (request_type = 'inference'"
+                " OR (:any_client AND request_type = 'query_evaluation' AND session_id IS NULL"
+                " AND NOT starts_with(lower(coalesce(user_agent, '')), :cli)"
+                " AND NOT starts_with(lower(coalesce(user_agent, '')), :code)))"
                 " AND (CAST(:since AS timestamptz) IS NULL OR ts >= :since)"
             ),
-            {"since": since},
+            {
+                "since": since,
+                "any_client": thread_rule == "any_client",
+                "cli": CLAUDE_CODE_AGENTS[0],
+                "code": CLAUDE_CODE_AGENTS[1],
+            },
         )
     return await link_pending(lambda: sql_link_work(engine, wait=True))

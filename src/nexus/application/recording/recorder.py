@@ -19,6 +19,7 @@ from nexus.application.ports.exchange_store import (
     WriteAhead,
 )
 from nexus.application.recording.row import ExchangeRow, build_row
+from nexus.domain.conversation.threading import ThreadRule
 
 log = logging.getLogger(__name__)
 _MAX_KNOWN_PARTS = 100_000  # about 13 MB of digests
@@ -72,8 +73,10 @@ class ExchangeRecorder:
         on_row: Callable[[ExchangeRow], None] | None = None,
         write_ahead: WriteAhead | None = None,
         fsync_interval_s: float = 0.0,
+        thread_rule: ThreadRule = "any_client",
     ) -> None:
         self._store = store
+        self._thread_rule: ThreadRule = thread_rule
         self._journal = journal
         self._quarantine = quarantine
         self._store_bodies = store_bodies
@@ -239,7 +242,11 @@ class ExchangeRecorder:
         rows = []
         for exchange in batch:
             try:
-                rows.append(build_row(exchange, store_bodies=keep_bodies, known_parts=self._known_parts))
+                rows.append(
+                    build_row(
+                        exchange, store_bodies=keep_bodies, known_parts=self._known_parts, thread_rule=self._thread_rule
+                    )
+                )
             except Exception as exc:
                 log.exception("Cannot build the row for exchange %s", exchange.request_id)
                 self._put_aside(exchange, unbuildable_reason(exc))

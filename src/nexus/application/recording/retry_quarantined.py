@@ -8,6 +8,7 @@ from nexus.application.exchange import Exchange
 from nexus.application.ports.exchange_store import ExchangeQuarantine, ExchangeStore, StoreRejected
 from nexus.application.recording.recorder import refused_reason, unbuildable_reason
 from nexus.application.recording.row import build_row
+from nexus.domain.conversation.threading import ThreadRule
 
 
 @dataclass
@@ -17,7 +18,7 @@ class RetryOutcome:
 
 
 async def retry_quarantined(
-    quarantine: ExchangeQuarantine, store: ExchangeStore, *, store_bodies: bool
+    quarantine: ExchangeQuarantine, store: ExchangeStore, *, store_bodies: bool, thread_rule: ThreadRule = "any_client"
 ) -> RetryOutcome:
     """Store each quarantined exchange on its own; what is stored leaves the quarantine, what is
     refused again stays with the new reason.
@@ -28,7 +29,7 @@ async def retry_quarantined(
     """
     outcome = RetryOutcome()
     for name, exchange in quarantine.entries():
-        reason = await _refusal(exchange, store, store_bodies=store_bodies)
+        reason = await _refusal(exchange, store, store_bodies=store_bodies, thread_rule=thread_rule)
         if reason is None:
             quarantine.release(name)
             outcome.stored += 1
@@ -38,10 +39,12 @@ async def retry_quarantined(
     return outcome
 
 
-async def _refusal(exchange: Exchange, store: ExchangeStore, *, store_bodies: bool) -> str | None:
+async def _refusal(
+    exchange: Exchange, store: ExchangeStore, *, store_bodies: bool, thread_rule: ThreadRule
+) -> str | None:
     """Why the exchange could not be stored, or None once it is ."""
     try:
-        row = build_row(exchange, store_bodies=store_bodies)
+        row = build_row(exchange, store_bodies=store_bodies, thread_rule=thread_rule)
     except Exception as exc:  # noqa: BLE001 -- as in the recorder: this exchange stays put, the rest go on
         return unbuildable_reason(exc)
     try:

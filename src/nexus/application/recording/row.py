@@ -16,6 +16,7 @@ from nexus.domain.body_codec import decompose
 from nexus.domain.content_encoding import decoded_body
 from nexus.domain.conversation.facts import FACTS_VERSION, LinkFacts, facts_from_body
 from nexus.domain.conversation.subagents import AgentCall
+from nexus.domain.conversation.threading import ThreadRule, is_threaded
 from nexus.domain.headers import header_value
 from nexus.domain.masking import masked_headers
 from nexus.domain.message_rebuild import rebuild_message
@@ -92,7 +93,13 @@ class ExchangeRow(msgspec.Struct, kw_only=True):
     rate_limit: UnifiedRateLimit | None = None
 
 
-def build_row(exchange: Exchange, *, store_bodies: bool, known_parts: Container[bytes] = frozenset()) -> ExchangeRow:
+def build_row(
+    exchange: Exchange,
+    *,
+    store_bodies: bool,
+    known_parts: Container[bytes] = frozenset(),
+    thread_rule: ThreadRule = "any_client",
+) -> ExchangeRow:
     """The row for a finished exchange: usage, cost, type and (for Messages calls) bodies.
 
     Only ``/v1/messages`` calls carry bodies; other ``/v1`` calls (files, batches, models)
@@ -136,7 +143,10 @@ def build_row(exchange: Exchange, *, store_bodies: bool, known_parts: Container[
     message = _response_message(exchange, response) if measured.is_messages else None
     if measured.is_messages and store_bodies:
         _apply_bodies(row, exchange, message, known_parts)
-    if measured.request_type == "inference" and exchange.request_body is not None:
+    rule = thread_rule
+    if is_threaded(measured.request_type, session_id=row.session_id, user_agent=row.user_agent, rule=rule) and (
+        exchange.request_body is not None
+    ):
         apply_facts(row, facts_from_body(exchange.request_body, message))
     return row
 

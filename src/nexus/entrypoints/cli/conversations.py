@@ -41,4 +41,4 @@ async def _rebuild(settings: Settings, since: datetime | None) -> LinkCounts:
     assert settings.database_url is not None
     async with open_engine(settings.database_url) as engine:
         await upgrade(engine)
-        return await rebuild_conversations(engine, since=since)
+        return await rebuild_conversations(engine, since=since, thread_rule=settings.thread_rule)

@@ -62,5 +62,8 @@ async def _retry(settings: Settings) -> RetryOutcome:
     # The store migrates the schema before its first write, and tells an outage from a refusal.
     async with open_engine(settings.database_url, pool_size=1) as engine:
         return await retry_quarantined(
-            _quarantine(settings), SqlAlchemyExchangeStore(engine), store_bodies=settings.store_bodies
+            _quarantine(settings),
+            SqlAlchemyExchangeStore(engine),
+            store_bodies=settings.store_bodies,
+            thread_rule=settings.thread_rule,
         )

@@ -63,7 +63,7 @@ def create_dashboard_app(settings: Settings) -> Litestar:
                 on_startup=[_watch_signals(container)],
             )
         ],
-        state=State({"dashboard_api_key": keys.api_key}),
+        state=State({"dashboard_api_key": keys.api_key, "thread_rule": settings.thread_rule}),
         template_config=template_config(),
         exception_handlers={HTTPException: http_exception_handler, Exception: unexpected_exception_handler},
         logging_config=None,

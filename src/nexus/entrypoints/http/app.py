@@ -161,7 +161,13 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             *dashboard,
             *([mcp.handler()] if mcp else []),
         ],
-        state=State({"dashboard_api_key": keys.api_key, "client_setup_dir": settings.client_setup_dir}),
+        state=State(
+            {
+                "dashboard_api_key": keys.api_key,
+                "client_setup_dir": settings.client_setup_dir,
+                "thread_rule": settings.thread_rule,
+            }
+        ),
         template_config=template_config() if dashboard else None,
         plugins=plugins,
         after_request=_add_request_id,

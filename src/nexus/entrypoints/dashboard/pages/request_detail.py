@@ -7,10 +7,11 @@ escaping.
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
-from litestar import get
+from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
@@ -19,6 +20,7 @@ from markupsafe import Markup
 from nexus.application.ports.dashboard_queries import DashboardQueries
 from nexus.application.ports.exchange_queries import ExchangeQueries, QueriesUnavailable, RequestDetail, StoredBody
 from nexus.domain.content_encoding import decoded_body
+from nexus.domain.conversation.threading import ThreadRule, why_not_threaded
 from nexus.entrypoints.dashboard.context import page_context
 from nexus.entrypoints.dashboard.params import MAX_PARAM, identifier, text
 from nexus.entrypoints.dashboard.render.conversation import render_conversation
@@ -35,6 +37,7 @@ class RawJson(msgspec.Struct, frozen=True, kw_only=True):
 
 @get("/requests/{request_id:str}", name="dashboard-request")
 async def request_page(
+    request: Request[Any, Any, Any],
     exchange_queries: NamedDependency[ExchangeQueries],
     dashboard_queries: NamedDependency[DashboardQueries],
     request_id: FromPath[str],
@@ -75,6 +78,7 @@ async def request_page(
         response_json=_raw_json(detail.response_body) if detail and detail.response_body is not None else None,
         timeline=timeline,
         timeline_note=timeline_note,
+        unthreaded=_why_not_threaded(detail, request.app.state.get("thread_rule", "any_client")) if detail else None,
         back=f"/dashboard/requests{'?' + urlencode({'domain': domain}) if domain else ''}",
     )
     return Template("request_detail.html", context=context, status_code=status_code)
@@ -100,3 +104,12 @@ async def _timeline(queries: ExchangeQueries, detail: RequestDetail) -> tuple[Ti
     if data is None:
         return None, f"The stream is stored {raw.content_encoding}-encoded, which cannot be read here."
     return parse_timeline(data), None
+
+
+def _why_not_threaded(detail: RequestDetail, rule: ThreadRule) -> str | None:
+    """Said in place of a conversation when the request has none."""
+    if detail.conversation_id is not None:
+        return None
+    return why_not_threaded(
+        detail.request_type, path=detail.path, session_id=detail.session_id, user_agent=detail.user_agent, rule=rule
+    )
