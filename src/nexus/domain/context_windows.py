@@ -63,6 +63,4 @@ def fill_level(percent: float) -> FillLevel:
 
 
 def _asks_long_context(betas: Iterable[str]) -> bool:
-    return any(
-        name.strip().startswith(LONG_CONTEXT_BETA_PREFIX) for value in betas for name in value.split(",")
-    )
+    return any(name.strip().startswith(LONG_CONTEXT_BETA_PREFIX) for value in betas for name in value.split(","))

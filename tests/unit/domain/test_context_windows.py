@@ -36,9 +36,9 @@ def test_every_model_named_is_in_the_price_table() -> None:
     assert named <= {price.model for price in PRICES.values()}, "canonical ids, as the price table spells them"
 
 
-@pytest.mark.parametrize(
-    ("tokens", "level"), [(0, "ok"), (139_999, "ok"), (140_000, "warn"), (179_999, "warn"), (180_000, "full"),
-                          (250_000, "full")]  # fmt: skip
-)
+LEVELS = [(0, "ok"), (139_999, "ok"), (140_000, "warn"), (179_999, "warn"), (180_000, "full"), (250_000, "full")]
+
+
+@pytest.mark.parametrize(("tokens", "level"), LEVELS)
 def test_the_bar_turns_yellow_at_70_and_red_at_90_percent(tokens: int, level: str) -> None:
     assert fill_level(fill_percent(tokens, 200_000)) == level

@@ -17,6 +17,7 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
     request_id: uuid.UUID = msgspec.field(default_factory=uuid.uuid4)
     parent_request_id: uuid.UUID | None = None
     message_hash: str | None = None
+    branch_id: str | None = "main"
     timestamp: datetime
     duration_ms: float = 1000.0
     status: int = 200
@@ -64,6 +65,18 @@ def test_a_retry_joins_the_turn_it_resends_and_an_unfinished_turn_has_no_reply_t
 
     assert [reading.kinds[r.request_id] for r in (prompt, retry, cancelled)] == ["prompt", "retry", "tool_results"]
     assert [(t.requests, t.reply_ms) for t in reading.turns] == [(3, None)]
+
+
+def test_a_sub_agent_started_by_a_tool_call_opens_its_own_turn() -> None:
+    launch = after(None, 0, tool_call_count=2, tool_names=["Agent", "Agent"])
+    first = after(launch, 1, branch_id="subtask_1")
+    second = Request(parent_request_id=launch.request_id, message_hash=first.message_hash, branch_id="subtask_2",
+                     timestamp=START + timedelta(seconds=1.5))  # fmt: skip
+    results = after(launch, 9)
+    reading = read_turns([launch, first, second, results])
+
+    assert [reading.kinds[r.request_id] for r in (first, second, results)] == ["prompt", "prompt", "tool_results"]
+    assert [t.first_request_id for t in reading.turns] == [launch.request_id, first.request_id, second.request_id]
 
 
 def test_the_analytics_of_a_branch() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, TypeAlias
 
-from sqlalchemy import Row, func, literal_column, select
+from sqlalchemy import ColumnClause, Row, func, literal_column, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nexus.adapters.persistence.exchange_queries import run_read
@@ -22,8 +22,11 @@ AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 
 _e = exchanges.c
 # Constant paths, written into the statement (never from input).
-_TOOL_NAMES = literal_column("""'$.content[*] ? (@.type == "tool_use").name'::jsonpath""")
-_BETAS = literal_column("""'$[*] ? (@[0] == "anthropic-beta")[1]'::jsonpath""")  # headers: [[name, value], ...]
+_TOOL_NAMES: ColumnClause[Any] = literal_column("""'$.content[*] ? (@.type == "tool_use").name'::jsonpath""")
+# Headers are stored as [[name, value], ...]. Strict: lax mode would unwrap each pair and
+# test its strings instead; silent (the last argument), so a value of another shape gives [].
+_BETAS: ColumnClause[Any] = literal_column("""'strict $[*] ? (@[0] == "anthropic-beta")[1]'::jsonpath""")
+_NO_VARS: ColumnClause[Any] = literal_column("'{}'::jsonb")
 _COLUMNS = (
     _e.id,
     _e.ts,
@@ -42,7 +45,7 @@ _COLUMNS = (
     _e.duration_ms,
     _e.tool_call_count,
     func.jsonb_path_query_array(_e.response_body, _TOOL_NAMES).label("tool_names"),
-    func.jsonb_path_query_array(_e.request_headers, _BETAS).label("betas"),
+    func.jsonb_path_query_array(_e.request_headers, _BETAS, _NO_VARS, true()).label("betas"),
     func.count().over().label("total"),
 )
 

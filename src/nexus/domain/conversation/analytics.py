@@ -105,9 +105,7 @@ def _latest_context(requests: Sequence[Measured]) -> ContextFill | None:
         return None
     latest = max(counted, key=lambda request: (request.timestamp, request.request_id))
     tokens = (
-        (latest.input_tokens or 0)
-        + (latest.cache_read_input_tokens or 0)
-        + (latest.cache_creation_input_tokens or 0)
+        (latest.input_tokens or 0) + (latest.cache_read_input_tokens or 0) + (latest.cache_creation_input_tokens or 0)
     )
     window = context_window(latest.model, latest.betas)
     percent = fill_percent(tokens, window)

@@ -4,10 +4,14 @@ A turn starts with a prompt (a user message, an edited one, a sub-agent's prompt
 request after a compaction) and goes on through the tool results the client sends back until
 the model answers without calling a tool. Which request is which follows from its parent:
 a parent whose answer called tools is continued with their results; after any other answer
-the next request carries a new prompt. A resend of the same messages to the same parent
-(``message_hash`` equal, as the linker keeps a retry on its branch) belongs to the turn of the
-request it resends. Reading bodies would tell the same apart from prompts a user typed after
-interrupting a tool, which cost a decode per request and are rare enough to ignore here.
+the next request carries a new prompt. A resend of the same messages to the same parent on
+the same branch (``message_hash`` equal: the linker keeps a retry on its branch) belongs to
+the turn of the request it resends. A request on another branch than its parent starts a
+turn of its own: a sub-agent's first request is the launching request's child, but its
+prompt is new (the launch's tool result comes back on the launcher's branch later).
+
+Reading bodies would also tell apart a prompt typed after interrupting a tool (it rides with
+the tool results): that costs a decode per request, for a case rare enough to ignore here.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class Step(Protocol):
     def request_id(self) -> uuid.UUID: ...
     @property
     def parent_request_id(self) -> uuid.UUID | None: ...
+    @property
+    def branch_id(self) -> str | None: ...
     @property
     def message_hash(self) -> str | None: ...
     @property
@@ -70,15 +76,15 @@ def read_turns(steps: Sequence[Step]) -> Reading:
     kinds: dict[uuid.UUID, StepKind] = {}
     turn_of: dict[uuid.UUID, int] = {}
     members: list[list[Step]] = []
-    first_sent: dict[tuple[uuid.UUID | None, str], uuid.UUID] = {}
+    first_sent: dict[tuple[str | None, uuid.UUID | None, str], uuid.UUID] = {}
     gaps: list[float] = []
     for step in ordered:
         parent = by_id.get(step.parent_request_id) if step.parent_request_id else None
-        content = (step.parent_request_id, step.message_hash) if step.message_hash else None
+        content = (step.branch_id, step.parent_request_id, step.message_hash) if step.message_hash else None
         resent = first_sent.get(content) if content else None
         if resent is not None:
             kinds[step.request_id], turn = "retry", turn_of[resent]
-        elif parent is not None and parent.tool_call_count > 0 and parent.request_id in turn_of:
+        elif parent is not None and _continues(step, parent) and parent.request_id in turn_of:
             kinds[step.request_id], turn = "tool_results", turn_of[parent.request_id]
             gaps.append(max(0.0, _ms_between(_end(parent), step.timestamp)))
         else:
@@ -89,6 +95,11 @@ def read_turns(steps: Sequence[Step]) -> Reading:
         turn_of[step.request_id] = turn
         members[turn].append(step)
     return Reading(kinds=kinds, turns=[_turn(group) for group in members], tool_gaps_ms=gaps)
+
+
+def _continues(step: Step, parent: Step) -> bool:
+    """``step`` brings the results of its parent's tool calls, on the same line of work."""
+    return parent.tool_call_count > 0 and parent.branch_id == step.branch_id
 
 
 def _turn(group: list[Step]) -> Turn:
