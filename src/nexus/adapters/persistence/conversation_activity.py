@@ -1,6 +1,7 @@
 """One conversation's requests for the dashboard's timeline and analytics (SQLAlchemy Core).
 
-Read through the ``(conversation_id, ts)`` index, newest first so the limit keeps the newest.
+Read through the ``(conversation_id, ts)`` index, newest first so the limit keeps the newest
+(counted apart only when the limit was reached).
 The tool names and the ``anthropic-beta`` values are picked out of the stored JSON by
 PostgreSQL (``jsonb_path_query_array``): only they travel, not the answers and headers.
 """
@@ -46,7 +47,6 @@ _COLUMNS = (
     _e.tool_call_count,
     func.jsonb_path_query_array(_e.response_body, _TOOL_NAMES).label("tool_names"),
     func.jsonb_path_query_array(_e.request_headers, _BETAS, _NO_VARS, true()).label("betas"),
-    func.count().over().label("total"),
 )
 
 
@@ -57,12 +57,16 @@ async def read_activity(
     if branch_id is not None:
         conditions.append(_e.branch_id == branch_id)
     statement = select(*_COLUMNS).where(*conditions).order_by(_e.ts.desc(), _e.id.desc()).limit(limit)
+    # Counted apart: a window count in the same statement would pick the JSON apart for every
+    # request of the conversation, not only for the ``limit`` kept.
+    counted = select(func.count()).select_from(exchanges).where(*conditions)
 
     async def run(connection: AsyncConnection) -> ActivityPage:
         rows = (await connection.execute(statement)).all()
-        return ActivityPage(requests=[_activity(row) for row in reversed(rows)], total=rows[0].total if rows else 0)
+        total = await connection.scalar(counted) if len(rows) == limit else len(rows)
+        return ActivityPage(requests=[_activity(row) for row in reversed(rows)], total=total or 0)
 
-    return await run_read(engine, run)
+    return await run_read(engine, run, snapshot=True)
 
 
 def _activity(row: AnyRow) -> RequestActivity:
