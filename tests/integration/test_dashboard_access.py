@@ -64,6 +64,21 @@ def test_logout_needs_the_csrf_token_and_ends_the_session(dashboard: RunningProx
     assert browser.get("/dashboard/").status_code == 303
 
 
+def test_get_logout_shows_a_one_click_form_and_changes_nothing(dashboard: RunningProxy) -> None:
+    browser = sign_in(dashboard.url, KEY)
+
+    page = browser.get("/dashboard/logout")
+
+    assert page.status_code == 200
+    assert '<form method="post" action="/dashboard/logout"' in page.text
+    assert browser.get("/dashboard/").status_code == 200, "still signed in after the GET"
+    done = browser.post("/dashboard/logout", data={"_csrf_token": csrf_token(page.text)})
+    assert (done.status_code, done.headers["location"]) == (303, "/dashboard/login")
+    assert browser.get("/dashboard/").status_code == 303
+    signed_out = browser.get("/dashboard/logout")
+    assert (signed_out.status_code, signed_out.headers["location"]) == (303, "/dashboard/login")
+
+
 def test_a_login_without_the_csrf_token_is_refused(dashboard: RunningProxy) -> None:
     response = httpx.post(f"{dashboard.url}/dashboard/login", data={"key": KEY, "next": "/dashboard/"})
     assert response.status_code == 403

@@ -20,9 +20,11 @@ from sqlalchemy import ColumnElement, Row, func, literal, select, union
 from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from nexus.adapters.persistence.conversation_activity import read_activity
 from nexus.adapters.persistence.exchange_queries import run_read
 from nexus.adapters.persistence.tables import conversations, exchanges
 from nexus.application.ports.conversation_queries import (
+    ActivityPage,
     ConversationBranch,
     ConversationFilters,
     ConversationNode,
@@ -101,6 +103,11 @@ class SqlAlchemyConversationQueries:
             )
 
         return await run_read(self._engine, run, snapshot=True)
+
+    async def conversation_activity(
+        self, conversation_id: uuid.UUID, *, branch_id: str | None, limit: int
+    ) -> ActivityPage:
+        return await read_activity(self._engine, conversation_id, branch_id=branch_id, limit=limit)
 
 
 # --- the list -----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Reading conversations back: the list and the tree of one, for the management API.
+"""Reading conversations back: the list and the tree of one, for the management API; one
+conversation's requests with what the dashboard's timeline and analytics need.
 
 The structs are what the API answers, field for field, with the conventions of
 ``exchange_queries``: costs are exact decimal strings (``None`` when nothing in the sum has a
@@ -18,6 +19,7 @@ from nexus.application.ports.exchange_queries import QueriesUnavailable
 from nexus.domain.conversation.branches import BranchKind
 
 __all__ = [
+    "ActivityPage",
     "BranchKind",
     "ConversationBranch",
     "ConversationFilters",
@@ -27,6 +29,7 @@ __all__ = [
     "ConversationSummary",
     "ConversationTree",
     "QueriesUnavailable",
+    "RequestActivity",
     "SubagentTotals",
 ]
 
@@ -170,6 +173,46 @@ class ConversationTree(msgspec.Struct, frozen=True, kw_only=True):
     truncated: bool
 
 
+class RequestActivity(msgspec.Struct, frozen=True, kw_only=True):
+    """One request of a conversation as its timeline and analytics read it.
+
+    ``message_hash`` is equal for two requests sending the same messages (a retry).
+    ``tool_names`` has the name of each ``tool_use`` block of the stored answer, in order;
+    ``tool_call_count`` counts them in the response as it came (the stored answer of a cut
+    stream may have fewer). ``betas`` are the request's ``anthropic-beta`` header values.
+    """
+
+    request_id: uuid.UUID
+    timestamp: datetime
+    branch_id: str | None
+    parent_request_id: uuid.UUID | None
+    is_subtask: bool
+    message_hash: str | None
+    model: str | None
+    state: str
+    status: int
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_creation_input_tokens: int | None
+    cache_read_input_tokens: int | None
+    cost_usd: str | None
+    duration_ms: float
+    tool_call_count: int
+    tool_names: list[str]
+    betas: list[str]
+
+
+class ActivityPage(msgspec.Struct, frozen=True):
+    """The newest requests asked for, oldest first; ``total`` counts all that matched."""
+
+    requests: list[RequestActivity]
+    total: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.requests)
+
+
 @runtime_checkable
 class ConversationQueries(Protocol):
     """Every method raises ``QueriesUnavailable`` when storage is off or unreachable."""
@@ -180,4 +223,11 @@ class ConversationQueries(Protocol):
 
     async def get_conversation(self, conversation_id: uuid.UUID, *, limit: int) -> ConversationTree | None:
         """The tree with at most ``limit`` nodes; ``None`` for an unknown conversation."""
+        ...
+
+    async def conversation_activity(
+        self, conversation_id: uuid.UUID, *, branch_id: str | None, limit: int
+    ) -> ActivityPage:
+        """The conversation's newest ``limit`` requests (of ``branch_id`` only, when given),
+        oldest first; an unknown conversation or branch has none."""
         ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
@@ -35,7 +35,9 @@ async def require_login(request: Request[Any, Any, Any]) -> Any:
         return Template("setup.html", context={"page": "setup"}, status_code=503)
     if signed_in(request):
         return None
-    target = f"{BASE}/login?next={request.url.path}"
+    # The query comes back too: an old link's ``?accountId=`` or ``?view=`` survives signing in.
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = f"{BASE}/login?{urlencode({'next': here})}"
     if request.headers.get("hx-request"):
         # An HTMX fragment cannot be swapped for the login page: ask the browser to go there.
         return Response(b"", status_code=200, headers={"HX-Redirect": target})
@@ -80,6 +82,16 @@ class AuthController(Controller):
             return Template("login.html", context=context, status_code=401)
         request.set_session({"signed_in_at": time.time()})
         return Redirect(target, status_code=303)
+
+    @get("/logout", name="dashboard-logout-form")
+    async def logout_form(self, request: Request[Any, Any, Any]) -> Template | Redirect:
+        """The original's ``GET /dashboard/logout`` link: a one-click form, since a GET must not
+        end the session (a link or an image on any page could)."""
+        if not dashboard_key(request):
+            return Template("setup.html", context={"page": "setup"}, status_code=503)
+        if not signed_in(request):
+            return Redirect(f"{BASE}/login", status_code=303)
+        return Template("logout.html", context={"page": "logout"})
 
     @post("/logout", status_code=303)
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:

@@ -20,6 +20,12 @@ from nexus.entrypoints.dashboard.keys import DashboardKeys
 from nexus.entrypoints.dashboard.pages.analysis_panel import analysis_fragment, request_analysis
 from nexus.entrypoints.dashboard.pages.conversations import conversation_page, conversations_page
 from nexus.entrypoints.dashboard.pages.live import live_events, live_page
+from nexus.entrypoints.dashboard.pages.original_links import (
+    original_conversation,
+    original_prompt,
+    original_request,
+    original_token_usage,
+)
 from nexus.entrypoints.dashboard.pages.overview import overview_page
 from nexus.entrypoints.dashboard.pages.prompts import prompts_page, sync_prompts
 from nexus.entrypoints.dashboard.pages.request_detail import request_page
@@ -45,6 +51,10 @@ PAGE_HANDLERS: list[ControllerRouterHandler] = [
     sync_prompts,
     analysis_fragment,
     request_analysis,
+    original_conversation,
+    original_request,
+    original_token_usage,
+    original_prompt,
 ]
 
 

@@ -1,5 +1,6 @@
 """Conversations: the list (searchable, filtered by time and domain, paged) and one conversation
-with its branch tree drawn as a graph, its branches and its sub-agents with their totals.
+with its branch tree drawn as a graph, its branches and its sub-agents with their totals, or its
+timeline, or one branch's analytics (``conversation_views``).
 
 The list answers an htmx request (``HX-Request``) with its results only (the table, the total
 and the pager); without JavaScript the same form reloads the whole page.
@@ -8,6 +9,7 @@ and the pager); without JavaScript the same form reloads the whole page.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -31,6 +33,16 @@ from nexus.application.ports.prompts import PromptUse, PromptUses
 from nexus.application.use_cases.prompt_origin import prompt_origin
 from nexus.entrypoints.dashboard.context import page_context
 from nexus.entrypoints.dashboard.pages.analysis_panel import Panel, panel
+from nexus.entrypoints.dashboard.pages.conversation_views import (
+    VIEWS,
+    Analytics,
+    Timeline,
+    ViewChoice,
+    choose_view,
+    read_analytics,
+    read_timeline,
+    view_url,
+)
 from nexus.entrypoints.dashboard.params import (
     MAX_PARAM,
     MAX_SEARCH,
@@ -155,9 +167,14 @@ async def conversation_page(
     conversation_id: Annotated[str, PathParameter()],
     domain: Text = None,
     analysis_branch: Text = None,
+    view: Text = None,
+    branch: Text = None,
 ) -> Template:
     domain = text(domain, limit=MAX_PARAM)
     tree: ConversationTree | None = None
+    choice: ViewChoice | None = None
+    timeline: Timeline | None = None
+    analytics: Analytics | None = None
     started_from: PromptUse | None = None
     analysis: Panel | None = None
     problem: str | None = None
@@ -169,6 +186,12 @@ async def conversation_page(
     if parsed is not None:
         try:
             tree = await conversation_queries.get_conversation(parsed, limit=MAX_ROWS)
+            if tree is not None:
+                choice = choose_view(text(view, limit=MAX_PARAM), text(branch, limit=MAX_PARAM), tree)
+                if choice.view == "timeline":
+                    timeline = await read_timeline(conversation_queries, parsed, choice.branch)
+                if choice.view == "analytics" and choice.analysed is not None:
+                    analytics = await read_analytics(conversation_queries, parsed, choice.analysed)
         except QueriesUnavailable as exc:
             status, unavailable = 503, str(exc)
         else:
@@ -176,23 +199,38 @@ async def conversation_page(
                 status, problem = 404, "No conversation has this id."
             else:
                 started_from = await prompt_origin(parsed, exchanges=exchange_queries, uses=prompt_uses)
-                analysis = await panel(analyses, parsed, text(analysis_branch, limit=MAX_PARAM) or "main")
+                if choice is not None and choice.view == "tree":
+                    analysis = await panel(analyses, parsed, text(analysis_branch, limit=MAX_PARAM) or "main")
     context = await page_context(
         "conversations",
         dashboard_queries,
         domain=domain,
+        keep={"view": choice.view, "branch": choice.branch} if choice else None,
         conversation_id=conversation_id,
         tree=tree,
+        choice=choice,
+        views=VIEWS,
+        timeline=timeline,
+        analytics=analytics,
         started_from=started_from,
         analysis=analysis,
-        graph=conversation_graph(tree, request_url) if tree else None,
+        graph=conversation_graph(tree, request_url) if tree and choice and choice.view == "tree" else None,
         problem=problem,
         unavailable=unavailable,
         list_url=LIST_URL,
         table_rows=TABLE_ROWS,
         request_url=request_url,
+        view_url=_view_urls(parsed, domain),
     )
     return Template("conversation_detail.html", context=context, status_code=status)
+
+
+def _view_urls(conversation_id: uuid.UUID | None, domain: str | None) -> Callable[..., str] | None:
+    """``view_url(view=..., branch=...)`` for the template: this conversation, this domain."""
+    if conversation_id is None:
+        return None
+    known = conversation_id
+    return lambda **query: view_url(known, domain=domain, **query)
 
 
 def request_url(request_id: uuid.UUID) -> str:
