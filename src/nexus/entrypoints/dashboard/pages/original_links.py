@@ -67,7 +67,7 @@ async def original_request(
 
 @get("/token-usage", name="original-token-usage")
 async def original_token_usage(
-    account_id: Annotated[str | None, QueryParameter(query="accountId")] = None,
+    account_id: Annotated[str | None, QueryParameter(name="accountId")] = None,
     domain: Text = None,
 ) -> Redirect:
     """The usage page: its account choice is the original's ``accountId``."""
