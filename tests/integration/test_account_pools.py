@@ -161,6 +161,35 @@ def test_every_exchange_records_the_account_that_served_it(
     assert set(ids.values()) == {"acc_a", "acc_b"}, "both accounts served"
 
 
+def test_a_failover_is_recorded_as_an_attempt_of_the_exchange(
+    fake: FakeAnthropic,
+    credentials_dir: Path,
+    start_proxy: Callable[..., RunningProxy],
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    oauth_pool(fake, credentials_dir, {name: TOKENS[name] for name in ("acct-a", "acct-b")})
+    proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "data"), DASHBOARD_API_KEY="k")
+    assert send(proxy, "moving").status_code == 200
+    first = served_by(fake)
+    fake.rejected_tokens.add(TOKENS[first])
+    moved = send(proxy, "moving")
+    assert moved.status_code == 200
+    second = served_by(fake)
+
+    url = f"{proxy.url}/api/requests/{moved.headers['x-request-id']}"
+    deadline = time.monotonic() + 10
+    detail = httpx.get(url, headers={"x-api-key": "k"})
+    while detail.status_code == 404 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        detail = httpx.get(url, headers={"x-api-key": "k"})
+    body = detail.json()
+    assert body["account_id"] == f"acc_{second[-1]}"
+    [attempt] = body["upstream_attempts"]
+    assert (attempt["status"], attempt["account_id"]) == (429, f"acc_{first[-1]}")
+    assert f"failed over to acc_{second[-1]}" in attempt["reason"]
+
+
 @pytest.mark.parametrize("storage", [True, False], ids=["recorded", "counted-without-storage"])
 def test_our_own_count_of_an_accounts_output_steers_new_sessions_away(
     *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import sdk
+from tests.support.dashboard import sign_in
 from tests.support.database import wait_for_rows
 from tests.support.fake_anthropic import DEFAULT_API_KEY, SCENARIO_HEADER, FakeAnthropic
 from tests.support.proxy_server import RunningProxy
@@ -153,3 +155,41 @@ def test_a_client_leaving_mid_upload_is_its_own_business_not_upstreams(
     assert [(row["path"], row["state"]) for row in rows] == [("/v1/files", "client_cancelled")]
     assert httpx.get(f"{proxy.url}/health").json()["checks"]["upstream"]["circuit"] == "closed"
     assert httpx.post(f"{proxy.url}/v1/messages", json=BODY, headers=HEADERS).status_code == 200
+
+
+def test_each_retried_attempt_is_recorded_and_shown(
+    fake: FakeAnthropic, start_proxy: Callable[..., RunningProxy], database_url: str, tmp_path: Path
+) -> None:
+    key = "dashboard-key-for-attempts"
+    proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "data"), DASHBOARD_API_KEY=key)
+    fake.fail_next(529, 503, headers={"retry-after": "0"})
+    raw = sdk(proxy.url).messages.with_raw_response.create(**BODY)  # type: ignore[call-overload]
+    answered = raw.headers["x-request-id"]
+    dropped = httpx.post(f"{proxy.url}/v1/messages", json=BODY, headers={**HEADERS, SCENARIO_HEADER: "disconnect"})
+    assert dropped.status_code == 502
+    rows = {str(row["id"]): row for row in wait_for_rows(database_url, 2)}
+
+    stored = json.loads(rows[answered]["upstream_attempts"])
+    assert [(a["number"], a["status"], a["reason"], a["circuit"]) for a in stored] == [
+        (1, 529, "answered 529", "closed"),
+        (2, 503, "answered 503", "closed"),
+    ]
+    assert all(a["wait_s"] >= 0 for a in stored)
+    failed = json.loads(rows[dropped.headers["x-request-id"]]["upstream_attempts"])
+    assert [(a["number"], a["status"]) for a in failed] == [(1, None), (2, None)], "the third attempt is the answer"
+    assert all("Upstream is unreachable" in a["reason"] for a in failed), failed
+    plain = sdk(proxy.url).messages.with_raw_response.create(**BODY)  # type: ignore[call-overload]
+    wait_for_rows(database_url, 3)
+
+    api = httpx.get(f"{proxy.url}/api/requests/{answered}", headers={"x-api-key": key}).json()
+    assert [a["status"] for a in api["upstream_attempts"]] == [529, 503]
+    plain_detail = httpx.get(f"{proxy.url}/api/requests/{plain.headers['x-request-id']}", headers={"x-api-key": key})
+    assert plain_detail.json()["upstream_attempts"] == [], "one attempt: nothing to show"
+    client = sign_in(proxy.url, key)
+    try:
+        page = client.get(f"/dashboard/requests/{answered}").text
+    finally:
+        client.close()
+    assert "Upstream attempts" in page
+    assert page.count('data-attempt="') == 2
+    assert "answered 529" in page

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from nexus.domain.outcome import Outcome
+from nexus.domain.upstream_attempts import UpstreamAttempt
 
 
 class Exchange(msgspec.Struct, kw_only=True):
@@ -33,6 +34,7 @@ class Exchange(msgspec.Struct, kw_only=True):
     upstream_started_s: float | None = None
     first_byte_s: float | None = None
     duration_s: float = 0.0
+    upstream_attempts: list[UpstreamAttempt] = msgspec.field(default_factory=list)
 
     @property
     def response_body(self) -> bytes:

@@ -11,6 +11,7 @@ from nexus.application.ports import Clock, UpstreamClient, UpstreamRequest, Upst
 from nexus.domain.errors import UpstreamCircuitOpen, UpstreamTimeout, UpstreamUnavailable
 from nexus.domain.headers import header_value
 from nexus.domain.retry_policy import RetryPolicy, is_retryable_status, parse_retry_after
+from nexus.domain.upstream_attempts import UpstreamAttempt
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,10 @@ class RetryingUpstream:
         clock: Clock,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        circuit_state: Callable[[], str] | None = None,
     ) -> None:
         self._inner = inner
+        self._circuit_state = circuit_state
         self._policy = policy
         self._clock = clock
         self._sleep = sleep
@@ -51,6 +54,7 @@ class RetryingUpstream:
                 if delay is None:
                     raise
                 log.warning("Upstream attempt %d failed (%s); retrying in %.2fs", retries + 1, error.message, delay)
+                self._note(request, retries, None, error.message, delay)
             except UpstreamCircuitOpen:
                 raise
             else:
@@ -61,8 +65,17 @@ class RetryingUpstream:
                     return response
                 await response.aclose()
                 log.warning("Upstream answered %d; retrying in %.2fs", response.status, delay)
+                self._note(request, retries, response.status, f"answered {response.status}", delay)
             await self._sleep(delay)
             retries += 1
+
+    def _note(self, request: UpstreamRequest, retries: int, status: int | None, reason: str, delay: float) -> None:
+        if request.attempts is not None:
+            circuit = self._circuit_state() if self._circuit_state is not None else None
+            attempt = UpstreamAttempt(
+                number=retries + 1, status=status, reason=reason, wait_s=round(delay, 3), circuit=circuit
+            )
+            request.attempts.append(attempt)
 
     def _retry_after(self, response: UpstreamResponse) -> float | None:
         headers = response.headers

@@ -104,6 +104,10 @@ def _recorder(
     )
 
 
+def _circuit_state_of(guarded: BreakerUpstreamClient) -> Callable[[], str]:
+    return lambda: guarded.state
+
+
 def _write_ahead_of(recorder: ExchangeRecorder | None) -> Callable[[Exchange], None] | None:
     """What the proxy calls before a client's last byte: the recorder's write-ahead, if it records."""
     return recorder.write_ahead if recorder is not None else None
@@ -237,7 +241,13 @@ class Container(containers.DeclarativeContainer):
         max_retries=settings.provided.upstream_max_retries,
         budget_s=settings.provided.upstream_retry_budget_seconds,
     )
-    upstream = providers.Singleton(RetryingUpstream, inner=guarded_upstream, policy=retry_policy, clock=clock)
+    upstream = providers.Singleton(
+        RetryingUpstream,
+        inner=guarded_upstream,
+        policy=retry_policy,
+        clock=clock,
+        circuit_state=providers.Callable(_circuit_state_of, guarded_upstream),
+    )
 
     # Credentials.
     oauth_http = providers.Resource(httpx.AsyncClient, timeout=OAUTH_HTTP_TIMEOUT_S)

@@ -31,6 +31,7 @@ from nexus.domain import json_text
 from nexus.domain.outcome import ERROR_OUTCOMES
 from nexus.domain.pricing import cost_text, optional_cost_text
 from nexus.domain.stored_compression import decompress_stored
+from nexus.domain.upstream_attempts import UpstreamAttempt
 
 T = TypeVar("T")
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
@@ -82,6 +83,7 @@ _DETAIL_COLUMNS = (
     exchanges.c.request_body_size,
     exchanges.c.response_body,
     exchanges.c.response_raw_size,
+    exchanges.c.upstream_attempts,
 )
 
 
@@ -383,6 +385,7 @@ def _detail(row: AnyRow, body: bytes | None) -> RequestDetail:
         request_body_size=row.request_body_size,
         response_body=row.response_body,
         response_raw_size=row.response_raw_size,
+        upstream_attempts=msgspec.convert(row.upstream_attempts or [], list[UpstreamAttempt]),
     )
 
 

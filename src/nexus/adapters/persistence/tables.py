@@ -73,6 +73,7 @@ exchanges = Table(
     Column("summarises", Boolean, nullable=False),
     Column("continuation_key", Text),
     Column("agent_calls", JSONB(none_as_null=True)),
+    Column("upstream_attempts", JSONB(none_as_null=True)),
     Column("title", Text),
     Column("facts_version", SmallInteger),
     Column("spawn_tool_use_id", Text),

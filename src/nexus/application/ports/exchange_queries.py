@@ -14,6 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from nexus.domain.upstream_attempts import UpstreamAttempt
+
 
 class QueriesUnavailable(Exception):
     """Nothing can be read: storage is off, or the database cannot be reached."""
@@ -104,6 +106,8 @@ class RequestDetail(RequestSummary, frozen=True, kw_only=True):
     request_body_size: int | None
     response_body: Any
     response_raw_size: int | None
+    # Retries and pool failovers before the answer, oldest first; empty when the first attempt answered.
+    upstream_attempts: list[UpstreamAttempt] = msgspec.field(default_factory=list)
 
 
 class StoredBody(msgspec.Struct, frozen=True):

@@ -7,6 +7,8 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
+from nexus.domain.upstream_attempts import UpstreamAttempt
+
 
 class UpstreamRequest(msgspec.Struct, frozen=True, kw_only=True):
     """A request to send as is: ``target`` is the path with its query string."""
@@ -15,6 +17,8 @@ class UpstreamRequest(msgspec.Struct, frozen=True, kw_only=True):
     target: str
     headers: list[tuple[bytes, bytes]]
     body: bytes | AsyncIterable[bytes] | None
+    # Attempts that did not become the answer are appended here (retries, failovers).
+    attempts: list[UpstreamAttempt] | None = None
 
 
 @runtime_checkable

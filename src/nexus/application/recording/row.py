@@ -25,6 +25,7 @@ from nexus.domain.proxy_request import MESSAGES_PATH
 from nexus.domain.rate_limits import UnifiedRateLimit, parse_unified_rate_limit
 from nexus.domain.request_type import classify_request
 from nexus.domain.stored_compression import compress_stored
+from nexus.domain.upstream_attempts import UpstreamAttempt
 from nexus.domain.usage import ResponseFacts, TokenUsage, facts_from_message, facts_from_sse
 
 
@@ -88,6 +89,7 @@ class ExchangeRow(msgspec.Struct, kw_only=True):
     title: str | None = None
     facts_version: int | None = None
     link_pending: bool = False
+    upstream_attempts: list[UpstreamAttempt] | None = None  # retries and failovers before the answer
     parts: list[StoredPart] = msgspec.field(default_factory=list)
     # Not a column: the store keeps each account's latest one in ``account_rate_limits``.
     rate_limit: UnifiedRateLimit | None = None
@@ -137,6 +139,7 @@ def build_row(
         request_headers=[list(pair) for pair in masked_headers(headers)],
         response_headers=[list(pair) for pair in masked_headers(exchange.response_headers)] or None,
         rate_limit=parse_unified_rate_limit(exchange.response_headers),
+        upstream_attempts=exchange.upstream_attempts or None,
     )
     if usage is not None:
         _apply_usage(row, model or exchange.requested_model, usage)

@@ -14,6 +14,7 @@ from nexus.domain.headers import upstream_request_headers
 from nexus.domain.key_rate_limits import parse_key_rate_limit, retry_after_s
 from nexus.domain.proxy_request import ProxyRequest
 from nexus.domain.rate_limits import parse_unified_rate_limit
+from nexus.domain.upstream_attempts import UpstreamAttempt
 from nexus.domain.upstream_auth import ClientAuth, UpstreamAuth, read_client_auth
 
 
@@ -42,14 +43,21 @@ class ForwardRequest:
         self._upstream = upstream
         self._admissions = admissions if admissions is not None and admissions.configured else None
 
-    async def execute(self, request: ProxyRequest, body_stream: AsyncIterable[bytes] | None = None) -> Forwarded:
+    async def execute(
+        self,
+        request: ProxyRequest,
+        body_stream: AsyncIterable[bytes] | None = None,
+        *,
+        attempts: list[UpstreamAttempt] | None = None,
+    ) -> Forwarded:
+        """``attempts`` receives the upstream attempts that did not become the answer."""
         client = read_client_auth(request.headers)
         auth = await self._resolve_credential.execute(request.host, client, headers=request.headers)
         admission = await self._admit(request, client, auth)
         try:
-            response = await self._send(request, auth, body_stream)
+            response = await self._send(request, auth, body_stream, attempts)
             if auth.pooled and response.status == 429 and request.body is not None:
-                response, auth = await self._fail_over(request, client, auth, response)
+                response, auth = await self._fail_over(request, client, auth, response, attempts)
         except BaseException:
             admission.release()
             raise
@@ -61,6 +69,7 @@ class ForwardRequest:
         client: ClientAuth,
         auth: UpstreamAuth,
         refused: UpstreamResponse,
+        attempts: list[UpstreamAttempt] | None,
     ) -> tuple[UpstreamResponse, UpstreamAuth]:
         """The pool's account is out (it now rests): the same request once more with another,
         or the 429 as it is when there is no other usable account."""
@@ -73,15 +82,29 @@ class ForwardRequest:
         if other.account_id == auth.account_id:
             return refused, auth
         await refused.aclose()
-        return await self._send(request, other, None), other
+        if attempts is not None:
+            attempts.append(
+                UpstreamAttempt(
+                    number=len(attempts) + 1,
+                    status=429,
+                    reason=f"answered 429: the pool's account rests, failed over to {other.account_id}",
+                    wait_s=0.0,
+                    account_id=auth.account_id,
+                )
+            )
+        return await self._send(request, other, None, attempts), other
 
     async def _send(
-        self, request: ProxyRequest, auth: UpstreamAuth, body_stream: AsyncIterable[bytes] | None
+        self,
+        request: ProxyRequest,
+        auth: UpstreamAuth,
+        body_stream: AsyncIterable[bytes] | None,
+        attempts: list[UpstreamAttempt] | None,
     ) -> UpstreamResponse:
         headers = upstream_request_headers(request.headers, auth, keep_content_length=request.body is None)
         body = request.body if request.body is not None else body_stream
         response = await self._upstream.send(
-            UpstreamRequest(method=request.method, target=request.target, headers=headers, body=body)
+            UpstreamRequest(method=request.method, target=request.target, headers=headers, body=body, attempts=attempts)
         )
         if auth.pooled and (pool := self._resolve_credential.pool) is not None:
             unified = parse_unified_rate_limit(response.headers)

@@ -119,7 +119,7 @@ class ProxyEndpoint:
     ) -> None:
         tracker.upstream_started()
         try:
-            forwarded = await self._forward.execute(request, body_stream)
+            forwarded = await self._forward.execute(request, body_stream, attempts=tracker.record.upstream_attempts)
         except ProxyError as exc:
             if exc.status >= 500:
                 log.warning("%s %s failed before upstream answered: %s", request.method, request.path, exc.message)
