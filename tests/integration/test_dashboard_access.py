@@ -184,6 +184,23 @@ def test_the_dashboard_alone_reads_through_a_read_only_role(
         assert listed.status_code == 200
         assert 'data-total="1"' in listed.text, "the proxy's request, read with SELECT rights only"
         assert not (tmp_path / "dashboard" / "postgres").exists(), "no embedded server was started"
+        # The read-only management API, its docs and /health are served here too.
+        key = {"x-api-key": KEY}
+        api = httpx.get(f"{dashboard_only.url}/api/requests", headers=key)
+        assert (api.status_code, api.json()["total"]) == (200, 1)
+        health = httpx.get(f"{dashboard_only.url}/health").json()
+        assert (health["status"], health["checks"]["database"]["status"]) == ("ok", "ok")
+        assert httpx.get(f"{dashboard_only.url}/health/live").status_code == 200
+        schema = httpx.get(f"{dashboard_only.url}/docs/openapi.json")
+        assert "/api/requests" in schema.json()["paths"]
+        assert httpx.get(f"{dashboard_only.url}/docs").status_code == 200
+        conversation = str(uuid.uuid4())
+        write = httpx.post(
+            f"{dashboard_only.url}/api/analyses", json={"conversationId": conversation, "branchId": "main"}, headers=key
+        )
+        assert write.status_code == 405
+        assert "read-only dashboard process" in write.json()["error"]["message"]
+        assert httpx.post(f"{dashboard_only.url}/api/analyses", json={}).status_code == 401, "the key comes first"
     finally:
         output = dashboard_only.stop()
     assert "permission denied" not in output

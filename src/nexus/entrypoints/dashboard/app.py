@@ -13,8 +13,11 @@ from litestar.response import Redirect
 from nexus.entrypoints.dashboard.container import DashboardContainer
 from nexus.entrypoints.dashboard.keys import resolve_keys
 from nexus.entrypoints.dashboard.routes import dashboard_handlers, template_config
+from nexus.entrypoints.http.api import api_router
+from nexus.entrypoints.http.api.docs import docs_assets_router, openapi_config
 from nexus.entrypoints.http.container_plugin import ContainerPlugin, resolve
 from nexus.entrypoints.http.errors import http_exception_handler, unexpected_exception_handler
+from nexus.entrypoints.http.health import HealthController
 from nexus.entrypoints.read_container import read_dependencies
 from nexus.entrypoints.settings import Settings
 
@@ -24,11 +27,6 @@ DASHBOARD_PORT = 3001
 @get("/", include_in_schema=False)
 async def to_dashboard() -> Redirect:
     return Redirect("/dashboard/", status_code=302)
-
-
-@get("/health/live", include_in_schema=False)
-async def live() -> dict[str, bool]:
-    return {"alive": True}
 
 
 def _watch_signals(container: DashboardContainer) -> Callable[[], Awaitable[None]]:
@@ -48,12 +46,19 @@ def create_dashboard_app(settings: Settings) -> Litestar:
         generate_key=settings.dashboard_generate_key,
     )
     return Litestar(
-        route_handlers=[to_dashboard, live, *dashboard_handlers(keys, trust_forwarded=settings.trust_proxy_headers)],
+        route_handlers=[
+            to_dashboard,
+            HealthController,
+            api_router(read_only=True),
+            docs_assets_router(),
+            *dashboard_handlers(keys, trust_forwarded=settings.trust_proxy_headers),
+        ],
         plugins=[
             ContainerPlugin(
                 container,
                 dependencies={
                     "lifecycle": container.lifecycle,
+                    "check_health": container.check_health,
                     "prompt_catalog": container.prompts.catalog,
                     "analyses": container.analysis.analyses,
                     "credential_store": container.credential_store,
@@ -67,5 +72,5 @@ def create_dashboard_app(settings: Settings) -> Litestar:
         template_config=template_config(),
         exception_handlers={HTTPException: http_exception_handler, Exception: unexpected_exception_handler},
         logging_config=None,
-        openapi_config=None,
+        openapi_config=openapi_config(),
     )

@@ -10,7 +10,9 @@ from dependency_injector import containers, providers
 
 from nexus.adapters.credentials.file_store import FileCredentialStore
 from nexus.adapters.persistence.database import open_optional_engine
+from nexus.adapters.persistence.health import DatabaseProbe
 from nexus.adapters.system import SystemClock
+from nexus.application.use_cases.check_health import CheckHealth
 from nexus.entrypoints.analysis_container import AnalysisRequestsContainer
 from nexus.entrypoints.lifecycle import Lifecycle
 from nexus.entrypoints.prompts_container import PromptsContainer
@@ -35,6 +37,10 @@ class DashboardContainer(containers.DeclarativeContainer):
         debug_sql=settings.provided.debug_sql,
     )
     credential_store = providers.Singleton(FileCredentialStore, directory=settings.provided.credentials_dir)
+    check_health = providers.Factory(
+        CheckHealth,
+        probes=providers.List(credential_store, providers.Singleton(DatabaseProbe, engine=engine, recorder=None)),
+    )
     reads = providers.Container(ReadContainer, engine=engine, credential_store=credential_store, clock=clock)
     prompts = providers.Container(PromptsContainer, settings=settings, clock=clock)
     analysis = providers.Container(
