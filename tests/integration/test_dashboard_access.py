@@ -183,6 +183,7 @@ def test_the_dashboard_alone_reads_through_a_read_only_role(
         listed = browser.get("/dashboard/requests")
         assert listed.status_code == 200
         assert 'data-total="1"' in listed.text, "the proxy's request, read with SELECT rights only"
+        assert 'href="/docs"' in listed.text, "every page links the API docs"
         assert not (tmp_path / "dashboard" / "postgres").exists(), "no embedded server was started"
         # The read-only management API, its docs and /health are served here too.
         key = {"x-api-key": KEY}

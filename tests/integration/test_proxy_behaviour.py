@@ -166,6 +166,7 @@ def test_claude_codes_side_calls_are_answered_locally(fake: FakeAnthropic, proxy
             uuid.UUID(logged.headers["x-request-id"])
         root = client.get("/").json()
         assert root["service"] == "claude-nexus"
+        assert (root["endpoints"]["management_api_docs"], root["endpoints"]["dashboard"]) == ("/docs", "/dashboard")
         assert_anthropic_error(client.get("/api/unknown"), 404, "not_found_error")
         assert_anthropic_error(client.post("/api/other", json={}), 404, "not_found_error")
     assert fake.requests == []
