@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import ANALYSIS_KEY
+from tests.integration.conftest import ANALYSIS_KEY, sdk
 from tests.integration.test_api_conversations import chat, review
 from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.fake_gemini import ANALYSIS, API_KEY, Answer, FakeGemini
@@ -257,3 +257,25 @@ def test_a_sub_agents_branch_is_analysed_from_its_own_turns(
     sent = json.dumps(gemini.received()[-1]["body"])
     assert "Look closer at the handlers." in sent, "the sub-agent's own turns"
     assert "Raise the timeouts." not in sent, "not the main branch's"
+
+
+def test_a_plain_sdk_conversation_is_analysed_too(analysing: Callable[..., RunningProxy], gemini: FakeGemini) -> None:
+    """No system prompt: threaded by THREAD_RULE=any_client (ADR 19), so analysable like Claude Code's."""
+    proxy = analysing()
+    client = sdk(proxy.url)
+    messages: list[dict[str, Any]] = []
+    ids = []
+    for text in ("Explain write-ahead logging.", "And group commit?"):
+        messages.append({"role": "user", "content": text})
+        raw = client.messages.with_raw_response.create(model="claude-sonnet-5", max_tokens=32, messages=messages)
+        ids.append(raw.headers["x-request-id"])
+        messages.append({"role": "assistant", "content": raw.parse().content[0].text})  # type: ignore[union-attr]
+    wait_for(
+        lambda: len(httpx.get(f"{proxy.url}/api/conversations/{ids[0]}", headers=AUTH).json().get("nodes", [])) == 2
+    )
+    assert request(proxy, ids[0]).status_code == 201
+    assert finished(proxy, ids[0])["status"] == "completed"
+    (sent,) = gemini.received()
+    text = json.dumps(sent["body"])
+    assert "Explain write-ahead logging." in text
+    assert "And group commit?" in text

@@ -116,7 +116,7 @@ class SqlAlchemyAnalysisStore:
             .where(
                 e.conversation_id == conversation_id,
                 e.branch_id == branch_id,
-                e.request_type == "inference",
+                # Every threaded request, whatever its class: an SDK conversation's turns too (ADR 19).
                 e.request_body.is_not(None),
             )
             .order_by(e.ts, e.id)
