@@ -78,7 +78,7 @@ def test_the_charts_have_every_bucket_of_the_period_with_its_sums(
     expected = per_bucket(period, rows, since, labels)
     assert found["requests"]["series"] == [
         {"label": "Requests", "data": expected["requests"]},
-        {"label": "Errors", "data": expected["errors"]},
+        {"label": "Errors", "data": expected["errors"], "color": "--error"},
     ]
     assert found["requests"]["overlay"] is True, "errors drawn over their requests"
     assert found["tokens"]["labels"] == labels

@@ -17,6 +17,7 @@ LABEL_FORMATS: dict[Step, str] = {"minute": "%H:%M", "hour": "%m-%d %H:00", "day
 NO_MODEL_CALLS = "no model: other endpoints"
 NO_MODEL_ERRORS = "no model: refused or failed"
 NO_REQUEST_TYPE = "other endpoints"  # only /v1/messages calls have a request type
+ERROR_COLOR = "--error"  # app.css's red in either theme: errors stand out from their requests
 
 
 def overview_charts(overview: Overview) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def overview_charts(overview: Overview) -> dict[str, Any]:
             "labels": labels,
             "series": [
                 {"label": "Requests", "data": [p.requests for p in series]},
-                {"label": "Errors", "data": [p.errors for p in series]},
+                {"label": "Errors", "data": [p.errors for p in series], "color": ERROR_COLOR},
             ],
         },
         "tokens": {

@@ -42,8 +42,10 @@
     return data.length <= FEW || (!data[i - 1] && !data[i + 1]) ? 3 : 0;
   }
 
-  function dataset(spec, series, index) {
-    var color = palette[index % palette.length];
+  // series.color: a custom property of app.css ("--error"), so the theme's value is used.
+  function dataset(spec, series, index, styles) {
+    var own = series.color && styles.getPropertyValue(series.color).trim();
+    var color = own || palette[index % palette.length];
     if (spec.type === "doughnut") {
       return {
         label: series.label,
@@ -54,9 +56,13 @@
       };
     }
     var many = spec.labels.length > 60;
+    var bars = spec.type === "bar";
     return {
       label: series.label,
-      data: series.data,
+      // A bar under a pixel high is not seen: every non-zero bar gets 2 px at least. Chart.js
+      // gives a zero that length too (across the axis), so a zero is left out (null) instead.
+      data: bars ? series.data.map(function (value) { return value || null; }) : series.data,
+      minBarLength: bars ? 2 : undefined,
       backgroundColor: color,
       borderColor: color,
       borderWidth: spec.type === "line" ? 2 : 0,
@@ -93,14 +99,16 @@
         type: spec.type,
         data: {
           labels: spec.labels,
-          datasets: spec.series.map(function (series, index) { return dataset(spec, series, index); }),
+          datasets: spec.series.map(function (series, index) { return dataset(spec, series, index, styles); }),
         },
         options: {
           responsive: true,
           maintainAspectRatio: false,
           animation: false,
           interaction: { mode: round ? "nearest" : "index", intersect: round },
-          plugins: { legend: { labels: { color: text, boxWidth: 12 } } },
+          // The legend in the series' order, whatever their drawing order; a click on an entry
+          // hides that series and rescales the axis (Chart.js's own), so small ones can be read.
+          plugins: { legend: { labels: { color: text, boxWidth: 12, sort: function (a, b) { return a.datasetIndex - b.datasetIndex; } } } },
           scales: round ? {} : {
             x: { ticks: { color: text, maxRotation: 0, autoSkip: true }, grid: { color: grid } },
             y: { ticks: { color: text }, grid: { color: grid }, beginAtZero: true },
