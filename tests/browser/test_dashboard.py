@@ -139,10 +139,10 @@ def test_a_form_posted_without_its_csrf_token_is_refused(recorded: Recorded, pag
 @pytest.mark.parametrize("device", ["desktop", "phone"])
 def test_every_page_renders_recorded_traffic(
     recorded: Recorded,
-    database_url: str,
+    database_url: str,  # noqa: F811
     watched: Page,
     phone_page: Page,
-    device: str,  # noqa: F811
+    device: str,
 ) -> None:
     seed_history(database_url, datetime.now(UTC), domain="history.example")  # hours and days old
     page = watched if device == "desktop" else phone_page
