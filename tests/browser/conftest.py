@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE.parent.parent / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 
-DESKTOP_VIEWPORT = {"width": 1280, "height": 800}
+DESKTOP_VIEWPORT = {"width": 1440, "height": 900}  # the laptop the issues were reported on
 PHONE_VIEWPORT = {"width": 390, "height": 844}  # an iPhone 12-15 in portrait
 
 
@@ -98,7 +98,7 @@ def _page(browser: Browser, request: pytest.FixtureRequest, **context_options: o
 
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A page in a fresh browser context with a 1280x800 desktop viewport."""
+    """A page in a fresh browser context with a 1440x900 desktop viewport."""
     yield from _page(browser, request, viewport=DESKTOP_VIEWPORT)
 
 

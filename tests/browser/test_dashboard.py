@@ -8,12 +8,14 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.charts import assert_draws_its_data, canvas, drawn
 from tests.browser.conftest import screenshot
 from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with the integration tests
     credentials_dir,
@@ -26,6 +28,7 @@ from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with t
 from tests.support.claude_code_session import Agent, start_subagent
 from tests.support.database import query
 from tests.support.proxy_server import RunningProxy
+from tests.support.usage_history import seed_history
 
 KEY = "browser-dashboard-key"
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
@@ -134,18 +137,26 @@ def test_a_form_posted_without_its_csrf_token_is_refused(recorded: Recorded, pag
 
 
 @pytest.mark.parametrize("device", ["desktop", "phone"])
-def test_every_page_renders_recorded_traffic(recorded: Recorded, watched: Page, phone_page: Page, device: str) -> None:
+def test_every_page_renders_recorded_traffic(
+    recorded: Recorded,
+    database_url: str,  # noqa: F811
+    watched: Page,
+    phone_page: Page,
+    device: str,
+) -> None:
+    seed_history(database_url, datetime.now(UTC), domain="history.example")  # hours and days old
     page = watched if device == "desktop" else phone_page
     sign_in(page, recorded.url)
     turn = recorded.main.request_ids[2]  # after the sub-agents: their Agent calls, results and a thinking answer
 
     page.goto(f"{recorded.url}/")
     expect(page.locator("[data-metric=requests]")).not_to_have_text("0")
-    page.wait_for_function("window.Chart && Chart.getChart(document.querySelector('canvas[data-chart]'))")
     expect(page.locator("canvas[data-chart]")).to_have_count(4)
+    for name in ("requests", "tokens", "models", "types"):
+        assert_draws_its_data(drawn(page, canvas(page, name)), f"overview {name}")
     screenshot(page, f"overview-{device}")
 
-    page.goto(f"{recorded.url}/requests")
+    page.goto(f"{recorded.url}/requests?domain=127.0.0.1%3A{recorded.proxy.port}")
     expect(page.locator("table tbody tr")).to_have_count(6)
     screenshot(page, f"requests-{device}")
 
@@ -167,6 +178,8 @@ def test_every_page_renders_recorded_traffic(recorded: Recorded, watched: Page, 
 
     page.goto(f"{recorded.url}/usage")
     expect(page.locator("h1")).to_contain_text("Usage")
+    for name in ("daily", "hourly"):
+        assert_draws_its_data(drawn(page, canvas(page, name)), f"usage {name}")
     screenshot(page, f"usage-{device}")
 
     page.goto(f"{recorded.url}/live")

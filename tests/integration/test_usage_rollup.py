@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +23,7 @@ from nexus.adapters.persistence.hourly_rollup import add_to_rollup, drop_rollup_
 from nexus.adapters.persistence.migrate import upgrade
 from nexus.adapters.persistence.partitions import maintain_partitions
 from nexus.adapters.persistence.tables import exchanges
+from nexus.application.ports.dashboard_queries import SeriesPoint
 from nexus.application.ports.exchange_queries import UsageGroup, UsageTotals
 from nexus.application.recording.row import ExchangeRow
 
@@ -251,6 +252,36 @@ def _groups(groups: list[UsageGroup]) -> dict[str | None, tuple[Any, ...]]:
     return {group.name: _figures(group) for group in groups}
 
 
+def _point(point: SeriesPoint) -> tuple[Any, ...]:
+    return (point.start, point.requests, point.errors, point.output_tokens, Decimal(point.cost_usd))
+
+
+def midnight_of(instant: datetime) -> datetime:
+    return datetime.combine(instant.astimezone(UTC).date(), time(), UTC)
+
+
+def _expected_series(rows: list[ExchangeRow], starts: list[datetime], step: str) -> list[tuple[Any, ...]]:
+    """Each bucket's sums over the rows, written out with datetime's own truncation."""
+    cut = {
+        "minute": lambda ts: ts.replace(second=0, microsecond=0),
+        "hour": lambda ts: ts.replace(minute=0, second=0, microsecond=0),
+        "day": midnight_of,
+    }[step]
+    members: dict[datetime, list[ExchangeRow]] = {start: [] for start in starts}
+    for row in rows:
+        members[cut(row.ts.astimezone(UTC))].append(row)
+    return [
+        (
+            start,
+            len(chosen),
+            sum(1 for row in chosen if row.status >= 400 or row.state in {"upstream_error", "truncated"}),
+            sum(row.output_tokens or 0 for row in chosen),
+            sum((row.cost_usd or Decimal(0) for row in chosen), Decimal(0)),
+        )
+        for start, chosen in members.items()
+    ]
+
+
 async def test_the_dashboard_reads_equal_the_sums_over_the_exchanges(database_url: str) -> None:
     now = datetime.now(UTC)
     rows = traffic(now)
@@ -279,13 +310,20 @@ async def test_the_dashboard_reads_equal_the_sums_over_the_exchanges(database_ur
                     accounts[row.account_id] = accounts.get(row.account_id, 0) + 1
                 assert {group.name: group.requests for group in overview.by_account} == accounts
                 assert [group.requests for group in overview.by_account] == sorted(accounts.values(), reverse=True)
-                hours: dict[datetime, list[ExchangeRow]] = {}
-                for row in chosen:
-                    hours.setdefault(row.ts.replace(minute=0, second=0, microsecond=0), []).append(row)
-                assert [(point.hour, point.requests, point.output_tokens) for point in overview.hourly] == [
-                    (key, len(members), sum(row.output_tokens or 0 for row in members))
-                    for key, members in sorted(hours.items())
-                ]
+                # Every hour of the period, those without requests as zeros.
+                hours = [since + timedelta(hours=n) for n in range((until - since) // timedelta(hours=1))]
+                assert overview.step == "hour"
+                assert [_point(point) for point in overview.series] == _expected_series(chosen, hours, "hour")
+                # The same rows per UTC day (the first one from the period's start) and per minute.
+                by_day = await dashboard.overview(since, until, domain=domain, step="day")
+                first_day = midnight_of(since)
+                days = [first_day + timedelta(days=n) for n in range(-(-(until - first_day) // timedelta(days=1)))]
+                assert [_point(point) for point in by_day.series] == _expected_series(chosen, days, "day")
+                assert by_day.totals == overview.totals
+                by_minute = await dashboard.overview(since, until, domain=domain, step="minute")
+                minutes = [since + timedelta(minutes=n) for n in range((until - since) // timedelta(minutes=1))]
+                assert [_point(point) for point in by_minute.series] == _expected_series(chosen, minutes, "minute")
+                assert sum(point.requests for point in by_minute.series) == by_minute.totals.requests
 
         # A period starting within an hour starts at that hour.
         partial = await dashboard.overview(hour - timedelta(hours=2, minutes=20), until, domain=None)
@@ -293,7 +331,8 @@ async def test_the_dashboard_reads_equal_the_sums_over_the_exchanges(database_ur
         assert partial.totals.requests == len([row for row in rows if row.ts >= hour - timedelta(hours=3)])
         empty = await dashboard.overview(until, until + timedelta(hours=1), domain=None)
         assert (empty.totals.requests, empty.totals.cost_usd, empty.totals.avg_duration_ms) == (0, "0.000000000", None)
-        assert (empty.by_domain, empty.hourly) == ([], [])
+        assert empty.by_domain == []
+        assert [(point.start, point.requests, point.cost_usd) for point in empty.series] == [(until, 0, "0.000000000")]
 
         points = await dashboard.hourly_by_domain(hour - timedelta(hours=6), until, domain=None)
         cells: dict[tuple[datetime, str | None], int] = {}

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from nexus.adapters.persistence.exchange_queries import AnyRow, run_read
 from nexus.adapters.persistence.hourly_rollup import hour_of
 from nexus.adapters.persistence.tables import usage_hourly
-from nexus.application.ports.dashboard_queries import DayPoint, DomainHourPoint, HourPoint, Overview
+from nexus.adapters.persistence.time_series import fold, minute_sums
+from nexus.application.ports.dashboard_queries import DayPoint, DomainHourPoint, Overview
 from nexus.application.ports.exchange_queries import UsageGroup, UsageTotals
 from nexus.domain.pricing import cost_text
+from nexus.domain.time_buckets import Step
 
 _MAX_DOMAINS = 200
 _TOKENS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -30,9 +32,10 @@ class SqlAlchemyDashboardQueries:
     def __init__(self, engine: AsyncEngine | None) -> None:
         self._engine = engine
 
-    async def overview(self, since: datetime, until: datetime, *, domain: str | None) -> Overview:
+    async def overview(self, since: datetime, until: datetime, *, domain: str | None, step: Step = "hour") -> Overview:
         """Totals, the four breakdowns and the hourly series in one statement (``GROUPING SETS``),
-        so they agree."""
+        so they agree; hours are folded into days in Python, minutes read from ``exchanges``
+        in the same snapshot."""
         start = hour_of(since)
         keys = {
             "model": _u.model,
@@ -62,16 +65,21 @@ class SqlAlchemyDashboardQueries:
         async def run(connection: AsyncConnection) -> Overview:
             totals: UsageTotals | None = None
             groups: dict[str, list[UsageGroup]] = {name: [] for name in keys if name != "hour"}
-            hourly: list[HourPoint] = []
+            hours: list[tuple[datetime, AnyRow]] = []
             for row in await connection.execute(statement):
                 name = names[row.level]
                 if name == "totals":
                     totals = UsageTotals(**_totals_fields(row))
                 elif name == "hour":
-                    hourly.append(HourPoint(hour=row.hour, **_point_fields(row)))
+                    hours.append((row.hour, row))
                 else:
                     groups[name].append(UsageGroup(name=getattr(row, name), **_totals_fields(row)))
             assert totals is not None, "the empty grouping set gives a row even over no rows"
+            if step == "minute":
+                minutes = await connection.execute(minute_sums(start, until, domain))
+                series = fold(((row.minute, row) for row in minutes), start, until, step)
+            else:
+                series = fold(hours, start, until, step)
             return Overview(
                 since=start,
                 until=until,
@@ -81,10 +89,11 @@ class SqlAlchemyDashboardQueries:
                 by_request_type=groups["request_type"],
                 by_domain=groups["domain"],
                 by_account=groups["account"],
-                hourly=sorted(hourly, key=lambda point: point.hour),
+                step=step,
+                series=series,
             )
 
-        return await run_read(self._engine, run)
+        return await run_read(self._engine, run, snapshot=step == "minute")
 
     async def hourly_by_domain(self, since: datetime, until: datetime, *, domain: str | None) -> list[DomainHourPoint]:
         statement = (

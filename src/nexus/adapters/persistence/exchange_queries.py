@@ -202,7 +202,7 @@ class SqlAlchemyExchangeQueries:
         level = func.grouping(*keys.values()).label("level")
         levels = {0b111: "totals", 0b011: "model", 0b101: "request_type", 0b110: "domain"}
         statement = (
-            select(level, *(key.label(name) for name, key in keys.items()), *_aggregates())
+            select(level, *(key.label(name) for name, key in keys.items()), *exchange_aggregates())
             .where(c.ts >= since, c.ts < until)
             .group_by(func.grouping_sets(tuple_(), *keys.values()))
             .order_by(level, func.count().desc(), *(key.asc().nulls_last() for key in keys.values()))
@@ -389,7 +389,8 @@ def _detail(row: AnyRow, body: bytes | None) -> RequestDetail:
     )
 
 
-def _aggregates() -> tuple[ColumnElement[Any], ...]:
+def exchange_aggregates() -> tuple[ColumnElement[Any], ...]:
+    """The sums and means of a group of exchanges (also the dashboard's minute series)."""
     c = exchanges.c
     is_error = or_(c.status >= 400, c.state.in_(sorted(ERROR_OUTCOMES)))
     return (

@@ -14,10 +14,10 @@ from typing import Protocol, runtime_checkable
 import msgspec
 
 from nexus.application.ports.exchange_queries import UsageGroup, UsageTotals
+from nexus.domain.time_buckets import Step
 
 
-class HourPoint(msgspec.Struct, frozen=True, kw_only=True):
-    hour: datetime
+class PointSums(msgspec.Struct, frozen=True, kw_only=True):
     requests: int
     errors: int
     input_tokens: int
@@ -27,9 +27,16 @@ class HourPoint(msgspec.Struct, frozen=True, kw_only=True):
     cost_usd: str
 
 
-class DomainHourPoint(HourPoint, frozen=True, kw_only=True):
+class SeriesPoint(PointSums, frozen=True, kw_only=True):
+    """One bucket of a series: a UTC minute, hour or day from ``start``."""
+
+    start: datetime
+
+
+class DomainHourPoint(PointSums, frozen=True, kw_only=True):
     """One hour of one domain."""
 
+    hour: datetime
     domain: str | None
 
 
@@ -49,7 +56,8 @@ class DayPoint(msgspec.Struct, frozen=True, kw_only=True):
 
 class Overview(msgspec.Struct, frozen=True, kw_only=True):
     """One period (``since`` inclusive, rounded down to its hour; ``until`` exclusive),
-    optionally one domain."""
+    optionally one domain. ``series`` has every ``step`` bucket of the period, oldest first,
+    zeros where nothing was recorded, up to the last one starting before ``until``."""
 
     since: datetime
     until: datetime
@@ -59,7 +67,8 @@ class Overview(msgspec.Struct, frozen=True, kw_only=True):
     by_request_type: list[UsageGroup]
     by_domain: list[UsageGroup]
     by_account: list[UsageGroup]
-    hourly: list[HourPoint]
+    step: Step
+    series: list[SeriesPoint]
 
 
 @runtime_checkable
@@ -67,8 +76,10 @@ class DashboardQueries(Protocol):
     """Every method raises ``QueriesUnavailable`` when nothing can be read; periods are whole
     hours (see the module's docstring)."""
 
-    async def overview(self, since: datetime, until: datetime, *, domain: str | None) -> Overview:
-        """Totals, the breakdowns (busiest first) and the hours with requests (oldest first)."""
+    async def overview(self, since: datetime, until: datetime, *, domain: str | None, step: Step = "hour") -> Overview:
+        """Totals, the breakdowns (busiest first) and the series of ``step`` buckets. The
+        minutes are read from the exchanges themselves (the rollup has hours), in the same
+        snapshot as the totals, so they agree."""
         ...
 
     async def hourly_by_domain(self, since: datetime, until: datetime, *, domain: str | None) -> list[DomainHourPoint]:

@@ -4,11 +4,13 @@ day, and an account's input and output tokens per day."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from nexus.application.ports.dashboard_queries import DashboardQueries, DomainHourPoint
+from nexus.domain.time_buckets import bucket_start, bucket_starts
 from nexus.entrypoints.dashboard.pages.usage_sections import DayRow
+from nexus.entrypoints.dashboard.render.overview_charts import LABEL_FORMATS
 
 HOURS = 24
 HOURLY_DOMAINS = 6  # the busiest domains get a line each; the rest are summed as "other"
@@ -18,8 +20,9 @@ async def hourly_chart(queries: DashboardQueries, domain: str | None, now: datet
     """Input + output tokens per hour over the last 24 hours, one line per domain: the busiest
     ``HOURLY_DOMAINS`` of all accounts (or only the filtered domain), the rest summed as
     "other". One read: the sums of each domain and hour."""
-    first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS - 1)
-    hours = [first + timedelta(hours=n) for n in range(HOURS)]
+    current = bucket_start(now, "hour")
+    first = current - timedelta(hours=HOURS - 1)
+    hours = bucket_starts(first, current + timedelta(hours=1), "hour")  # every one, empty ones as zeros
     points = await queries.hourly_by_domain(first, now, domain=domain)
     series: list[dict[str, Any]] = []
     if domain is not None:
@@ -37,20 +40,15 @@ async def hourly_chart(queries: DashboardQueries, domain: str | None, now: datet
             rest = [left - used for left, used in zip(rest, data, strict=True)]
         if any(rest):
             series.append({"label": "other", "data": rest})
-    return {"type": "line", "labels": [hour.strftime("%m-%d %H:00") for hour in hours], "series": series}
+    return {"type": "line", "labels": [hour.strftime(LABEL_FORMATS["hour"]) for hour in hours], "series": series}
 
 
 def _per_hour(points: Sequence[DomainHourPoint], hours: list[datetime]) -> list[int]:
     found: dict[datetime, int] = {}
     for point in points:
-        hour = _hour(point)
+        hour = bucket_start(point.hour, "hour")
         found[hour] = found.get(hour, 0) + point.input_tokens + point.output_tokens
     return [found.get(hour, 0) for hour in hours]
-
-
-def _hour(point: DomainHourPoint) -> datetime:
-    instant = point.hour if point.hour.tzinfo else point.hour.replace(tzinfo=UTC)
-    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def daily_chart(rows: list[DayRow]) -> dict[str, Any]:

@@ -17,7 +17,7 @@
     var next = order[(order.indexOf(root.getAttribute("data-theme") || "auto") + 1) % order.length];
     root.setAttribute("data-theme", next);
     try { if (next === "auto") { localStorage.removeItem("nexus-theme"); } else { localStorage.setItem("nexus-theme", next); } } catch (e) { /* ignore */ }
-    renderCharts(document);
+    renderCharts(document, true);
   });
 
   document.addEventListener("change", function (event) {
@@ -31,8 +31,55 @@
 
   var palette = ["#4f46e5", "#0d9488", "#d97706", "#9333ea", "#dc2626", "#2563eb", "#65a30d", "#db2777", "#0891b2", "#78716c"];
   var charts = [];
+  var FEW = 48;  // up to this many buckets, every non-zero point of a line is drawn as a dot
 
-  function renderCharts(root) {
+  // A line through one point draws nothing, and a spike one bucket wide among hundreds is a
+  // hairline: a non-zero value gets a dot when the buckets are few or when it stands alone.
+  function pointRadius(context) {
+    var data = context.dataset.data;
+    var i = context.dataIndex;
+    if (!data[i]) { return 0; }
+    return data.length <= FEW || (!data[i - 1] && !data[i + 1]) ? 3 : 0;
+  }
+
+  // series.color: a custom property of app.css ("--error"), so the theme's value is used.
+  function dataset(spec, series, index, styles) {
+    var own = series.color && styles.getPropertyValue(series.color).trim();
+    var color = own || palette[index % palette.length];
+    if (spec.type === "doughnut") {
+      return {
+        label: series.label,
+        data: series.data,
+        backgroundColor: series.data.map(function (_, i) { return palette[i % palette.length]; }),
+        borderColor: "transparent",
+        borderWidth: 0,
+      };
+    }
+    var many = spec.labels.length > 60;
+    var bars = spec.type === "bar";
+    return {
+      label: series.label,
+      // A bar under a pixel high is not seen: every non-zero bar gets 2 px at least. Chart.js
+      // gives a zero that length too (across the axis), so a zero is left out (null) instead.
+      data: bars ? series.data.map(function (value) { return value || null; }) : series.data,
+      minBarLength: bars ? 2 : undefined,
+      backgroundColor: color,
+      borderColor: color,
+      borderWidth: spec.type === "line" ? 2 : 0,
+      pointRadius: pointRadius,
+      pointHoverRadius: 4,
+      tension: 0,  // a curve would dip below zero beside a spike
+      // Overlaid bars (errors over their requests) share one full-width slot per bucket, the
+      // later series in front; with many buckets the slots touch so a lone bar stays visible.
+      grouped: !spec.overlay,
+      order: spec.overlay ? -index : index,
+      categoryPercentage: many ? 1 : 0.8,
+      barPercentage: many ? 1 : 0.9,
+    };
+  }
+
+  // root: where new canvases are; force: redraw those already drawn too (a theme change).
+  function renderCharts(root, force) {
     if (!window.Chart) { return; }
     charts = charts.filter(function (chart) {
       if (document.body.contains(chart.canvas)) { return true; }
@@ -44,6 +91,7 @@
     var grid = styles.getPropertyValue("--border").trim() || "#ddd";
     root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
       var existing = window.Chart.getChart(canvas);
+      if (existing && !force) { return; }
       if (existing) { existing.destroy(); }
       var spec = JSON.parse(canvas.getAttribute("data-chart"));
       var round = spec.type === "doughnut";
@@ -51,24 +99,16 @@
         type: spec.type,
         data: {
           labels: spec.labels,
-          datasets: spec.series.map(function (series, index) {
-            var color = palette[index % palette.length];
-            return {
-              label: series.label,
-              data: series.data,
-              backgroundColor: round ? palette.slice(0, series.data.length) : color,
-              borderColor: round ? "transparent" : color,
-              borderWidth: round ? 0 : 2,
-              pointRadius: 0,
-              tension: 0.25,
-            };
-          }),
+          datasets: spec.series.map(function (series, index) { return dataset(spec, series, index, styles); }),
         },
         options: {
           responsive: true,
           maintainAspectRatio: false,
           animation: false,
-          plugins: { legend: { labels: { color: text, boxWidth: 12 } } },
+          interaction: { mode: round ? "nearest" : "index", intersect: round },
+          // The legend in the series' order, whatever their drawing order; a click on an entry
+          // hides that series and rescales the axis (Chart.js's own), so small ones can be read.
+          plugins: { legend: { labels: { color: text, boxWidth: 12, sort: function (a, b) { return a.datasetIndex - b.datasetIndex; } } } },
           scales: round ? {} : {
             x: { ticks: { color: text, maxRotation: 0, autoSkip: true }, grid: { color: grid } },
             y: { ticks: { color: text }, grid: { color: grid }, beginAtZero: true },
@@ -78,6 +118,16 @@
       charts.push(chart);
     });
   }
+
+  // The overview polls its figures (hx-trigger "every 10s"): not while the tab is hidden, and
+  // at once when it is shown again.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (document.hidden && event.detail.elt.hasAttribute("data-refresh")) { event.preventDefault(); }
+  });
+  document.addEventListener("visibilitychange", function () {
+    var polled = document.querySelector("[data-refresh]");
+    if (!document.hidden && polled && window.htmx) { window.htmx.trigger(polled, "nexus:refresh"); }
+  });
 
   // Live view: connection indicator, status from the server, bounded table.
   function connection(state, text) {
@@ -106,6 +156,9 @@
     while (rows.children.length > keep) { rows.removeChild(rows.lastElementChild); }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { renderCharts(document); });
-  document.addEventListener("htmx:afterSwap", function (event) { renderCharts(event.target); });
+  document.addEventListener("DOMContentLoaded", function () { renderCharts(document, false); });
+  // An outerHTML swap's target has left the page: draw what is new in it, wherever it is.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    renderCharts(document.body.contains(event.target) ? event.target : document, false);
+  });
 })();
