@@ -43,7 +43,7 @@ def row(page: str, conversation_id: str) -> str:
 
 
 def cell(fragment: str, column: str) -> str:
-    match = re.search(rf'data-col="{column}">(.*?)</td>', fragment, re.S)
+    match = re.search(rf'data-col="{column}"[^>]*>(.*?)</td>', fragment, re.S)
     assert match, f"no {column} cell"
     return re.sub(r"<[^>]+>", "", match.group(1)).strip()
 
@@ -87,7 +87,9 @@ def test_the_list_shows_each_conversation_with_its_counts_and_cost(
     assert cell(first, "tokens") == f"{summary['input_tokens']:,} / {summary['output_tokens']:,}"
     assert cell(first, "cost") == money(summary["cost_usd"])
     assert Decimal(summary["cost_usd"]) > 0
-    assert "claude-sonnet-5" in first
+    assert cell(first, "models") == ", ".join(summary["models"])
+    assert cell(first, "state") == "complete", "the state of its latest request"
+    assert '<span class="badge state-complete">' in first
     assert (cell(row(page, other[0]), "requests"), cell(row(page, other[0]), "branches")) == ("2", "1")
     assert "<script" not in page.split("<main", 1)[1], "no inline script"
     assert " style=" not in page

@@ -3,7 +3,8 @@ with its branch tree drawn as a graph, its branches and its sub-agents with thei
 timeline, or one branch's analytics (``conversation_views``).
 
 The list answers an htmx request (``HX-Request``) with its results only (the table, the total
-and the pager); without JavaScript the same form reloads the whole page.
+and the pager); without JavaScript the same form reloads the whole page. Each conversation's
+state is its latest request's (read by id for the page's rows: the summaries do not keep it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from nexus.application.ports.conversation_queries import (
     ConversationTree,
 )
 from nexus.application.ports.dashboard_queries import DashboardQueries
-from nexus.application.ports.exchange_queries import ExchangeQueries, QueriesUnavailable
+from nexus.application.ports.exchange_queries import ExchangeQueries, QueriesUnavailable, RequestSummary
 from nexus.application.ports.prompts import PromptUse, PromptUses
 from nexus.application.use_cases.prompt_origin import prompt_origin
 from nexus.entrypoints.dashboard.context import page_context
@@ -122,6 +123,7 @@ async def conversations_page(
     request: Request[Any, Any, Any],
     dashboard_queries: NamedDependency[DashboardQueries],
     conversation_queries: NamedDependency[ConversationQueries],
+    exchange_queries: NamedDependency[ExchangeQueries],
     domain: Text = None,
     search: Text = None,
     since: Text = None,
@@ -130,17 +132,21 @@ async def conversations_page(
 ) -> Template:
     params = ListParams.parse(domain=domain, search=search, since=since, until=until, page=page)
     listing: ConversationPage | None = None
+    latest: dict[uuid.UUID, RequestSummary] = {}
     unavailable: str | None = None
     try:
         listing = await conversation_queries.list_conversations(
             params.filters, limit=PAGE_SIZE, offset=(params.page - 1) * PAGE_SIZE
         )
+        found = await exchange_queries.summaries_by_ids([c.latest_request_id for c in listing.conversations])
+        latest = {summary.request_id: summary for summary in found}
     except QueriesUnavailable as exc:
         unavailable = str(exc)
     pages = max(1, -(-listing.total // PAGE_SIZE)) if listing else 1
     values: dict[str, Any] = {
         "params": params,
         "listing": listing,
+        "latest": latest,
         "unavailable": unavailable,
         "page_number": params.page,
         "pages": pages,
