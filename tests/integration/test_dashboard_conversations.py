@@ -145,8 +145,8 @@ def test_a_conversation_is_drawn_with_its_branches_and_sub_agents(
     assert response.status_code == 200
     page = response.text
     graph = svg(page)
-    links = re.findall(r'href="/dashboard/requests/([0-9a-f-]+)"', graph)
-    assert sorted(links) == sorted(traffic.ids), "one node link per request, to its page"
+    steps = re.findall(r'data-step="([0-9a-f-]+)"', graph)
+    assert sorted(steps) == sorted(traffic.ids), "one node link per request"
     subtask_requests = len(traffic.first) + len(traffic.second) + len(traffic.nested)
     assert graph.count('class="node node-subtask') == subtask_requests
     assert graph.count('class="lane lane-subtask"') == 3
@@ -185,6 +185,58 @@ def test_a_conversation_is_drawn_with_its_branches_and_sub_agents(
     nested = agents[traffic.calls["nested"]]
     assert f'href="/dashboard/requests/{traffic.first[1]}"' in nested
     assert traffic.calls["first"] in nested, "launched from the first sub-agent"
+
+
+def nodes(page: str) -> dict[str, tuple[str, str, str]]:
+    """Each node's request id: where it leads, its label and its tooltip."""
+    found = re.findall(
+        r'<a class="graph-link" href="([^"]+)" data-step="([^"]+)"><title>(.*?)</title>.*?'
+        r'<text class="node-label"[^>]*>(.*?)</text></a>',
+        svg(page),
+        re.S,
+    )
+    return {step: (href, html.unescape(label), html.unescape(title)) for href, step, title, label in found}
+
+
+def turns(page: str) -> dict[str, str]:
+    """Each turn of the transcript (its element id) with the text of its heading."""
+    pattern = r'<details class="transcript-turn[^"]*" id="(turn-[^"]+)"[^>]*>\s*<summary>(.*?)</summary>'
+    found = re.findall(pattern, page, re.S)
+    return {anchor: " ".join(html.unescape(re.sub(r"<[^>]+>", " ", summary)).split()) for anchor, summary in found}
+
+
+def test_each_node_says_its_own_turn_and_opens_it_in_the_transcript(
+    api_proxy: RunningProxy, browser: httpx.Client
+) -> None:
+    traffic = review(api_proxy)
+    wait_until_linked(api_proxy, {traffic.root: traffic.ids}, timeout=2.0)
+    page = browser.get(f"/dashboard/conversations/{traffic.root}").text
+    drawn, transcript = nodes(page), turns(page)
+    assert set(drawn) == set(traffic.ids), "every request labelled"
+
+    review_turn, results, raise_turn = traffic.main[:3]
+    assert drawn[review_turn][:2] == (f"#turn-{review_turn}", "Review the service configuration, please.")
+    assert drawn[results][0] == f"#turn-{review_turn}", "tool results belong to the turn they answer"
+    assert drawn[results][1] == "↳ reply: You said nothing."
+    assert drawn[raise_turn][:2] == (f"#turn-{raise_turn}", "Raise the timeouts.")
+    assert drawn[traffic.edited][1] == "Lower the timeouts instead.", "an edit's own text, not the first message"
+    assert drawn[traffic.compacted[-1]][1] == "Now the retry settings."
+    assert drawn[traffic.first[0]][1].startswith("Find every HTTP endpoint"), "a sub-agent's prompt"
+    assert drawn[raise_turn][2].startswith("Turn "), "the tooltip names the turn"
+    assert "Raise the timeouts." in drawn[raise_turn][2]
+    assert "Review the service" not in drawn[raise_turn][2], "not the conversation's title"
+    assert "prompt: reply: You said: " in drawn[raise_turn][2]
+
+    assert {href[1:] for href, _, _ in drawn.values()} == set(transcript), "every turn a node opens is there"
+    assert transcript[f"turn-{review_turn}"].startswith("1 Review the service configuration, please.")
+    assert transcript[f"turn-{review_turn}"].endswith("reply: You said nothing."), "what the turn came to"
+    assert transcript[f"turn-{traffic.first[0]}"].startswith("2 subtask_1 Find every HTTP endpoint")
+    assert list(transcript).index(f"turn-{raise_turn}") < list(transcript).index(f"turn-{traffic.edited}")
+    body = page[page.index(f'id="turn-{review_turn}"') : page.index(f'id="turn-{traffic.first[0]}"')]
+    assert body.count('class="transcript-step') == 2, "the prompt's request and the tool results'"
+    assert body.count('<details class="block block-tool-use"><summary class="block-title">Tool call: Agent') == 2
+    assert "explore both areas with two agents in parallel.</p>" in body, "the answer's text"
+    assert f'href="/dashboard/requests/{results}"' in body, "each request opens its page"
 
 
 def test_text_from_traffic_is_escaped_in_the_list_and_the_graph(api_proxy: RunningProxy, browser: httpx.Client) -> None:

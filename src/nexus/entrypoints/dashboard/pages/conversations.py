@@ -1,6 +1,7 @@
 """Conversations: the list (searchable, filtered by time and domain, paged) and one conversation
-with its branch tree drawn as a graph, its branches and its sub-agents with their totals, or its
-timeline, or one branch's analytics (``conversation_views``).
+with its branch tree drawn as a graph beside its transcript (``conversation_transcript``), its
+branches and its sub-agents with their totals, or its timeline, or one branch's analytics
+(``conversation_views``).
 
 The list answers an htmx request (``HX-Request``) with its results only (the table, the total
 and the pager); without JavaScript the same form reloads the whole page. Each conversation's
@@ -34,6 +35,7 @@ from nexus.application.ports.prompts import PromptUse, PromptUses
 from nexus.application.use_cases.prompt_origin import prompt_origin
 from nexus.entrypoints.dashboard.context import page_context
 from nexus.entrypoints.dashboard.pages.analysis_panel import Panel, panel
+from nexus.entrypoints.dashboard.pages.conversation_transcript import Transcript, read_transcript
 from nexus.entrypoints.dashboard.pages.conversation_views import (
     VIEWS,
     Analytics,
@@ -181,6 +183,7 @@ async def conversation_page(
     choice: ViewChoice | None = None
     timeline: Timeline | None = None
     analytics: Analytics | None = None
+    transcript: Transcript | None = None
     started_from: PromptUse | None = None
     analysis: Panel | None = None
     problem: str | None = None
@@ -198,6 +201,8 @@ async def conversation_page(
                     timeline = await read_timeline(conversation_queries, parsed, choice.branch)
                 if choice.view == "analytics" and choice.analysed is not None:
                     analytics = await read_analytics(conversation_queries, parsed, choice.analysed)
+                if choice.view == "tree":
+                    transcript = await read_transcript(conversation_queries, parsed)
         except QueriesUnavailable as exc:
             status, unavailable = 503, str(exc)
         else:
@@ -220,7 +225,12 @@ async def conversation_page(
         analytics=analytics,
         started_from=started_from,
         analysis=analysis,
-        graph=conversation_graph(tree, request_url) if tree and choice and choice.view == "tree" else None,
+        transcript=transcript,
+        graph=(
+            conversation_graph(tree, request_url, texts=transcript.node_texts)
+            if tree and transcript is not None
+            else None
+        ),
         problem=problem,
         unavailable=unavailable,
         list_url=LIST_URL,
