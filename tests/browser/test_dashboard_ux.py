@@ -326,4 +326,6 @@ def test_the_usage_tables_fit_and_the_daily_history_is_newest_first(
     expect(quiet.nth(1)).to_contain_text("5 days without traffic (")
     expect(daily.nth(4)).to_have_attribute("data-day", nine.isoformat())
     expect(quiet.nth(2)).to_contain_text("20 days without traffic (")
+    if device == "phone":
+        no_sideways_scroll(page)
     screenshot(page, f"usage-tables-{device}")

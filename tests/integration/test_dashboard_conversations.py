@@ -18,6 +18,7 @@ import pytest
 from nexus.entrypoints.dashboard.formatting import money
 from tests.integration.test_api_conversations import KEY, Review, chat, review, tree, wait_until_linked
 from tests.support.dashboard import sign_in
+from tests.support.database import query
 from tests.support.proxy_server import RunningProxy
 
 pytestmark = pytest.mark.integration
@@ -206,7 +207,7 @@ def turns(page: str) -> dict[str, str]:
 
 
 def test_each_node_says_its_own_turn_and_opens_it_in_the_transcript(
-    api_proxy: RunningProxy, browser: httpx.Client
+    api_proxy: RunningProxy, browser: httpx.Client, database_url: str
 ) -> None:
     traffic = review(api_proxy)
     wait_until_linked(api_proxy, {traffic.root: traffic.ids}, timeout=2.0)
@@ -237,6 +238,12 @@ def test_each_node_says_its_own_turn_and_opens_it_in_the_transcript(
     assert body.count('<details class="block block-tool-use"><summary class="block-title">Tool call: Agent') == 2
     assert "explore both areas with two agents in parallel.</p>" in body, "the answer's text"
     assert f'href="/dashboard/requests/{results}"' in body, "each request opens its page"
+
+    # A request recorded before prompt_text existed says what it is instead.
+    query(database_url, "UPDATE exchanges SET prompt_text = NULL WHERE id = $1", uuid.UUID(raise_turn))
+    older = browser.get(f"/dashboard/conversations/{traffic.root}").text
+    assert nodes(older)[raise_turn][1] == "Turn 7 (prompt, text not recorded)", "the seventh in time order"
+    assert turns(older)[f"turn-{raise_turn}"].startswith("7 Turn 7 (prompt, text not recorded)")
 
 
 def test_text_from_traffic_is_escaped_in_the_list_and_the_graph(api_proxy: RunningProxy, browser: httpx.Client) -> None:
