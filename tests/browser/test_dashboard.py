@@ -199,8 +199,13 @@ def test_the_conversation_graph_shows_each_sub_agent_on_its_own_branch(recorded:
     expect(watched.locator("svg")).to_contain_text("subtask_1")
     expect(watched.locator("svg")).to_contain_text("subtask_2")
     first_agent = recorded.agents[0].request_ids[0]
-    watched.locator(f"svg a[href$='{first_agent}']").click()
-    expect(watched).to_have_url(re.compile(first_agent))
+    watched.locator(f"svg a[data-step='{first_agent}'] .node").click()
+    expect(watched).to_have_url(re.compile(f"#turn-{first_agent}$"))
+    turn = watched.locator(f"#turn-{first_agent}")
+    expect(turn).to_have_attribute("open", "")
+    expect(turn.locator(".badge.kind-subtask")).to_have_text("subtask_1")
+    turn.locator(f"a[href='/dashboard/requests/{first_agent}']").click()
+    expect(watched).to_have_url(re.compile(f"/dashboard/requests/{first_agent}$"))
     screenshot(watched, "conversation-graph-sub-agent")
 
 
@@ -232,7 +237,7 @@ def test_export_downloads_the_rows_on_screen(recorded: Recorded, watched: Page) 
     sign_in(watched, recorded.url)
     watched.goto(f"{recorded.url}/usage")
     on_screen = [
-        (row.locator("td").nth(0).inner_text(), row.locator("td").nth(1).inner_text().replace(",", ""))
+        (row.locator("[data-col=name]").inner_text(), row.locator("[data-col=requests]").inner_text().replace(",", ""))
         for row in watched.locator("[data-allocation=model] tbody tr").all()
     ]
 

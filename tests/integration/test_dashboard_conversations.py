@@ -18,6 +18,7 @@ import pytest
 from nexus.entrypoints.dashboard.formatting import money
 from tests.integration.test_api_conversations import KEY, Review, chat, review, tree, wait_until_linked
 from tests.support.dashboard import sign_in
+from tests.support.database import query
 from tests.support.proxy_server import RunningProxy
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ def row(page: str, conversation_id: str) -> str:
 
 
 def cell(fragment: str, column: str) -> str:
-    match = re.search(rf'data-col="{column}">(.*?)</td>', fragment, re.S)
+    match = re.search(rf'data-col="{column}"[^>]*>(.*?)</td>', fragment, re.S)
     assert match, f"no {column} cell"
     return re.sub(r"<[^>]+>", "", match.group(1)).strip()
 
@@ -87,7 +88,9 @@ def test_the_list_shows_each_conversation_with_its_counts_and_cost(
     assert cell(first, "tokens") == f"{summary['input_tokens']:,} / {summary['output_tokens']:,}"
     assert cell(first, "cost") == money(summary["cost_usd"])
     assert Decimal(summary["cost_usd"]) > 0
-    assert "claude-sonnet-5" in first
+    assert cell(first, "models") == ", ".join(summary["models"])
+    assert cell(first, "state") == "complete", "the state of its latest request"
+    assert '<span class="badge state-complete">' in first
     assert (cell(row(page, other[0]), "requests"), cell(row(page, other[0]), "branches")) == ("2", "1")
     assert "<script" not in page.split("<main", 1)[1], "no inline script"
     assert " style=" not in page
@@ -143,8 +146,8 @@ def test_a_conversation_is_drawn_with_its_branches_and_sub_agents(
     assert response.status_code == 200
     page = response.text
     graph = svg(page)
-    links = re.findall(r'href="/dashboard/requests/([0-9a-f-]+)"', graph)
-    assert sorted(links) == sorted(traffic.ids), "one node link per request, to its page"
+    steps = re.findall(r'data-step="([0-9a-f-]+)"', graph)
+    assert sorted(steps) == sorted(traffic.ids), "one node link per request"
     subtask_requests = len(traffic.first) + len(traffic.second) + len(traffic.nested)
     assert graph.count('class="node node-subtask') == subtask_requests
     assert graph.count('class="lane lane-subtask"') == 3
@@ -183,6 +186,64 @@ def test_a_conversation_is_drawn_with_its_branches_and_sub_agents(
     nested = agents[traffic.calls["nested"]]
     assert f'href="/dashboard/requests/{traffic.first[1]}"' in nested
     assert traffic.calls["first"] in nested, "launched from the first sub-agent"
+
+
+def nodes(page: str) -> dict[str, tuple[str, str, str]]:
+    """Each node's request id: where it leads, its label and its tooltip."""
+    found = re.findall(
+        r'<a class="graph-link" href="([^"]+)" data-step="([^"]+)"><title>(.*?)</title>.*?'
+        r'<text class="node-label"[^>]*>(.*?)</text></a>',
+        svg(page),
+        re.S,
+    )
+    return {step: (href, html.unescape(label), html.unescape(title)) for href, step, title, label in found}
+
+
+def turns(page: str) -> dict[str, str]:
+    """Each turn of the transcript (its element id) with the text of its heading."""
+    pattern = r'<details class="transcript-turn[^"]*" id="(turn-[^"]+)"[^>]*>\s*<summary>(.*?)</summary>'
+    found = re.findall(pattern, page, re.S)
+    return {anchor: " ".join(html.unescape(re.sub(r"<[^>]+>", " ", summary)).split()) for anchor, summary in found}
+
+
+def test_each_node_says_its_own_turn_and_opens_it_in_the_transcript(
+    api_proxy: RunningProxy, browser: httpx.Client, database_url: str
+) -> None:
+    traffic = review(api_proxy)
+    wait_until_linked(api_proxy, {traffic.root: traffic.ids}, timeout=2.0)
+    page = browser.get(f"/dashboard/conversations/{traffic.root}").text
+    drawn, transcript = nodes(page), turns(page)
+    assert set(drawn) == set(traffic.ids), "every request labelled"
+
+    review_turn, results, raise_turn = traffic.main[:3]
+    assert drawn[review_turn][:2] == (f"#turn-{review_turn}", "Review the service configuration, please.")
+    assert drawn[results][0] == f"#turn-{review_turn}", "tool results belong to the turn they answer"
+    assert drawn[results][1] == "↳ reply: You said nothing."
+    assert drawn[raise_turn][:2] == (f"#turn-{raise_turn}", "Raise the timeouts.")
+    assert drawn[traffic.edited][1] == "Lower the timeouts instead.", "an edit's own text, not the first message"
+    assert drawn[traffic.compacted[-1]][1] == "Now the retry settings."
+    assert drawn[traffic.first[0]][1].startswith("Find every HTTP endpoint"), "a sub-agent's prompt"
+    assert drawn[raise_turn][2].startswith("Turn "), "the tooltip names the turn"
+    assert "Raise the timeouts." in drawn[raise_turn][2]
+    assert "Review the service" not in drawn[raise_turn][2], "not the conversation's title"
+    assert "prompt: reply: You said: " in drawn[raise_turn][2]
+
+    assert {href[1:] for href, _, _ in drawn.values()} == set(transcript), "every turn a node opens is there"
+    assert transcript[f"turn-{review_turn}"].startswith("1 Review the service configuration, please.")
+    assert transcript[f"turn-{review_turn}"].endswith("reply: You said nothing."), "what the turn came to"
+    assert transcript[f"turn-{traffic.first[0]}"].startswith("2 subtask_1 Find every HTTP endpoint")
+    assert list(transcript).index(f"turn-{raise_turn}") < list(transcript).index(f"turn-{traffic.edited}")
+    body = page[page.index(f'id="turn-{review_turn}"') : page.index(f'id="turn-{traffic.first[0]}"')]
+    assert body.count('class="transcript-step') == 2, "the prompt's request and the tool results'"
+    assert body.count('<details class="block block-tool-use"><summary class="block-title">Tool call: Agent') == 2
+    assert "explore both areas with two agents in parallel.</p>" in body, "the answer's text"
+    assert f'href="/dashboard/requests/{results}"' in body, "each request opens its page"
+
+    # A request recorded before prompt_text existed says what it is instead.
+    query(database_url, "UPDATE exchanges SET prompt_text = NULL WHERE id = $1", uuid.UUID(raise_turn))
+    older = browser.get(f"/dashboard/conversations/{traffic.root}").text
+    assert nodes(older)[raise_turn][1] == "Turn 7 (prompt, text not recorded)", "the seventh in time order"
+    assert turns(older)[f"turn-{raise_turn}"].startswith("7 Turn 7 (prompt, text not recorded)")
 
 
 def test_text_from_traffic_is_escaped_in_the_list_and_the_graph(api_proxy: RunningProxy, browser: httpx.Client) -> None:

@@ -131,7 +131,7 @@ def text(fragment: str) -> str:
 
 
 def cell(fragment: str, column: str) -> str:
-    match = re.search(rf'data-col="{column}">(.*?)</td>', fragment, re.S)
+    match = re.search(rf'data-col="{column}"[^>]*>(.*?)</td>', fragment, re.S)
     assert match, f"no {column} cell"
     return text(match.group(1))
 
@@ -192,28 +192,65 @@ def test_the_list_shows_every_request_newest_first_with_its_columns(
     for request_id in traffic.ids:
         stored, shown = traffic.rows[request_id], row(page, request_id)
         assert cell(shown, "domain") == stored["domain"]
-        assert cell(shown, "type") == (stored["request_type"] or "—")
-        assert cell(shown, "state") == stored["state"]
+        assert cell(shown, "state") == f"{stored['state']} {stored['status']}", "the state, then the status"
         assert f'class="badge state-{stored["state"]}"' in shown
-        assert cell(shown, "status") == str(stored["status"])
+        path = f"{stored['method']} {stored['path']}"
+        assert cell(shown, "path") == (f"{path} {stored['request_type']}" if stored["request_type"] else path)
         assert cell(shown, "tokens") == f"{count(stored['input_tokens'])} / {count(stored['output_tokens'])}"
         assert cell(shown, "cost") == money(None if stored["cost_usd"] is None else str(stored["cost_usd"]))
         assert cell(shown, "duration") == duration(stored["duration_ms"])
         assert f'href="/dashboard/requests/{request_id}"' in shown, "the time opens the request"
     tool = row(page, traffic.tool)
     assert cell(tool, "model").startswith("claude-sonnet-5")
-    assert (cell(tool, "domain"), cell(tool, "type"), cell(tool, "status")) == (local, "inference", "200")
-    assert cell(tool, "conversation") == traffic.conversation_id[:8]
+    assert (cell(tool, "domain"), cell(tool, "state"), cell(tool, "path")) == (
+        local, "complete 200", "POST /v1/messages inference",
+    )  # fmt: skip
+    branch = traffic.rows[traffic.tool]["branch_id"]
+    assert cell(tool, "conversation") == f"{traffic.conversation_id[:8]} {branch}", "the conversation and the branch"
+    assert f'<span class="badge kind-main" data-branch="{branch}">' in tool
     assert f'href="/dashboard/conversations/{traffic.conversation_id}"' in tool
-    assert cell(row(page, traffic.failed), "status") == "529"
-    assert cell(row(page, traffic.failed), "state") == traffic.rows[traffic.failed]["state"] != "complete"
+    assert cell(row(page, traffic.failed), "state") == "upstream_error 529"
+    assert '<span class="error" data-status="529">' in row(page, traffic.failed)
     assert cell(row(page, traffic.other), "domain") == OTHER
     # A plain SDK call is a conversation of its own (THREAD_RULE=any_client), named by its id.
-    assert cell(row(page, traffic.other), "conversation") == traffic.other[:8]
-    assert money("0.001234500") == "$0.0012345"
+    assert cell(row(page, traffic.other), "conversation") == f"{traffic.other[:8]} main"
+    assert money("0.001234500") == "$0.001235", "four significant digits, as everywhere in the dashboard"
     assert money("2") == "$2.00"
     assert duration(850.4) == "850 ms"
     assert duration(1234.0) == "1.23 s"
+
+
+def test_each_row_previews_its_own_prompt_and_answer(browser: httpx.Client, traffic: Traffic) -> None:
+    rows = traffic.rows
+    # Written at record time: the last user message's text, Claude Code's reminder block left out.
+    assert rows[traffic.tool]["prompt_text"] == "Read the config file, please"
+    assert rows[traffic.result]["prompt_text"] is None, "a message of tool results only has no text"
+    assert rows[traffic.thinking]["prompt_text"] == "Think it over"
+    assert (rows[traffic.xss]["prompt_text"], rows[traffic.other]["prompt_text"]) == (XSS, "hello")
+
+    page = ok_page(browser.get("/dashboard/requests"))
+    tool = cell(row(page, traffic.tool), "preview")
+    assert tool == "Read the config file, please → I'll read the config file first. · 1 tool call: Read"
+    assert cell(row(page, traffic.result), "preview") == "→ You said nothing.", "tool results: the answer alone"
+    thinking = cell(row(page, traffic.thinking), "preview")
+    assert thinking.startswith("Think it over → You said: "), "the text block, not the thinking"
+    failed = cell(row(page, traffic.failed), "preview")
+    assert failed.startswith("Anyone there? → "), "an error answer previews its message"
+    assert failed != "Anyone there? → ", failed
+    xss = row(page, traffic.xss)
+    assert ESCAPED in xss, "previews are escaped"
+    assert XSS not in xss
+
+
+def test_the_search_finds_prompt_text_too(proxy: RunningProxy, browser: httpx.Client, traffic: Traffic) -> None:
+    def shown(q: str) -> list[str]:
+        return listed(ok_page(browser.get("/dashboard/requests", params={"q": q})))
+
+    assert "please" not in str(traffic.rows[traffic.tool]["response_body"]), "only the prompt has it"
+    assert shown("PLEASE") == [traffic.tool], "case-insensitive, in the prompt"
+    assert shown("config file first") == [traffic.tool], "in the response, as before"
+    api = httpx.get(f"{proxy.url}/api/requests", params={"q": "please"}, headers={"x-api-key": KEY})
+    assert [item["request_id"] for item in api.json()["requests"]] == [traffic.tool], "the API's q too"
 
 
 def test_each_filter_and_the_search_narrow_the_list(browser: httpx.Client, traffic: Traffic) -> None:
@@ -322,7 +359,7 @@ def test_an_htmx_request_gets_only_the_results(browser: httpx.Client, traffic: T
     assert 'class="topbar"' not in partial.text
     assert "requests-filters" not in partial.text, "not the form: the results only"
     assert listed(partial.text) == [traffic.tool]
-    assert 'class="requests-table"' in partial.text
+    assert 'class="requests-table card-rows"' in partial.text
     # The layout's domain form is replaced out of band, so it carries the filters just applied.
     domain_form = re.search(r'<form class="domain-filter"[^>]*hx-swap-oob="outerHTML:.domain-filter">.*?</form>',
                             partial.text, re.S)  # fmt: skip

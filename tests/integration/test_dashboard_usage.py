@@ -10,7 +10,7 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -218,6 +218,27 @@ def record_traffic(proxy: RunningProxy, fake: FakeAnthropic, database_url: str) 
     )
 
 
+def daily_lines(days: list[tuple[date, int]]) -> list[str]:
+    """The first cell of each line of the daily table, for days (oldest first) and their requests."""
+    lines: list[str] = []
+    quiet: list[date] = []
+    for position in range(len(days) - 1, -1, -1):
+        day, requests = days[position]
+        if requests:
+            lines.append(day.isoformat())
+            continue
+        quiet.insert(0, day)
+        if position == 0 or days[position - 1][1]:
+            first, last = quiet[0].isoformat(), quiet[-1].isoformat()
+            lines.append(
+                f"{last}: no traffic"
+                if len(quiet) == 1
+                else f"{len(quiet)} days without traffic ({first} \u2013 {last})"
+            )
+            quiet = []
+    return lines
+
+
 def test_usage_page_shows_windows_history_and_allocation_and_exports_exactly_its_rows(
     usage_proxy: RunningProxy, fake: FakeAnthropic, database_url: str
 ) -> None:
@@ -298,10 +319,16 @@ def test_usage_page_shows_windows_history_and_allocation_and_exports_exactly_its
     assert sum(daily_chart["series"][1]["data"]) == sum(
         r["output_tokens"] for r in rows if r["account_id"] == "acc_team"
     )
+    # The table: newest first, each run of days without traffic one line.
+    lines = daily_lines([(day, per_day[day]["requests"]) for day in days])
     daily_table = table(html, table="daily")
-    assert [cells[0] for cells in daily_table] == [day.isoformat() for day in days]
-    for cells, day in zip(daily_table, days, strict=True):
-        expected = per_day[day]
+    assert [cells[0] for cells in daily_table] == lines
+    assert any("without traffic" in line or "no traffic" in line for line in lines), "the traffic leaves quiet days"
+    assert any(sum(per_day[day]["requests"] for day in days[n : n + 2]) == 0 for n in range(6)), "and a run of them"
+    shown_days = {cells[0]: cells for cells in daily_table if len(cells) == 7}
+    assert set(shown_days) == {day.isoformat() for day in days if per_day[day]["requests"]}
+    for shown_day, cells in shown_days.items():
+        expected = per_day[date.fromisoformat(shown_day)]
         assert cells[1:4] == [number(expected[n]) for n in ("requests", "input_tokens", "output_tokens")]
         assert cells[6] == money(expected["cost_usd"])
     daily_rows, _ = exported(browser, "daily", account="acc_team", days=7, period="24h")
@@ -350,13 +377,13 @@ def test_usage_page_shows_windows_history_and_allocation_and_exports_exactly_its
         for name, values in expected.items():
             share = f"{float(values['cost_usd'] / total_cost * 100):.1f} %"
             assert shown[name][1:] == [
+                money(values["cost_usd"]),
+                share,
                 number(values["requests"]),
                 number(values["input_tokens"]),
                 number(values["output_tokens"]),
                 number(values["cache_creation_input_tokens"]),
                 number(values["cache_read_input_tokens"]),
-                money(values["cost_usd"]),
-                share,
             ], (dimension, name)
         got = [row for row in allocation_rows if row["dimension"] == dimension]
         assert [row["name"] for row in got] == [cells[0] for cells in table(html, allocation=heading)]

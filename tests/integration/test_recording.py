@@ -64,6 +64,7 @@ def test_a_streamed_claude_code_turn_is_recorded_completely(
         "complete", 200, True, "POST", "/v1/messages", "beta=true",
     )  # fmt: skip
     assert row["request_type"] == "inference", "two system blocks besides the billing header"
+    assert row["prompt_text"] == "Read the config file, please.", "the last user message's text, for the dashboard"
     assert (row["model_requested"], row["model"]) == ("claude-sonnet-5", final.model)
     assert (row["input_tokens"], row["output_tokens"]) == (final.usage.input_tokens, final.usage.output_tokens)
     assert row["cost_usd"] is not None
@@ -143,6 +144,7 @@ def test_store_bodies_off_keeps_metadata_and_usage_only(
     [row] = wait_for_rows(database_url, 1)
     assert row["output_tokens"] == message.usage.output_tokens
     assert (row["request_body"], row["response_body"], row["response_raw"]) == (None, None, None)
+    assert row["prompt_text"] is None, "nor the prompt's text"
     assert query(database_url, "SELECT count(*) AS n FROM body_parts") == [{"n": 0}]
 
 

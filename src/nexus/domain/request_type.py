@@ -16,6 +16,7 @@ from typing import Literal
 import msgspec
 
 from nexus.domain import json_text
+from nexus.domain.prompt_text import prompt_text
 
 RequestType = Literal["quota", "query_evaluation", "inference"]
 
@@ -57,6 +58,24 @@ def classify_request(body: bytes) -> RequestType:
         return "query_evaluation"
 
 
+class RequestReading(msgspec.Struct, frozen=True):
+    """What the recorder reads of a Messages body in one decode: its kind, and the text of
+    its last user message (``prompt_text``)."""
+
+    request_type: RequestType
+    prompt_text: str | None
+
+
+def read_request(body: bytes) -> RequestReading:
+    """:func:`classify_request` and the last user message's text, from one typed decode."""
+    try:
+        decoded = _body(body)
+    except msgspec.MsgspecError:
+        return RequestReading("query_evaluation", None)
+    last_user = _last_user(decoded.messages)
+    return RequestReading(_classify(decoded), prompt_text(_texts(last_user.content)) if last_user else None)
+
+
 def classify_decoded(body: object) -> RequestType:
     """Classify a request body that was already decoded into Python objects.
 
@@ -80,18 +99,22 @@ def _classify(body: _Body) -> RequestType:
 
 
 def _is_quota_probe(messages: list[_Message]) -> bool:
-    last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+    last_user = _last_user(messages)
     if last_user is None:
         return False
-    return _text_of(last_user.content).strip().lower() == "quota"
+    return "\n".join(_texts(last_user.content)).strip().lower() == "quota"
 
 
-def _text_of(content: str | list[_Block] | None) -> str:
+def _last_user(messages: list[_Message]) -> _Message | None:
+    return next((m for m in reversed(messages) if m.role == "user"), None)
+
+
+def _texts(content: str | list[_Block] | None) -> list[str]:
     if isinstance(content, str):
-        return content
+        return [content]
     if content is None:
-        return ""
-    return "\n".join(block.text or "" for block in content if block.type == "text")
+        return []
+    return [block.text or "" for block in content if block.type == "text"]
 
 
 def _system_block_count(system: str | list[_Block] | None) -> int:

@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from nexus.domain.request_type import classify_decoded, classify_request
+from nexus.domain.prompt_text import PROMPT_TEXT_LENGTH
+from nexus.domain.request_type import RequestReading, classify_decoded, classify_request, read_request
 
 FIXTURES = sorted((Path(__file__).parents[2] / "fixtures" / "requests").glob("*.json"))
 BILLING = {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.3; cc_entrypoint=cli"}
@@ -106,3 +107,33 @@ def test_a_lone_surrogate_in_a_key_classifies_like_any_unknown_field() -> None:
 def test_a_decoded_body_with_a_lone_surrogate_classifies_as_its_bytes_do() -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "quota", "\ud800": 1}]}
     assert classify_decoded(body) == classify_request(json.dumps(body).encode()) == "quota"
+
+
+def test_the_last_user_message_text_is_read_with_the_type() -> None:
+    reminder = {"type": "text", "text": "<system-reminder>\nToday is Monday.\n</system-reminder>"}
+    messages = [
+        {"role": "user", "content": "First question"},
+        {"role": "assistant", "content": "An answer"},
+        {"role": "user", "content": [reminder, {"type": "text", "text": "  Second\n\n question  "}]},
+    ]
+    reading = read_request(body(system=[BILLING, {"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+                                messages=messages))  # fmt: skip
+    assert (reading.request_type, reading.prompt_text) == ("inference", "Second question")
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        ([{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "out"}]}], None),
+        ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}], "hi"),
+        ([{"role": "assistant", "content": "alone"}], None),
+        ([{"role": "user", "content": "x" * (PROMPT_TEXT_LENGTH + 50)}], "x" * PROMPT_TEXT_LENGTH),
+        ([{"role": "user", "content": "quota"}], "quota"),
+    ],
+)
+def test_the_prompt_text_is_what_a_preview_and_a_search_need(messages: list[Any], expected: str | None) -> None:
+    assert read_request(body(messages=messages)).prompt_text == expected
+
+
+def test_a_body_that_cannot_be_read_has_no_prompt_text() -> None:
+    assert read_request(b"not json") == RequestReading("query_evaluation", None)

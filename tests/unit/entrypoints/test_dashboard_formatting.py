@@ -29,14 +29,19 @@ NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("cost", "shown"),
     [
-        ("0.001234500", "$0.0012345"),  # as stored: nine decimals, the trailing zeros dropped
+        ("0.001234500", "$0.001235"),  # four significant digits, half up
+        ("0.001234499", "$0.001234"),
         ("0.000000001", "$0.000000001"),  # the smallest stored cost is not $0.00
-        ("0.000040000", "$0.00004"),
+        ("0.000040000", "$0.00004"),  # trailing zeros past the cents dropped
         ("0.012300000", "$0.0123"),
+        ("0.123456789", "$0.1235"),
+        ("0.999960000", "$1.00"),  # rounding up to the next digit
+        ("12.345600000", "$12.35"),  # never fewer than cents...
+        ("123.456000000", "$123.46"),  # ...so a large cost keeps them past four digits
         ("2", "$2.00"),
         ("0.5", "$0.50"),
         ("1234.5", "$1,234.50"),
-        ("1234567.891234567", "$1,234,567.891234567"),
+        ("1234567.891234567", "$1,234,567.89"),
         ("0", "$0.00"),
         ("0E-9", "$0.00"),  # how Decimal writes a stored zero
         ("0.000000000", "$0.00"),
@@ -47,7 +52,7 @@ NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
         (100, "$100.00"),
     ],
 )
-def test_a_cost_is_exact_with_at_least_cents(cost: str | Decimal | float, shown: str) -> None:
+def test_a_cost_has_four_significant_digits_and_at_least_cents(cost: str | Decimal | float, shown: str) -> None:
     assert money(cost) == shown
 
 
@@ -61,7 +66,7 @@ def test_the_canonical_stored_form_reads_back_unchanged() -> None:
     stored = cost_text(Decimal("0.0000123456789"))
     assert stored == "0.000012346"
     assert Decimal(stored).as_tuple().exponent == COST_QUANTUM.as_tuple().exponent
-    assert money(stored) == "$0.000012346"
+    assert money(stored) == "$0.00001235"
     assert decimal(stored) == Decimal("0.000012346")
 
 

@@ -17,7 +17,7 @@ from nexus.application.ports.conversation_queries import (
     ConversationTree,
 )
 from nexus.domain.conversation.branches import branch_kind
-from nexus.entrypoints.dashboard.render.graph import MAX_ROWS, conversation_graph
+from nexus.entrypoints.dashboard.render.graph import MAX_ROWS, NodeText, conversation_graph
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SVG_TAGS = {"figure", "figcaption", "svg", "g", "title", "line", "text", "path", "a", "circle"}
@@ -140,6 +140,10 @@ class _Svg(HTMLParser):
     def all(self, tag: str) -> list[dict[str, str | None]]:
         return [attrs for name, attrs in self.elements if name == tag]
 
+    def nodes(self) -> list[dict[str, str | None]]:
+        """The drawn circles, without the tap targets around them."""
+        return [attrs for attrs in self.all("circle") if attrs.get("class") != "node-hit"]
+
 
 def _parse(html: str) -> _Svg:
     """Parse, checking the markup is inert: our tags only, no handler, no style, no script."""
@@ -149,7 +153,7 @@ def _parse(html: str) -> _Svg:
     assert {tag for tag, _ in svg.elements} <= SVG_TAGS
     for tag, attrs in svg.elements:
         assert not any(name.startswith("on") or name == "style" for name in attrs), (tag, attrs)
-        assert attrs.get("href") is None or str(attrs["href"]).startswith("/dashboard/requests/")
+        assert attrs.get("href") is None or str(attrs["href"]).startswith(("/dashboard/requests/", "#turn-"))
     assert "<script" not in html
     assert "style=" not in html
     assert re.search(r"<[^>]*\bon\w+=", html) is None
@@ -165,7 +169,7 @@ def test_lanes_are_branches_in_order_of_first_appearance_main_first() -> None:
     assert lanes == ["lane lane-main", "lane lane-subtask", "lane lane-branch"]
     text = "".join(svg.texts)
     assert text.index("main") < text.index("subtask_3") < text.index("branch_x")
-    circles = svg.all("circle")
+    circles = svg.nodes()
     x = {str(attrs["class"]).split()[1]: attrs["cx"] for attrs in circles}
     assert int(str(x["node-main"])) < int(str(x["node-subtask"])) < int(str(x["node-branch"]))
 
@@ -176,7 +180,7 @@ def test_every_request_is_a_linked_circle_classed_by_its_branch_kind_and_state()
     assert isinstance(html, Markup)
     svg = _parse(html)
     assert [attrs["href"] for attrs in svg.all("a")] == [_url(node.request_id) for node in nodes]
-    assert [attrs["class"] for attrs in svg.all("circle")] == [
+    assert [attrs["class"] for attrs in svg.nodes()] == [
         "node node-main",
         "node node-main",
         "node node-branch",
@@ -186,9 +190,13 @@ def test_every_request_is_a_linked_circle_classed_by_its_branch_kind_and_state()
         "node node-compact",
         "node node-compact node-cancelled",
     ]
-    ys = [int(str(attrs["cy"])) for attrs in svg.all("circle")]
+    ys = [int(str(attrs["cy"])) for attrs in svg.nodes()]
     assert ys == sorted(ys)
     assert len(set(ys)) == len(nodes)
+    hits = [attrs for attrs in svg.all("circle") if attrs.get("class") == "node-hit"]
+    assert [(hit["cx"], hit["cy"]) for hit in hits] == [(node["cx"], node["cy"]) for node in svg.nodes()]
+    radii = {int(str(hit["r"])) for hit in hits}
+    assert radii == {11}, "a finger's width (22 px), as high as a row: neighbours do not overlap"
 
 
 def test_one_edge_per_request_whose_parent_is_drawn() -> None:
@@ -230,11 +238,12 @@ def test_text_from_traffic_is_escaped() -> None:
     def hostile_url(request_id: uuid.UUID) -> str:
         return f'/dashboard/requests/{request_id}?x="><script>alert(1)</script>'
 
-    html = conversation_graph(_tree(nodes, kinds={branch: "branch"}), hostile_url)
+    texts = {_id(2): NodeText(label=PAYLOAD, title="</title><script>alert(1)</script>", href="#turn-x")}
+    html = conversation_graph(_tree(nodes, kinds={branch: "branch"}), hostile_url, texts=texts)
     svg = _parse(html)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&#34;&gt;&lt;svg onload=alert(1)&gt;" in html
-    assert [attrs["href"] for attrs in svg.all("a")] == [hostile_url(_id(1)), hostile_url(_id(2))]
+    assert [attrs["href"] for attrs in svg.all("a")] == [hostile_url(_id(1)), "#turn-x"]
     text = "".join(svg.texts)
     assert f"branch_{PAYLOAD}" in text  # the full name, in the lane's tooltip
     assert f"main · {PAYLOAD}" in text
@@ -257,23 +266,47 @@ def test_the_tooltip_tells_branch_model_tokens_cost_state_and_time() -> None:
     assert "tokens: 1,200 in, 34 out (cache 5,000 read, 0 written)" in tooltip
     assert "cost: $0.0123" in tooltip
     assert "state: complete (200)" in tooltip
-    assert "Fix the login bug" in tooltip
+    assert "Fix the login bug" not in tooltip, "the conversation's first message is no node's own text"
     assert "12:00:01" in [text for text in svg.texts]  # the row's time in the gutter
+
+
+def test_a_node_with_its_text_is_labelled_and_leads_to_its_turn() -> None:
+    nodes = [_node(1), _node(2, parent=1)]
+    texts = {
+        _id(1): NodeText(
+            label="Fix the login bug in the session middleware, please", title="Turn 1: Fix…", href="#turn-a"
+        ),
+        _id(2): NodeText(label=PAYLOAD, title=f"Turn 1: {PAYLOAD}", href="#turn-a"),
+    }
+    html = conversation_graph(_tree(nodes), _url, texts=texts)
+    svg = _parse(html)
+    assert [(attrs["href"], attrs["data-step"]) for attrs in svg.all("a")] == [
+        ("#turn-a", str(_id(1))),
+        ("#turn-a", str(_id(2))),
+    ]
+    labels = [attrs for attrs in svg.all("text") if attrs.get("class") == "node-label"]
+    assert len(labels) == 2
+    assert "Fix the login bug in the session middleware…" in svg.texts, "cut to fit beside the node"
+    assert "Turn 1: Fix…\nmain · claude-sonnet-4-5" in "".join(svg.texts), "the turn first in the tooltip"
+    assert "&lt;script&gt;" in html
+    (attrs,) = svg.all("svg")
+    lanes_end = int(str(svg.nodes()[0]["cx"])) + 14
+    assert int(str(attrs["width"])) >= lanes_end + 220, "room for the labels"
+    assert int(str(labels[0]["x"])) >= lanes_end, "labels right of the lanes"
 
 
 def test_unlinked_requests_get_their_own_lane() -> None:
     svg = _parse(conversation_graph(_tree([_node(1), _node(2, None)]), _url))
     assert "(unlinked)" in svg.texts
-    assert [attrs["class"] for attrs in svg.all("circle")] == ["node node-main", "node node-branch"]
+    assert [attrs["class"] for attrs in svg.nodes()] == ["node node-main", "node node-branch"]
 
 
-def test_the_view_box_grows_with_rows_and_lanes() -> None:
+def test_the_drawing_grows_with_rows_and_lanes_in_css_pixels() -> None:
     def size(nodes: list[ConversationNode]) -> tuple[int, int]:
         svg = _parse(conversation_graph(_tree(nodes), _url))
         (attrs,) = svg.all("svg")
-        _, _, width, height = (int(part) for part in str(attrs["viewbox"]).split())
-        assert (str(width), str(height)) == (attrs["width"], attrs["height"])
-        return width, height
+        assert "viewbox" not in attrs, "nothing scales: CSS widens it to its card, text keeps its size"
+        return int(str(attrs["width"])), int(str(attrs["height"]))
 
     one = size([_node(1)])
     two_rows = size([_node(1), _node(2, parent=1)])
@@ -287,7 +320,7 @@ def test_rows_are_capped_and_the_caption_says_so() -> None:
     assert MAX_ROWS == 400
     nodes = [_node(1), *(_node(number, parent=number - 1) for number in range(2, 9))]
     svg = _parse(conversation_graph(_tree(nodes), _url, max_rows=5))
-    assert len(svg.all("circle")) == 5
+    assert len(svg.nodes()) == 5
     assert len(svg.all("path")) == 4
     caption = svg.texts[-1]
     assert caption == "5 requests in 1 branch; only the first 5 of 8 requests are drawn."

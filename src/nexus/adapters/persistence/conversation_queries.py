@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nexus.adapters.persistence.conversation_activity import read_activity
+from nexus.adapters.persistence.conversation_transcript import read_transcript
 from nexus.adapters.persistence.exchange_queries import run_read
 from nexus.adapters.persistence.tables import conversations, exchanges
 from nexus.application.ports.conversation_queries import (
@@ -32,6 +33,7 @@ from nexus.application.ports.conversation_queries import (
     ConversationSummary,
     ConversationTree,
     SubagentTotals,
+    TranscriptPage,
 )
 from nexus.domain.conversation.branches import branch_kind, subtask_number
 from nexus.domain.pricing import optional_cost_text
@@ -108,6 +110,9 @@ class SqlAlchemyConversationQueries:
         self, conversation_id: uuid.UUID, *, branch_id: str | None, limit: int
     ) -> ActivityPage:
         return await read_activity(self._engine, conversation_id, branch_id=branch_id, limit=limit)
+
+    async def conversation_transcript(self, conversation_id: uuid.UUID, *, limit: int) -> TranscriptPage:
+        return await read_transcript(self._engine, conversation_id, limit=limit)
 
 
 # --- the list -----------------------------------------------------------------------------------

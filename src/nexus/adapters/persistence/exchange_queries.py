@@ -12,6 +12,7 @@ from sqlalchemy import ARRAY, ColumnElement, Row, Select, Text, any_, bindparam,
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nexus.adapters.persistence.db_errors import read_failure
+from nexus.adapters.persistence.request_previews import preview, previews_statement
 from nexus.adapters.persistence.stored_bodies import compose_body
 from nexus.adapters.persistence.tables import exchanges
 from nexus.application.ports.exchange_queries import (
@@ -21,6 +22,7 @@ from nexus.application.ports.exchange_queries import (
     RequestDetail,
     RequestFilters,
     RequestPage,
+    RequestPreview,
     RequestSummary,
     Stats,
     StoredBody,
@@ -140,6 +142,15 @@ class SqlAlchemyExchangeQueries:
 
         async def run(connection: AsyncConnection) -> list[RequestSummary]:
             return [_summary(row) for row in await connection.execute(statement)]
+
+        return await self._run(run)
+
+    async def previews(self, requests: Sequence[RequestSummary]) -> dict[uuid.UUID, RequestPreview]:
+        if not requests:
+            return {}
+
+        async def run(connection: AsyncConnection) -> dict[uuid.UUID, RequestPreview]:
+            return dict(preview(row) for row in await connection.execute(previews_statement(requests)))
 
         return await self._run(run)
 
@@ -307,6 +318,7 @@ def _conditions(filters: RequestFilters) -> list[ColumnElement[bool]]:
         pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append(
             or_(
+                c.prompt_text.ilike(pattern, escape="\\"),
                 cast(c.response_body, Text).ilike(pattern, escape="\\"),
                 c.model.ilike(pattern, escape="\\"),
                 c.model_requested.ilike(pattern, escape="\\"),

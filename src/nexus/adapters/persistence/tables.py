@@ -52,6 +52,7 @@ exchanges = Table(
     Column("cost_usd", Numeric(20, 9)),
     Column("price_version", Text),
     Column("tool_call_count", Integer, nullable=False),
+    Column("prompt_text", Text),
     Column("request_headers", JSONB),
     Column("response_headers", JSONB),
     Column("request_body", LargeBinary),

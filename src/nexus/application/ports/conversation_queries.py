@@ -1,5 +1,6 @@
 """Reading conversations back: the list and the tree of one, for the management API; one
-conversation's requests with what the dashboard's timeline and analytics need.
+conversation's requests with what the dashboard's timeline and analytics need, and with what
+its transcript shows (each request's prompt text and the blocks of its answer).
 
 The structs are what the API answers, field for field, with the conventions of
 ``exchange_queries``: costs are exact decimal strings (``None`` when nothing in the sum has a
@@ -29,9 +30,15 @@ __all__ = [
     "ConversationSummary",
     "ConversationTree",
     "QueriesUnavailable",
+    "ReplyBlock",
     "RequestActivity",
     "SubagentTotals",
+    "TranscriptPage",
+    "TranscriptStep",
 ]
+
+# A transcript shows the start of each block; the request page has all of it.
+REPLY_BLOCK_CHARS = 4000
 
 
 class ConversationFilters(msgspec.Struct, frozen=True, kw_only=True):
@@ -213,6 +220,55 @@ class ActivityPage(msgspec.Struct, frozen=True):
         return self.total > len(self.requests)
 
 
+class ReplyBlock(msgspec.Struct, frozen=True, kw_only=True):
+    """One block of a stored answer, as a transcript shows it.
+
+    ``kind`` is the block's ``type`` (``text``, ``thinking``, ``tool_use``, ...; empty when it
+    has none); ``text`` is its text, its thinking or, for a tool call, its input as JSON, cut
+    at ``REPLY_BLOCK_CHARS`` characters; ``length`` is how many characters it had before the
+    cut; ``name`` is a tool call's name.
+    """
+
+    kind: str
+    text: str
+    length: int
+    name: str | None = None
+
+
+class TranscriptStep(msgspec.Struct, frozen=True, kw_only=True):
+    """One request of a conversation with what its transcript shows.
+
+    The link fields are those of ``RequestActivity`` (what placing it in a turn needs).
+    ``prompt_text`` is the text of its last user message (``None`` for tool results only, or
+    a request recorded before revision 0010); ``blocks`` the stored answer's blocks in order;
+    ``error`` the message of an error answer; ``stop_reason`` the answer's.
+    """
+
+    request_id: uuid.UUID
+    timestamp: datetime
+    branch_id: str | None
+    parent_request_id: uuid.UUID | None
+    message_hash: str | None
+    model: str | None
+    state: str
+    status: int
+    duration_ms: float
+    tool_call_count: int
+    cost_usd: str | None
+    prompt_text: str | None
+    blocks: list[ReplyBlock]
+    error: str | None
+    stop_reason: str | None
+
+
+class TranscriptPage(msgspec.Struct, frozen=True):
+    """The oldest requests asked for, oldest first (the graph draws the same ones);
+    ``truncated`` when the conversation has more."""
+
+    steps: list[TranscriptStep]
+    truncated: bool
+
+
 @runtime_checkable
 class ConversationQueries(Protocol):
     """Every method raises ``QueriesUnavailable`` when storage is off or unreachable."""
@@ -230,4 +286,9 @@ class ConversationQueries(Protocol):
     ) -> ActivityPage:
         """The conversation's newest ``limit`` requests (of ``branch_id`` only, when given),
         oldest first; an unknown conversation or branch has none."""
+        ...
+
+    async def conversation_transcript(self, conversation_id: uuid.UUID, *, limit: int) -> TranscriptPage:
+        """The conversation's oldest ``limit`` requests with their prompt text and answer,
+        oldest first; an unknown conversation has none."""
         ...

@@ -25,8 +25,9 @@ class RequestFilters(msgspec.Struct, frozen=True, kw_only=True):
     """Which exchanges to list; every filter given must match (``None`` matches anything).
 
     ``model`` matches the model that answered or the model requested.
-    ``text`` is a case-insensitive substring of the stored response (the rebuilt message or
-    error JSON), the model, the path or the proxy's error message.
+    ``text`` is a case-insensitive substring of the prompt (the last user message's text, as
+    recorded since revision 0010), the stored response (the rebuilt message or error JSON), the
+    model, the path or the proxy's error message.
     ``since`` is inclusive, ``until`` exclusive.
     """
 
@@ -71,6 +72,20 @@ class RequestSummary(msgspec.Struct, frozen=True, kw_only=True):
     parent_request_id: uuid.UUID | None
     is_subtask: bool
     parent_task_request_id: uuid.UUID | None
+
+
+class RequestPreview(msgspec.Struct, frozen=True, kw_only=True):
+    """What a list row shows of a request's content, each text on one line and cut short.
+
+    ``prompt`` is the start of its last user message's text: ``None`` for a message of tool
+    results only, other endpoints, rows recorded before revision 0010 or with
+    ``STORE_BODIES=false``. ``answer`` is the start of the stored response's first text block,
+    or of its error message. ``tools`` names the tool calls of the stored response, in order.
+    """
+
+    prompt: str | None
+    answer: str | None
+    tools: list[str]
 
 
 class RequestPage(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -184,6 +199,10 @@ class ExchangeQueries(Protocol):
 
     async def summaries_by_ids(self, request_ids: Sequence[uuid.UUID]) -> list[RequestSummary]:
         """The stored exchanges among these ids, oldest first; unknown ids are left out."""
+        ...
+
+    async def previews(self, requests: Sequence[RequestSummary]) -> dict[uuid.UUID, RequestPreview]:
+        """The previews of these listed requests, by id (a request no longer stored has none)."""
         ...
 
     async def get_request(self, request_id: uuid.UUID) -> RequestDetail | None: ...

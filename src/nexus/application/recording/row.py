@@ -23,7 +23,7 @@ from nexus.domain.message_rebuild import rebuild_message
 from nexus.domain.pricing import PRICE_TABLE_VERSION, cost_usd
 from nexus.domain.proxy_request import MESSAGES_PATH
 from nexus.domain.rate_limits import UnifiedRateLimit, parse_unified_rate_limit
-from nexus.domain.request_type import classify_request
+from nexus.domain.request_type import RequestReading, read_request
 from nexus.domain.stored_compression import compress_stored
 from nexus.domain.upstream_attempts import UpstreamAttempt
 from nexus.domain.usage import ResponseFacts, TokenUsage, facts_from_message, facts_from_sse
@@ -69,6 +69,7 @@ class ExchangeRow(msgspec.Struct, kw_only=True):
     cost_usd: Decimal | None = None
     price_version: str | None = None
     tool_call_count: int = 0
+    prompt_text: str | None = None  # the last user message's text (``domain.prompt_text``)
     request_headers: list[list[str]]
     response_headers: list[list[str]] | None
     request_body: bytes | None = None
@@ -136,6 +137,8 @@ def build_row(
         first_token_ms=_ms(exchange.first_byte_s, exchange.upstream_started_s) if exchange.stream else None,
         duration_ms=round(exchange.duration_s * 1000, 3),
         tool_call_count=facts.tool_calls if facts is not None else 0,
+        # Text of the body: kept only where bodies are (STORE_BODIES=false keeps no content).
+        prompt_text=measured.prompt_text if store_bodies and measured.is_messages else None,
         request_headers=[list(pair) for pair in masked_headers(headers)],
         response_headers=[list(pair) for pair in masked_headers(exchange.response_headers)] or None,
         rate_limit=parse_unified_rate_limit(exchange.response_headers),
@@ -178,6 +181,7 @@ class Measured(msgspec.Struct, frozen=True):
     request_type: str | None
     facts: ResponseFacts | None
     response: bytes | None  # the decoded response body of a Messages call
+    prompt_text: str | None = None  # read with the type, in the same decode of the body
 
 
 class _LastMeasured:
@@ -204,13 +208,16 @@ def measure(exchange: Exchange) -> Measured:
 def _measure(exchange: Exchange) -> Measured:
     is_messages = exchange.path == MESSAGES_PATH and exchange.method == "POST"
     response = _readable_response(exchange) if is_messages else None
-    request_type = classify_request(exchange.request_body) if is_messages and exchange.request_body else None
+    reading: RequestReading | None = (
+        read_request(exchange.request_body) if is_messages and exchange.request_body else None
+    )
     return Measured(
         is_messages=is_messages,
         state=_state(exchange, response),
-        request_type=request_type,
+        request_type=reading.request_type if reading else None,
         facts=_facts(exchange, response),
         response=response,
+        prompt_text=reading.prompt_text if reading else None,
     )
 
 

@@ -66,6 +66,7 @@ class Reading(msgspec.Struct, frozen=True):
     kinds: dict[uuid.UUID, StepKind]
     turns: list[Turn]
     tool_gaps_ms: list[float]  # per tool-results request: the client's time between call and results
+    turn_of: dict[uuid.UUID, int] = msgspec.field(default_factory=dict)  # each step's index in ``turns``
 
 
 def read_turns(steps: Sequence[Step]) -> Reading:
@@ -94,7 +95,7 @@ def read_turns(steps: Sequence[Step]) -> Reading:
             first_sent[content] = step.request_id
         turn_of[step.request_id] = turn
         members[turn].append(step)
-    return Reading(kinds=kinds, turns=[_turn(group) for group in members], tool_gaps_ms=gaps)
+    return Reading(kinds=kinds, turns=[_turn(group) for group in members], tool_gaps_ms=gaps, turn_of=turn_of)
 
 
 def _continues(step: Step, parent: Step) -> bool:

@@ -6,19 +6,30 @@ so every template, the live feed's rows rendered outside a page included, calls 
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any
 
 NOTHING = "—"
+# Every cost on every page: four significant digits, never fewer than cents. A request's
+# $0.0012345 reads $0.001235 and never $0.00; a month's $1,234.5678 reads $1,234.57. The
+# API and the exports keep the exact stored value.
+SIGNIFICANT_DIGITS = 4
 
 
 def money(cost: str | Decimal | float | None) -> str:
-    """``$0.0012345``: exact (as stored, 9 decimals at most), trailing zeros dropped down to
-    two, so a tiny cost never shows as $0.0000; ``—`` when unpriced."""
+    """``$0.001235``: the cost to ``SIGNIFICANT_DIGITS`` significant digits (half up), at least
+    two decimals, trailing zeros past the cents dropped; ``—`` when unpriced."""
     value = decimal(cost)
     if value is None:
         return NOTHING
+    if value:
+        decimals = max(2, SIGNIFICANT_DIGITS - 1 - value.adjusted())
+        with localcontext() as context:
+            context.prec = 64  # a stored cost has at most 20 digits; room for the rounding
+            with suppress(InvalidOperation):  # beyond any cost: shown as it is
+                value = value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
     whole, _, fraction = f"{abs(value):f}".partition(".")
     sign = "-" if value < 0 else ""
     return f"{sign}${int(whole):,}.{fraction.rstrip('0').ljust(2, '0')}"

@@ -1,9 +1,11 @@
 """Conversations: the list (searchable, filtered by time and domain, paged) and one conversation
-with its branch tree drawn as a graph, its branches and its sub-agents with their totals, or its
-timeline, or one branch's analytics (``conversation_views``).
+with its branch tree drawn as a graph beside its transcript (``conversation_transcript``), its
+branches and its sub-agents with their totals, or its timeline, or one branch's analytics
+(``conversation_views``).
 
 The list answers an htmx request (``HX-Request``) with its results only (the table, the total
-and the pager); without JavaScript the same form reloads the whole page.
+and the pager); without JavaScript the same form reloads the whole page. Each conversation's
+state is its latest request's (read by id for the page's rows: the summaries do not keep it).
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from nexus.application.ports.conversation_queries import (
     ConversationTree,
 )
 from nexus.application.ports.dashboard_queries import DashboardQueries
-from nexus.application.ports.exchange_queries import ExchangeQueries, QueriesUnavailable
+from nexus.application.ports.exchange_queries import ExchangeQueries, QueriesUnavailable, RequestSummary
 from nexus.application.ports.prompts import PromptUse, PromptUses
 from nexus.application.use_cases.prompt_origin import prompt_origin
 from nexus.entrypoints.dashboard.context import page_context
 from nexus.entrypoints.dashboard.pages.analysis_panel import Panel, panel
+from nexus.entrypoints.dashboard.pages.conversation_transcript import Transcript, read_transcript
 from nexus.entrypoints.dashboard.pages.conversation_views import (
     VIEWS,
     Analytics,
@@ -122,6 +125,7 @@ async def conversations_page(
     request: Request[Any, Any, Any],
     dashboard_queries: NamedDependency[DashboardQueries],
     conversation_queries: NamedDependency[ConversationQueries],
+    exchange_queries: NamedDependency[ExchangeQueries],
     domain: Text = None,
     search: Text = None,
     since: Text = None,
@@ -130,17 +134,21 @@ async def conversations_page(
 ) -> Template:
     params = ListParams.parse(domain=domain, search=search, since=since, until=until, page=page)
     listing: ConversationPage | None = None
+    latest: dict[uuid.UUID, RequestSummary] = {}
     unavailable: str | None = None
     try:
         listing = await conversation_queries.list_conversations(
             params.filters, limit=PAGE_SIZE, offset=(params.page - 1) * PAGE_SIZE
         )
+        found = await exchange_queries.summaries_by_ids([c.latest_request_id for c in listing.conversations])
+        latest = {summary.request_id: summary for summary in found}
     except QueriesUnavailable as exc:
         unavailable = str(exc)
     pages = max(1, -(-listing.total // PAGE_SIZE)) if listing else 1
     values: dict[str, Any] = {
         "params": params,
         "listing": listing,
+        "latest": latest,
         "unavailable": unavailable,
         "page_number": params.page,
         "pages": pages,
@@ -175,6 +183,7 @@ async def conversation_page(
     choice: ViewChoice | None = None
     timeline: Timeline | None = None
     analytics: Analytics | None = None
+    transcript: Transcript | None = None
     started_from: PromptUse | None = None
     analysis: Panel | None = None
     problem: str | None = None
@@ -192,6 +201,8 @@ async def conversation_page(
                     timeline = await read_timeline(conversation_queries, parsed, choice.branch)
                 if choice.view == "analytics" and choice.analysed is not None:
                     analytics = await read_analytics(conversation_queries, parsed, choice.analysed)
+                if choice.view == "tree":
+                    transcript = await read_transcript(conversation_queries, parsed)
         except QueriesUnavailable as exc:
             status, unavailable = 503, str(exc)
         else:
@@ -214,7 +225,12 @@ async def conversation_page(
         analytics=analytics,
         started_from=started_from,
         analysis=analysis,
-        graph=conversation_graph(tree, request_url) if tree and choice and choice.view == "tree" else None,
+        transcript=transcript,
+        graph=(
+            conversation_graph(tree, request_url, texts=transcript.node_texts)
+            if tree and transcript is not None
+            else None
+        ),
         problem=problem,
         unavailable=unavailable,
         list_url=LIST_URL,

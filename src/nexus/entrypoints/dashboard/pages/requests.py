@@ -1,13 +1,15 @@
 """Requests: the recorded exchanges listed, filtered, searched and paged (one of them in full
 is ``request_detail``).
 
-The list reads one page (``list_requests`` with a limit) and nothing more; under ``HX-Request``
+The list reads one page (``list_requests`` with a limit) and the previews of its rows (the
+start of each prompt and answer, one more statement by id); under ``HX-Request``
 it answers only the results fragment, which the filter form and the pager swap in place (with
 ``hx-push-url``), while the same form and links work as plain GETs without JavaScript.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, get_args
 from urllib.parse import urlencode
 
@@ -22,7 +24,9 @@ from nexus.application.ports.exchange_queries import (
     QueriesUnavailable,
     RequestFilters,
     RequestPage,
+    RequestPreview,
 )
+from nexus.domain.conversation.branches import branch_kind
 from nexus.domain.outcome import Outcome
 from nexus.entrypoints.dashboard.context import page_context
 from nexus.entrypoints.dashboard.params import (
@@ -158,6 +162,7 @@ async def requests_page(
     model, request_type, state, status, q, conversation_id, since, until, offset, limit."""
     params = ListParams.parse({name: request.query_params.get(name) for name in LIST_PARAMETERS})
     page: RequestPage | None = None
+    previews: dict[uuid.UUID, RequestPreview] = {}
     unavailable: str | None = None
     status_code = 400 if params.problems else 200
     if not params.problems:
@@ -169,6 +174,7 @@ async def requests_page(
                 # A text search reads every row it matches to count them: count the first ones.
                 count_up_to=SEARCH_COUNT_LIMIT if params.q else None,
             )
+            previews = await exchange_queries.previews(page.requests)
         except QueriesUnavailable as exc:
             unavailable = str(exc)  # said on the page (200, as the other lists), the form still works
     context = await page_context(
@@ -178,6 +184,9 @@ async def requests_page(
         keep=params.keep(),
         params=params,
         result=page,
+        previews=previews,
+        preview_chars=PREVIEW_CHARS,
+        branch_kind=branch_kind,
         pager=_pager(params, page) if page else None,
         unavailable=unavailable,
         states=STATES,
@@ -194,6 +203,7 @@ async def requests_page(
 
 
 SEARCH_COUNT_LIMIT = 1000
+PREVIEW_CHARS = 120  # of the prompt and of the answer: two short lines in a row
 
 
 def _pager(params: ListParams, page: RequestPage) -> Pager:

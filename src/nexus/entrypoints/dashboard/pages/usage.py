@@ -21,6 +21,7 @@ from nexus.application.ports.limit_alerts import AlertLedger, SentAlert
 from nexus.application.ports.usage_queries import UsageUnavailable
 from nexus.application.use_cases.account_usage import UsageReports
 from nexus.entrypoints.dashboard.context import page_context
+from nexus.entrypoints.dashboard.pages.usage_daily import daily_lines
 from nexus.entrypoints.dashboard.pages.usage_sections import (
     DAYS,
     DEFAULT_DAYS,
@@ -102,6 +103,7 @@ async def usage_page(
         account=selected,
         account_choices=choices,
         daily=daily,
+        daily_lines=daily_lines(daily) if daily is not None else None,
         daily_chart=daily_chart(daily) if daily is not None else None,
         hourly_chart=hourly,
         allocation=allocation,

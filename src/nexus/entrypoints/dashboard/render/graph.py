@@ -2,15 +2,19 @@
 
 Lanes are branches in order of first appearance (``main`` first), rows the requests oldest
 first, at most ``MAX_ROWS`` of them (the caption says when more were left out). Each request is
-a circle linking to its detail page with a tooltip; each one with a parent among the rows gets
-an edge to it (straight in a lane, an S-curve into another lane). Geometry is in attributes,
-looks in CSS classes: no inline style, no script; every text from traffic is escaped.
+a circle with a tooltip, linking to its detail page, or, given its ``NodeText``, labelled with
+its own turn's text and linking to that turn in the transcript beside the graph. A circle
+is small for a finger: a larger transparent one around it, and the label, are in the link too.
+Each request with a parent among the rows gets an edge to it (straight in a lane, an S-curve
+into another lane). The SVG is drawn in CSS pixels (no viewBox, so nothing scales): its width
+is the least the lanes and labels need, and CSS stretches it to its card. Geometry is in
+attributes, looks in CSS classes: no inline style, no script; every text from traffic is escaped.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from markupsafe import Markup
@@ -20,15 +24,28 @@ from nexus.domain.conversation.branches import MAIN, branch_kind
 from nexus.domain.outcome import is_error
 from nexus.entrypoints.dashboard.formatting import clock, money, when
 
-__all__ = ["MAX_ROWS", "conversation_graph"]
+__all__ = ["MAX_ROWS", "NodeText", "conversation_graph"]
 
 MAX_ROWS = 400  # beyond a few hundred nodes the SVG stops being readable and costs 100s of ms
 _LANE = 28  # lane width
 _ROW = 22  # row height
 _GUTTER = 64  # room for the time of each row
 _RADIUS = 6
+_HIT_RADIUS = 11  # the tap target around each circle (a row is 22 px: neighbours do not overlap)
+_LABEL_ROOM = 220  # the least width kept for node labels right of the lanes (a phone has ~350 px)
+_NODE_LABEL_CHARS = 44
 _LABEL_CHARS = 28  # lane labels are cut to this many characters (the full name is the tooltip)
 _UNLINKED = ""  # lane of requests not linked to a branch yet
+
+
+@dataclass(frozen=True, slots=True)
+class NodeText:
+    """What a node says of its own request: ``label`` beside it, ``title`` atop its tooltip,
+    and ``href``, where a tap on it leads (the request's turn in the transcript)."""
+
+    label: str
+    title: str
+    href: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +56,7 @@ class _Lane:
 
     @property
     def label(self) -> str:
-        name = self.branch_id or "(unlinked)"
-        return name if len(name) <= _LABEL_CHARS else name[: _LABEL_CHARS - 1] + "…"
+        return _cut(self.branch_id or "(unlinked)", _LABEL_CHARS)
 
 
 def conversation_graph(
@@ -49,10 +65,12 @@ def conversation_graph(
     *,
     current: uuid.UUID | None = None,
     max_rows: int = MAX_ROWS,
+    texts: Mapping[uuid.UUID, NodeText] | None = None,
 ) -> Markup:
     """The tree as ``<figure class="conversation-graph">`` holding the SVG and a caption.
 
-    ``request_url`` gives each node's link; ``current`` (a request id) is marked ``node-current``.
+    ``request_url`` gives the link of each node without a text in ``texts``; ``current`` (a
+    request id) is marked ``node-current``.
     """
     nodes = sorted(tree.nodes, key=lambda node: node.timestamp)[:max_rows]
     lanes = _lanes(tree, nodes)
@@ -63,15 +81,18 @@ def conversation_graph(
     rows = {
         node.request_id: (lanes[_branch(node)].x, header + index * _ROW + _ROW // 2) for index, node in enumerate(nodes)
     }
-    width = _GUTTER + len(lanes) * _LANE + header  # labels lean right by up to their height
+    lanes_end = _GUTTER + len(lanes) * _LANE
+    # Lane labels lean right by up to their height; node labels need their room.
+    width = lanes_end + max(header, _LABEL_ROOM if texts else 0)
     height = header + len(nodes) * _ROW + 8
+    draw = _Drawing(rows=rows, lanes=lanes, label_x=lanes_end + 4, request_url=request_url, current=current)
     svg = Markup(
-        '<svg class="graph-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}"'
+        '<svg class="graph-svg" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}"'
         ' role="img" aria-label="Branch graph">{}{}{}</svg>'
     ).format(
         _lane_marks(lanes.values(), header, height),
         Markup().join(_edge(node, rows, lanes) for node in nodes),
-        Markup().join(_node(node, rows, lanes, request_url, current) for node in nodes),
+        Markup().join(draw.node(node, (texts or {}).get(node.request_id)) for node in nodes),
         w=width,
         h=height,
     )
@@ -135,31 +156,48 @@ def _edge(node: ConversationNode, rows: dict[uuid.UUID, tuple[int, int]], lanes:
     return Markup('<path class="edge edge-{}{}" d="{}"/>').format(lanes[_branch(node)].kind, cross, path)
 
 
-def _node(
-    node: ConversationNode,
-    rows: dict[uuid.UUID, tuple[int, int]],
-    lanes: dict[str, _Lane],
-    request_url: Callable[[uuid.UUID], str],
-    current: uuid.UUID | None,
-) -> Markup:
-    x, y = rows[node.request_id]
-    classes = f"node node-{lanes[_branch(node)].kind}{_state_class(node)}"
-    if node.request_id == current:
-        classes += " node-current"
-    return Markup(
-        '<text class="graph-time" x="4" y="{ty}">{time}</text>'
-        '<a class="graph-link" href="{href}"><circle class="{classes}" cx="{x}" cy="{y}" r="{r}">'
-        "<title>{tooltip}</title></circle></a>"
-    ).format(
-        ty=y + 4,
-        time=clock(node.timestamp),
-        href=request_url(node.request_id),
-        classes=classes,
-        x=x,
-        y=y,
-        r=_RADIUS,
-        tooltip=_tooltip(node),
-    )
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Drawing:
+    rows: dict[uuid.UUID, tuple[int, int]]
+    lanes: dict[str, _Lane]
+    label_x: int
+    request_url: Callable[[uuid.UUID], str]
+    current: uuid.UUID | None
+
+    def node(self, node: ConversationNode, text: NodeText | None) -> Markup:
+        x, y = self.rows[node.request_id]
+        classes = f"node node-{self.lanes[_branch(node)].kind}{_state_class(node)}"
+        if node.request_id == self.current:
+            classes += " node-current"
+        tooltip = _tooltip(node)
+        label = Markup()
+        if text is not None:
+            tooltip = f"{text.title}\n{tooltip}"
+            label = Markup('<text class="node-label" x="{}" y="{}">{}</text>').format(
+                self.label_x, y + 4, _cut(text.label, _NODE_LABEL_CHARS)
+            )
+        return Markup(
+            '<text class="graph-time" x="4" y="{ty}">{time}</text>'
+            '<a class="graph-link" href="{href}"{turn}><title>{tooltip}</title>'
+            '<circle class="node-hit" cx="{x}" cy="{y}" r="{hit}"/>'
+            '<circle class="{classes}" cx="{x}" cy="{y}" r="{r}"/>{label}</a>'
+        ).format(
+            ty=y + 4,
+            time=clock(node.timestamp),
+            href=text.href if text is not None else self.request_url(node.request_id),
+            turn=Markup(' data-step="{}"').format(node.request_id) if text is not None else Markup(),
+            tooltip=tooltip,
+            x=x,
+            y=y,
+            hit=_HIT_RADIUS,
+            classes=classes,
+            r=_RADIUS,
+            label=label,
+        )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _state_class(node: ConversationNode) -> str:
@@ -180,8 +218,7 @@ def _tooltip(node: ConversationNode) -> str:
         f"cost: {money(node.cost_usd)}",
         f"state: {node.state} ({node.status})",
     ]
-    if node.title:
-        lines.append(node.title[:200])
+    # Not ``node.title``: that is the conversation's first message, the same on every node.
     return "\n".join(lines)
 
 

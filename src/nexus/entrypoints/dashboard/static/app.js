@@ -20,6 +20,37 @@
     renderCharts(document, true);
   });
 
+  // Conversation graph: a node (or its label) opens its turn in the transcript beside it,
+  // marks the request it stands for, and keeps the turn in the address. Without script the
+  // link still scrolls to the turn, which opens with a tap.
+  function openTurn(hash, stepId) {
+    var turn = hash && hash.indexOf("#turn-") === 0 ? document.getElementById(hash.slice(1)) : null;
+    if (!turn) { return false; }
+    document.querySelectorAll(".transcript-turn.is-current, .transcript-step.is-current").forEach(function (el) {
+      el.classList.remove("is-current");
+    });
+    turn.open = true;
+    turn.classList.add("is-current");
+    var step = stepId ? document.getElementById("step-" + stepId) : null;
+    if (step) { step.classList.add("is-current"); }
+    // Side by side, the transcript scrolls in its own box and the graph stays in view;
+    // stacked (narrow screens), the page goes down to the turn.
+    var stacked = window.matchMedia("(max-width: 1100px)").matches;
+    turn.scrollIntoView({ block: stacked ? "start" : "nearest" });
+    if (step && !stacked) { step.scrollIntoView({ block: "nearest" }); }
+    return true;
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a.graph-link[data-step]");
+    if (!link) { return; }
+    var hash = link.getAttribute("href");
+    if (openTurn(hash, link.getAttribute("data-step"))) {
+      event.preventDefault();
+      history.replaceState(null, "", hash);
+    }
+  });
+  document.addEventListener("DOMContentLoaded", function () { openTurn(window.location.hash, null); });
+
   document.addEventListener("change", function (event) {
     if (event.target.matches("[data-autosubmit]")) { event.target.form.submit(); }
   });

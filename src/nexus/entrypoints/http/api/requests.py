@@ -91,7 +91,10 @@ async def provide_filters(
         QueryParameter(
             min_length=1,
             max_length=200,
-            description="Case-insensitive text in the stored response, the model, the path or the error message",
+            description=(
+                "Case-insensitive text in the prompt (the last user message), the stored response,"
+                " the model, the path or the error message"
+            ),
         ),
     ] = None,
 ) -> RequestFilters:
@@ -130,7 +133,7 @@ class RequestsController(Controller):
     ) -> RequestPage:
         """Every filter given must match; ``total`` counts all matches, not only this page.
 
-        ``q`` scans the stored responses of the rows the other filters leave, so narrow it with
+        ``q`` scans the prompts and stored responses of the rows the other filters leave, so narrow it with
         ``since``/``until`` (which also skip whole monthly partitions) on large databases.
         """
         return await exchange_queries.list_requests(filters, limit=limit, offset=offset)
