@@ -30,8 +30,8 @@ from nexus.application.recording.row import ExchangeRow
 pytestmark = pytest.mark.integration
 
 _COLUMNS = tuple(name for name in ExchangeRow.__struct_fields__ if name not in {"parts", "rate_limit"})
-# The columns revision 0003's exchanges table has (later revisions add the others).
-_COLUMNS_AT_0003 = tuple(name for name in _COLUMNS if name != "upstream_attempts")
+# The columns revision 0003's exchanges table has (0009 and 0010 add the others).
+_COLUMNS_AT_0003 = tuple(name for name in _COLUMNS if name not in {"upstream_attempts", "prompt_text"})
 
 # The rollup as a GROUP BY over exchanges, written out here independently of the migration.
 GROUPED = """
