@@ -2,7 +2,9 @@
 Anthropic's unified headers), its daily history and the cost allocation.
 
 The page and the export build the same rows (``AccountRow``, ``DayRow``, ``AllocationRow``)
-from the same ``UsageParams``: an export is exactly the rows of its section on screen.
+from the same ``UsageParams``: an export is exactly the rows of its section on screen (the
+daily table shows them newest first with quiet days folded, ``usage_daily``; the export has
+every day, oldest first).
 """
 
 from __future__ import annotations
