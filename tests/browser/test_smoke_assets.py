@@ -27,7 +27,7 @@ import pytest
 from playwright.sync_api import ConsoleMessage, Page
 
 import nexus
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import DESKTOP_VIEWPORT, screenshot
 
 VENDOR = Path(nexus.__file__).resolve().parent / "entrypoints" / "dashboard" / "static" / "vendor"
 
@@ -240,7 +240,7 @@ def test_assets_load_and_work_under_a_strict_csp(page: Page, site: str) -> None:
     chart = page.evaluate("window.__chart")
     assert chart["bars"] == 7
     assert chart["painted"] > 1000, "the chart drew (almost) nothing into the canvas"
-    assert 0 < chart["width"] <= 1280
+    assert 0 < chart["width"] <= DESKTOP_VIEWPORT["width"], "the chart stays within the page"
 
     exercise(page)
     assert page.inner_text("#target") == "swapped by htmx"
