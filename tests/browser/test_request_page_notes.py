@@ -1,0 +1,73 @@
+"""The request page in a browser (issue 18): the upstream attempts before the answer, and why a
+request has no conversation, at 1440x900 and on a phone, with screenshots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import screenshot
+from tests.browser.test_conversation_views import WIDE_VIEWPORT, _watched
+from tests.browser.test_dashboard import KEY, sign_in
+from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with the integration tests
+    credentials_dir,
+    database_url,
+    fake,
+    postgres_url,
+    sdk,
+    start_proxy,
+)
+from tests.support.database import wait_for_rows
+from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.proxy_server import RunningProxy
+
+BODY = {"model": "claude-sonnet-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture(params=["desktop", "phone"])
+def viewed(request: pytest.FixtureRequest, browser: Browser) -> Iterator[tuple[str, Page]]:
+    if request.param == "desktop":
+        yield from ((request.param, page) for page in _watched(browser, viewport=WIDE_VIEWPORT))
+    else:
+        options = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+        yield from ((request.param, page) for page in _watched(browser, **options))
+
+
+def test_the_request_page_shows_retries_and_why_a_side_call_is_not_threaded(
+    viewed: tuple[str, Page],
+    fake: FakeAnthropic,  # noqa: F811
+    start_proxy: Callable[..., RunningProxy],  # noqa: F811
+    database_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    device, page = viewed
+    proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "data"), DASHBOARD_API_KEY=KEY)
+    fake.fail_next(529, 503, headers={"retry-after": "0"})
+    client = sdk(proxy.url)
+    retried = client.messages.with_raw_response.create(**BODY).headers["x-request-id"]  # type: ignore[call-overload]
+    side_call = client.messages.with_raw_response.create(
+        **BODY,  # type: ignore[call-overload]
+        system="Summarize this coding conversation in under 50 characters.",
+        extra_headers={"x-claude-code-session-id": "11111111-2222-4333-8444-555555555555"},
+    ).headers["x-request-id"]
+    wait_for_rows(database_url, 2)
+    sign_in(page, f"{proxy.url}/dashboard")
+
+    page.goto(f"{proxy.url}/dashboard/requests/{retried}")
+    attempts = page.locator("table.attempts tbody tr")
+    expect(attempts).to_have_count(2)
+    expect(attempts.nth(0)).to_contain_text("529")
+    expect(attempts.nth(0)).to_contain_text("answered 529")
+    expect(attempts.nth(1)).to_contain_text("503")
+    expect(page.locator("#attempts-heading")).to_be_visible()
+    screenshot(page, f"request-attempts-{device}")
+
+    page.goto(f"{proxy.url}/dashboard/requests/{side_call}")
+    expect(page.locator("[data-fact=unthreaded]")).to_contain_text("a side call of Claude Code")
+    expect(page.locator("#attempts-heading")).to_have_count(0)
+    screenshot(page, f"request-unthreaded-{device}")
+    width, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+    assert width <= inner, f"the page is {width} px wide on a {inner} px screen"
