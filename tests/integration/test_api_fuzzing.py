@@ -16,7 +16,6 @@ with ``NEXUS_FUZZ_EXAMPLES``.
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -171,14 +170,16 @@ def _seed(proxy: RunningProxy, database_url: str) -> Seeded:
         client.post("/v1/messages", json={**body, "stream": False}, headers={SCENARIO_HEADER: "odd_values"})
         client.post("/v1/messages", content=surrogate, headers={"content-type": "application/json"})
         client.get("/v1/models")
-    rows = wait_for_rows(database_url, 9)
-    request_ids = [str(row["id"]) for row in rows]
-    conversation_ids = sorted({str(row["conversation_id"]) for row in rows if row["conversation_id"]})
-    if conversation_ids:
-        queued = httpx.post(
-            f"{proxy.url}/api/analyses", json={"conversationId": conversation_ids[0]}, headers={"x-api-key": KEY}
-        )
-        assert queued.status_code in (200, 201), queued.text
+    request_ids = [str(row["id"]) for row in wait_for_rows(database_url, 9)]
+    # Linking runs after the insert: wait for the tool conversation's two turns to be threaded,
+    # or the operations taking a conversation id would only ever see 404s.
+    linked = wait_for_rows(database_url, 2, where="conversation_id IS NOT NULL AND NOT link_pending")
+    conversation_ids = sorted({str(row["conversation_id"]) for row in linked})
+    assert conversation_ids, "the seeded conversation was never linked"
+    queued = httpx.post(
+        f"{proxy.url}/api/analyses", json={"conversationId": conversation_ids[0]}, headers={"x-api-key": KEY}
+    )
+    assert queued.status_code in (200, 201), queued.text
     return Seeded(
         proxy=proxy,
         request_ids=request_ids,
@@ -193,7 +194,7 @@ def _known_ids(seeded: Seeded, generated: dict[str, Any]) -> st.SearchStrategy[d
     found paths are fuzzed too, not only their 400s and 404s."""
     known = {
         "request_id": seeded.request_ids,
-        "conversation_id": seeded.conversation_ids or [str(uuid.uuid4())],
+        "conversation_id": seeded.conversation_ids,
         "branch_id": seeded.branch_ids,
         "name": seeded.prompt_names,
     }
@@ -215,7 +216,7 @@ def _schema(seeded: Seeded, examples: int, **config: Any) -> Any:
     @schema.hook("flatmap_body")
     def known_conversation(_context: Any, body: Any) -> st.SearchStrategy[Any]:
         # An analysis is requested by conversation id: half the time one that exists.
-        if not (isinstance(body, dict) and "conversationId" in body and seeded.conversation_ids):
+        if not (isinstance(body, dict) and "conversationId" in body):
             return st.just(body)
         existing = st.sampled_from(seeded.conversation_ids).map(lambda known: {**body, "conversationId": known})
         return st.one_of(st.just(body), existing)
