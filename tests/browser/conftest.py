@@ -4,7 +4,8 @@ Playwright's own browser downloads are never used: the browser is launched throu
 ``executable_path`` (``make test`` installs Debian's chromium with apt-get when it is missing).
 Every test in this directory is marked ``browser``. Screenshots go to
 ``test-artifacts/screenshots/<name>.png``; a failing test that used ``page`` or ``phone_page``
-leaves ``test-artifacts/screenshots/failed-<test>.png`` behind.
+leaves ``test-artifacts/screenshots/failed-<test>.png`` behind. ``wide`` and ``phone`` are
+those pages watched: a CSP violation, a script error or a console error fails the test.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE.parent.parent / "test-artifacts"
@@ -24,6 +25,12 @@ SCREENSHOTS = ARTIFACTS / "screenshots"
 
 DESKTOP_VIEWPORT = {"width": 1440, "height": 900}  # the laptop the issues were reported on
 PHONE_VIEWPORT = {"width": 390, "height": 844}  # an iPhone 12-15 in portrait
+WATCH_CSP = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__violations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
 
 
 def chromium_executable() -> str:
@@ -112,3 +119,36 @@ def phone_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Pag
 def screenshot_fixture() -> object:
     """The ``screenshot(page, name)`` helper, for tests that prefer a fixture to an import."""
     return screenshot
+
+
+def watch(page: Page, *, http_errors: bool = False) -> Iterator[Page]:
+    """Yield the page, then fail on any CSP violation, script error or console error.
+
+    ``http_errors`` lets Chromium's "Failed to load resource" lines by, for tests whose own
+    business is an error status (a refused login is a 401 on purpose).
+    """
+    problems: list[str] = []
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not (http_errors and message.text.startswith("Failed to load resource")):
+            problems.append(message.text)
+
+    page.add_init_script(WATCH_CSP)
+    page.on("console", console)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    yield page
+    violations = page.evaluate("window.__violations || []") if not page.is_closed() else []
+    assert not violations, violations
+    assert not problems, problems
+
+
+@pytest.fixture
+def wide(page: Page) -> Iterator[Page]:
+    """``page`` (1440x900), watched."""
+    yield from watch(page)
+
+
+@pytest.fixture
+def phone(phone_page: Page) -> Iterator[Page]:
+    """``phone_page`` (390x844, touch), watched."""
+    yield from watch(phone_page)

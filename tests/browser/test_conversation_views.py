@@ -7,14 +7,14 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import screenshot
-from tests.browser.test_dashboard import KEY, WATCH_CSP, sign_in
+from tests.browser.test_dashboard import KEY, sign_in
 from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with the integration tests
     credentials_dir,
     database_url,
@@ -27,7 +27,6 @@ from tests.support.claude_code_session import MAIN_SYSTEM, Agent, start_subagent
 from tests.support.database import query
 from tests.support.proxy_server import RunningProxy
 
-WIDE_VIEWPORT = {"width": 1440, "height": 900}
 WORD = "lorem "  # the fake counts a token per four bytes: 100,000 words ~ 150 k tokens
 
 
@@ -79,37 +78,6 @@ def recorded(start_proxy: Callable[..., RunningProxy], database_url: str, tmp_pa
             break
         time.sleep(0.05)
     return Recorded(proxy, main, agents, *filled)
-
-
-def _watched(browser: Browser, **options: object) -> Iterator[Page]:
-    """A page failing the test on any CSP violation or script error."""
-    context = browser.new_context(**options)  # type: ignore[arg-type]
-    page = context.new_page()
-    problems: list[str] = []
-    page.add_init_script(WATCH_CSP)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if message.type == "error" else None,
-    )
-    try:
-        yield page
-        assert not page.evaluate("window.__violations || []")
-        assert not problems, problems
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def wide(browser: Browser) -> Iterator[Page]:
-    yield from _watched(browser, viewport=WIDE_VIEWPORT)
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    yield from _watched(
-        browser, viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
-    )
 
 
 def fill_colour(page: Page) -> str:

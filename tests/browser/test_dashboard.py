@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.charts import assert_draws_its_data, canvas, drawn
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, watch
 from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with the integration tests
     credentials_dir,
     database_url,
@@ -32,12 +32,6 @@ from tests.support.usage_history import seed_history
 
 KEY = "browser-dashboard-key"
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
-WATCH_CSP = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__violations.push(e.violatedDirective + " " + e.blockedURI);
-});
-"""
 
 
 class Recorded:
@@ -80,23 +74,8 @@ def recorded(start_proxy: Callable[..., RunningProxy], database_url: str, tmp_pa
 
 @pytest.fixture
 def watched(page: Page) -> Iterator[Page]:
-    """The page, failing the test on any CSP violation, script error or console error."""
-    problems: list[str] = []
-    page.add_init_script(WATCH_CSP)
-    # HTTP error statuses are the tests' own business (a refused login is a 401 on purpose).
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(message.text)
-            if message.type == "error" and not message.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    yield page
-    violations = page.evaluate("window.__violations || []") if not page.is_closed() else []
-    assert not violations, violations
-    assert not problems, problems
+    """The page, watched; HTTP error statuses are these tests' own business."""
+    yield from watch(page, http_errors=True)
 
 
 def sign_in(page: Page, base: str, key: str = KEY) -> None:

@@ -9,16 +9,15 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import SCREENSHOTS, screenshot
-from tests.browser.test_conversation_views import WIDE_VIEWPORT, _watched
 from tests.browser.test_dashboard import KEY, sign_in
 from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with the integration tests
     credentials_dir,
@@ -87,18 +86,6 @@ def recorded(start_proxy: Callable[..., RunningProxy], database_url: str, tmp_pa
         )
     rebuild_usage_hourly(database_url)
     return Recorded(proxy, main, agents, models, count)
-
-
-@pytest.fixture
-def wide(browser: Browser) -> Iterator[Page]:
-    yield from _watched(browser, viewport=WIDE_VIEWPORT)
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    yield from _watched(
-        browser, viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
-    )
 
 
 def no_sideways_scroll(page: Page) -> None:

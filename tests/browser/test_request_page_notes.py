@@ -3,14 +3,13 @@ request has no conversation, at 1440x900 and on a phone, with screenshots."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import screenshot
-from tests.browser.test_conversation_views import WIDE_VIEWPORT, _watched
 from tests.browser.test_dashboard import KEY, sign_in
 from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with the integration tests
     credentials_dir,
@@ -28,12 +27,8 @@ BODY = {"model": "claude-sonnet-5", "max_tokens": 16, "messages": [{"role": "use
 
 
 @pytest.fixture(params=["desktop", "phone"])
-def viewed(request: pytest.FixtureRequest, browser: Browser) -> Iterator[tuple[str, Page]]:
-    if request.param == "desktop":
-        yield from ((request.param, page) for page in _watched(browser, viewport=WIDE_VIEWPORT))
-    else:
-        options = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-        yield from ((request.param, page) for page in _watched(browser, **options))
+def viewed(request: pytest.FixtureRequest) -> tuple[str, Page]:
+    return request.param, request.getfixturevalue("wide" if request.param == "desktop" else "phone")
 
 
 def test_the_request_page_shows_retries_and_why_a_side_call_is_not_threaded(

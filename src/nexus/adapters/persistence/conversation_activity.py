@@ -28,13 +28,8 @@ _TOOL_NAMES: ColumnClause[Any] = literal_column("""'$.content[*] ? (@.type == "t
 # test its strings instead; silent (the last argument), so a value of another shape gives [].
 _BETAS: ColumnClause[Any] = literal_column("""'strict $[*] ? (@[0] == "anthropic-beta")[1]'::jsonpath""")
 _NO_VARS: ColumnClause[Any] = literal_column("'{}'::jsonb")
-_COLUMNS = (
-    _e.id,
-    _e.ts,
-    _e.branch_id,
-    _e.parent_request_id,
-    _e.is_subtask,
-    _e.message_hash,
+# What ``request_figures`` reads: the ``RequestFigures`` of a request.
+FIGURE_COLUMNS = (
     func.coalesce(_e.model, _e.model_requested).label("model"),
     _e.state,
     _e.status,
@@ -44,6 +39,15 @@ _COLUMNS = (
     _e.cache_read_input_tokens,
     _e.cost_usd,
     _e.duration_ms,
+)
+_COLUMNS = (
+    _e.id,
+    _e.ts,
+    _e.branch_id,
+    _e.parent_request_id,
+    _e.is_subtask,
+    _e.message_hash,
+    *FIGURE_COLUMNS,
     _e.tool_call_count,
     func.jsonb_path_query_array(_e.response_body, _TOOL_NAMES).label("tool_names"),
     func.jsonb_path_query_array(_e.request_headers, _BETAS, _NO_VARS, true()).label("betas"),
@@ -77,19 +81,26 @@ def _activity(row: AnyRow) -> RequestActivity:
         parent_request_id=row.parent_request_id,
         is_subtask=row.is_subtask,
         message_hash=row.message_hash,
-        model=row.model,
-        state=row.state,
-        status=row.status,
-        input_tokens=row.input_tokens,
-        output_tokens=row.output_tokens,
-        cache_creation_input_tokens=row.cache_creation_input_tokens,
-        cache_read_input_tokens=row.cache_read_input_tokens,
-        cost_usd=optional_cost_text(row.cost_usd),
-        duration_ms=row.duration_ms,
+        **request_figures(row),
         tool_call_count=row.tool_call_count,
         tool_names=_strings(row.tool_names),
         betas=_strings(row.betas),
     )
+
+
+def request_figures(row: AnyRow) -> dict[str, Any]:
+    """The ``RequestFigures`` fields of a row that selected them (``model`` labelled)."""
+    return {
+        "model": row.model,
+        "state": row.state,
+        "status": row.status,
+        "input_tokens": row.input_tokens,
+        "output_tokens": row.output_tokens,
+        "cache_creation_input_tokens": row.cache_creation_input_tokens,
+        "cache_read_input_tokens": row.cache_read_input_tokens,
+        "cost_usd": optional_cost_text(row.cost_usd),
+        "duration_ms": row.duration_ms,
+    }
 
 
 def _strings(values: Any) -> list[str]:

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Row, func, literal, select, union
 from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from nexus.adapters.persistence.conversation_activity import read_activity
+from nexus.adapters.persistence.conversation_activity import FIGURE_COLUMNS, read_activity, request_figures
 from nexus.adapters.persistence.conversation_transcript import read_transcript
 from nexus.adapters.persistence.exchange_queries import run_read
 from nexus.adapters.persistence.tables import conversations, exchanges
@@ -52,15 +52,7 @@ _NODE_COLUMNS = (
     _e.is_subtask,
     _e.spawn_tool_use_id,
     _e.link_method,
-    func.coalesce(_e.model, _e.model_requested).label("model"),
-    _e.state,
-    _e.status,
-    _e.input_tokens,
-    _e.output_tokens,
-    _e.cache_creation_input_tokens,
-    _e.cache_read_input_tokens,
-    _e.cost_usd,
-    _e.duration_ms,
+    *FIGURE_COLUMNS,
     _e.title,
 )
 
@@ -354,15 +346,7 @@ def _node(row: AnyRow) -> ConversationNode:
         is_subtask=row.is_subtask,
         spawn_tool_use_id=row.spawn_tool_use_id,
         link_method=row.link_method,
-        model=row.model,
-        state=row.state,
-        status=row.status,
-        input_tokens=row.input_tokens,
-        output_tokens=row.output_tokens,
-        cache_creation_input_tokens=row.cache_creation_input_tokens,
-        cache_read_input_tokens=row.cache_read_input_tokens,
-        cost_usd=optional_cost_text(row.cost_usd),
-        duration_ms=row.duration_ms,
+        **request_figures(row),
         title=row.title,
     )
 

@@ -90,7 +90,25 @@ class ConversationPage(msgspec.Struct, frozen=True):
     total: int
 
 
-class ConversationNode(msgspec.Struct, frozen=True, kw_only=True):
+class RequestFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """What one request of a conversation used and how it ended, as every view of it shows.
+
+    ``model`` is the one that answered, or the one asked for when none did; token counts are
+    ``None`` where the answer carried no usage.
+    """
+
+    model: str | None
+    state: str
+    status: int
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_creation_input_tokens: int | None
+    cache_read_input_tokens: int | None
+    cost_usd: str | None
+    duration_ms: float
+
+
+class ConversationNode(RequestFigures, frozen=True, kw_only=True):
     """One request of the tree.
 
     ``parent_request_id`` is the request it continues (``None`` for the conversation's root);
@@ -108,15 +126,6 @@ class ConversationNode(msgspec.Struct, frozen=True, kw_only=True):
     is_subtask: bool
     spawn_tool_use_id: str | None
     link_method: str | None
-    model: str | None
-    state: str
-    status: int
-    input_tokens: int | None
-    output_tokens: int | None
-    cache_creation_input_tokens: int | None
-    cache_read_input_tokens: int | None
-    cost_usd: str | None
-    duration_ms: float
     title: str | None
 
 
@@ -180,7 +189,7 @@ class ConversationTree(msgspec.Struct, frozen=True, kw_only=True):
     truncated: bool
 
 
-class RequestActivity(msgspec.Struct, frozen=True, kw_only=True):
+class RequestActivity(RequestFigures, frozen=True, kw_only=True):
     """One request of a conversation as its timeline and analytics read it.
 
     ``message_hash`` is equal for two requests sending the same messages (a retry).
@@ -195,15 +204,6 @@ class RequestActivity(msgspec.Struct, frozen=True, kw_only=True):
     parent_request_id: uuid.UUID | None
     is_subtask: bool
     message_hash: str | None
-    model: str | None
-    state: str
-    status: int
-    input_tokens: int | None
-    output_tokens: int | None
-    cache_creation_input_tokens: int | None
-    cache_read_input_tokens: int | None
-    cost_usd: str | None
-    duration_ms: float
     tool_call_count: int
     tool_names: list[str]
     betas: list[str]

@@ -149,8 +149,7 @@ def build_row(
     message = _response_message(exchange, response) if measured.is_messages else None
     if measured.is_messages and store_bodies:
         _apply_bodies(row, exchange, message, known_parts)
-    rule = thread_rule
-    if is_threaded(measured.request_type, session_id=row.session_id, user_agent=row.user_agent, rule=rule) and (
+    if is_threaded(measured.request_type, session_id=row.session_id, user_agent=row.user_agent, rule=thread_rule) and (
         exchange.request_body is not None
     ):
         apply_facts(row, facts_from_body(exchange.request_body, message))
