@@ -272,12 +272,12 @@ REC_HEADER = (
 )
 
 
-def recording_lines(runs: list[dict[str, Any]]) -> list[str]:
-    """Recording on against off, per body, stream and concurrency; the rows stored per run
-    (warm-up included) against the requests wrk sent and got answers to."""
+def recording_lines(runs: list[dict[str, Any]], target: str = "proxy+rec") -> list[str]:
+    """Recording on (``target``) against off, per body, stream and concurrency; the rows stored
+    per run (warm-up included) against the requests wrk sent and got answers to."""
     lines = []
     for on in runs:
-        if on["target"] != "proxy+rec":
+        if on["target"] != target:
             continue
         off = find_run(runs, target="proxy", body=on["body"], stream=on["stream"], concurrency=on["concurrency"])
         ratio = f"{100 * on['rps'] / off['rps']:.0f} %" if off and off["rps"] else "-"
@@ -316,16 +316,22 @@ NOTIFY_HEADER = (
 )
 
 
-def render(results: dict[str, Any]) -> str:
+def _wrk_tables(results: dict[str, Any]) -> list[str]:
+    """The wrk runs, then each feature on against off."""
     lines: list[str] = []
     if results["runs"]:
         lines += ["", "wrk (one thread; latency per request)", RUN_HEADER, "-" * len(RUN_HEADER)]
         lines += [run_line(run) for run in results["runs"]]
-        lines.append("  proxy: recording off (STORAGE_ENABLED=false); proxy+rec: on, into its embedded PostgreSQL")
+        lines.append("  proxy: recording off (STORAGE_ENABLED=false)")
+        lines.append("  proxy+rec: on, into its embedded PostgreSQL, by its recorder process (ADR 20)")
     recorded = recording_lines(results["runs"])
     if recorded:
         lines += ["", "recording on vs off; rows stored per run (warm-up included) against requests sent / answered"]
         lines += [REC_HEADER, "-" * len(REC_HEADER), *recorded]
+    in_loop = recording_lines(results["runs"], "proxy+loop")
+    if in_loop:
+        lines += ["", "recording on the proxy's own event loop (proxy+loop: RECORDER_PROCESS=false) vs off"]
+        lines += [REC_HEADER, "-" * len(REC_HEADER), *in_loop]
     notified = on_off_lines(results["runs"], "proxy+ntf")
     if notified:
         lines += ["", "notifications on (Slack webhook + telemetry endpoint, both answered by nginx) vs off"]
@@ -334,6 +340,11 @@ def render(results: dict[str, Any]) -> str:
     if limited:
         lines += ["", "traffic limits on (every scope and measure, and the runaway guard; none reached) vs off"]
         lines += [NOTIFY_HEADER, "-" * len(NOTIFY_HEADER), *limited]
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = _wrk_tables(results)
     ttfb = results.get("ttfb")
     if ttfb:
         title = f"time to first byte of streams, c=1, {ttfb['requests']} each; upstream sends the first event at once"

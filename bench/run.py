@@ -58,8 +58,10 @@ SCENARIOS = (
     "rss100k",
     "storage",
     "linking",
+    "recloop",
     "dashboard",
 )
+DEFAULT_SCENARIOS = tuple(name for name in SCENARIOS if name != "recloop")  # recloop: asked for by name
 
 
 # (option, type, default, help); each can also be set as BENCH_<OPTION> in the environment.
@@ -67,7 +69,7 @@ _OPTIONS: tuple[tuple[str, type, str, str], ...] = (
     ("duration", int, "5", "seconds per wrk run"),
     ("warmup", int, "1", "seconds of warm-up before each wrk run (0 skips it)"),
     ("rounds", int, "3", "wrk runs per target and case, interleaved across the targets; the median counts"),
-    ("scenarios", str, ",".join(SCENARIOS), "what to run, a comma-separated subset of " + ",".join(SCENARIOS)),
+    ("scenarios", str, ",".join(DEFAULT_SCENARIOS), "what to run, a comma-separated subset of " + ",".join(SCENARIOS)),
     ("bodies", str, "1kb,200kb", "wrk request bodies, comma-separated"),
     ("concurrency", str, "1,32", "wrk connection counts, comma-separated"),
     ("ttfb-requests", int, "300", "streams per target for the time to first byte"),
@@ -176,6 +178,8 @@ def wrk_targets(scenarios: list[str]) -> list[str]:
         targets += [target for target in ("proxy", "proxy+ntf") if target not in targets]
     if "limits" in scenarios:
         targets += [target for target in ("proxy", "proxy+lim") if target not in targets]
+    if "recloop" in scenarios:  # recording on the proxy's own event loop (RECORDER_PROCESS=false)
+        targets += [target for target in ("proxy", "proxy+rec", "proxy+loop") if target not in targets]
     return targets
 
 
@@ -208,15 +212,16 @@ def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any])
             for scope in ("RATE_LIMIT", "DOMAIN_RATE_LIMIT", "KEY_RATE_LIMIT")
             for measure in ("REQUESTS_PER_MINUTE", "TOKENS_PER_MINUTE", "CONCURRENT_STREAMS", "DAILY_USD")
         } | {"RUNAWAY_REQUESTS_PER_MINUTE": never}
-        extra = {"proxy+ntf": notify, "proxy+lim": limits}
+        extra = {"proxy+ntf": notify, "proxy+lim": limits, "proxy+loop": {"RECORDER_PROCESS": "false"}}
         for target, records, key in (
             ("proxy", False, "idle_mb"),
             ("proxy+rec", True, "idle_rec_mb"),
             ("proxy+ntf", False, "idle_ntf_mb"),
             ("proxy+lim", False, "idle_lim_mb"),
+            ("proxy+loop", True, "idle_loop_mb"),
         ):
             if target in targets:
-                name = {"proxy": "off", "proxy+rec": "rec", "proxy+ntf": "ntf", "proxy+lim": "lim"}[target]
+                name = target.partition("+")[2] or "off"  # its home: proxy-off, proxy-rec, ...
                 start = functools.partial(
                     upstreams.start_proxy, workdir, nginx.port, workers=args.workers, name=name, recording=records,
                     extra_env=extra.get(target),
@@ -225,7 +230,8 @@ def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any])
                 ports[target] = proxies[target].port
                 results["rss"][key] = round(upstreams.tree_rss_mb(proxies[target].pid), 1)
                 started.append(f"{target} on :{ports[target]} (idle RSS {results['rss'][key]} MB)")
-        database = proxies["proxy+rec"].database_url() if "proxy+rec" in proxies else None
+        recording = [target for target in ("proxy+rec", "proxy+loop") if target in proxies]
+        databases = {target: proxies[target].database_url() for target in recording}
         say(", ".join(started))
         say("\n" + report.RUN_HEADER)
         tags = itertools.count(1)
@@ -237,7 +243,7 @@ def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any])
                     run = {"target": target, "body": body, "stream": stream, "concurrency": concurrency}
                     run |= wrk_run(
                         args, ports[target], bodies[body, stream], stream=stream, concurrency=concurrency,
-                        tag=f"bench_run={next(tags)}", database=database if target == "proxy+rec" else None,
+                        tag=f"bench_run={next(tags)}", database=databases.get(target),
                     )  # fmt: skip
                     rounds[target].append(run)
             for target in targets:
@@ -364,7 +370,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
         workdir = Path(tmp)
         try:
-            if {"wrk", "recording", "notify", "limits"} & set(args.scenarios):
+            if {"wrk", "recording", "notify", "limits", "recloop"} & set(args.scenarios):
                 wrk_matrix(args, workdir, results)
             if {"ttfb", "rss"} & set(args.scenarios):
                 stream_tests(args, workdir, results)

@@ -4,6 +4,7 @@ process's own container, the only modules that name concrete adapters."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,6 +25,8 @@ from nexus.adapters.persistence.quarantine import FileQuarantine
 from nexus.adapters.persistence.recording import recording_lifetime
 from nexus.adapters.persistence.traffic_shares import SqlAlchemyTrafficShares
 from nexus.adapters.persistence.write_ahead import WriteAheadLog
+from nexus.adapters.recorder_process.process import RecorderProcess
+from nexus.adapters.recorder_process.protocol import RecorderConfig
 from nexus.adapters.slack.log_bridge import log_bridge_lifetime
 from nexus.adapters.slack.targets import CredentialSlackTargets
 from nexus.adapters.slack.webhook import HttpxWebhookSender, open_webhook_client
@@ -46,7 +49,8 @@ from nexus.application.notifications.limit_watch import LimitWatch
 from nexus.application.notifications.notifier import NotificationsProbe, SlackNotifier, slack_notifier
 from nexus.application.notifications.telemetry_endpoint import TelemetryPoster
 from nexus.application.ports import ExchangeObserver
-from nexus.application.ports.exchange_store import ExchangeJournal, ExchangeQuarantine, WriteAhead
+from nexus.application.ports.exchange_store import ExchangeQuarantine, Recording
+from nexus.application.ports.observer import FanOut
 from nexus.application.recording.recorder import ExchangeRecorder
 from nexus.application.recording.row import ExchangeRow
 from nexus.application.retrying_upstream import RetryingUpstream
@@ -55,7 +59,6 @@ from nexus.application.use_cases.check_health import CheckHealth
 from nexus.application.use_cases.forward_request import ForwardRequest
 from nexus.application.use_cases.keep_oauth_fresh import KeepOAuthFresh
 from nexus.application.use_cases.resolve_credential import ResolveCredential
-from nexus.domain.conversation.threading import ThreadRule
 from nexus.domain.limit_alerts import LimitAlert
 from nexus.domain.retry_policy import RetryPolicy
 from nexus.domain.slack_message import Problem, SlackTarget
@@ -75,60 +78,95 @@ def _telemetry_if_configured() -> object:
 def _recorder(
     *,
     engine: AsyncEngine | None,
-    journal: ExchangeJournal,
+    journal: FileJournal,
     quarantine: ExchangeQuarantine,
     on_row: Callable[[ExchangeRow], None],
-    store_bodies: bool,
-    queue_size: int,
-    queue_bytes: int,
-    batch_size: int,
-    write_ahead: WriteAhead,
-    fsync_ms: int,
-    thread_rule: ThreadRule,
-) -> ExchangeRecorder | None:
-    """The recorder when storage is on; the token counters hear every row it builds."""
+    write_ahead: WriteAheadLog,
+    watch: LimitWatch,
+    settings: Settings,
+) -> Recording | None:
+    """The recorder when storage is on: in a process of its own (ADR 20), or on this event
+    loop with the token counters hearing every row it builds."""
     if engine is None:
         return None
+    if _in_a_process(settings):
+        assert settings.database_url is not None
+        return RecorderProcess(
+            command=[sys.executable, "-m", "nexus.entrypoints.recorder_child"],
+            config=RecorderConfig(
+                database_url=settings.database_url,
+                journal_dir=str(_data_path(settings.nexus_data_dir, "journal")),
+                quarantine_dir=str(_data_path(settings.nexus_data_dir, "quarantine")),
+                store_bodies=settings.store_bodies,
+                queue_size=settings.recorder_queue_size,
+                queue_bytes=settings.recorder_queue_bytes,
+                batch_size=settings.recorder_batch_size,
+                thread_rule=settings.thread_rule,
+                slow_query_ms=settings.slow_query_threshold_ms,
+                debug_sql=settings.debug_sql,
+                log_level=settings.log_level,
+                log_format=settings.log_format,
+                link=True,
+            ),
+            write_ahead=write_ahead,
+            journal=journal,
+            pending_bytes=settings.recorder_queue_bytes,
+            fsync_interval_s=settings.recorder_fsync_ms / 1000,
+            on_stored=watch.on_account,
+        )
     return ExchangeRecorder(
         store=SqlAlchemyExchangeStore(engine),
         journal=journal,
         quarantine=quarantine,
         on_row=on_row,
-        store_bodies=store_bodies,
-        queue_size=queue_size,
-        queue_bytes=queue_bytes,
-        batch_size=batch_size,
+        store_bodies=settings.store_bodies,
+        queue_size=settings.recorder_queue_size,
+        queue_bytes=settings.recorder_queue_bytes,
+        batch_size=settings.recorder_batch_size,
         write_ahead=write_ahead,
-        fsync_interval_s=fsync_ms / 1000,
-        thread_rule=thread_rule,
+        fsync_interval_s=settings.recorder_fsync_ms / 1000,
+        thread_rule=settings.thread_rule,
     )
+
+
+def _in_a_process(settings: Settings) -> bool:
+    """Whether the recorder (and the linker) run in the recorder process (ADR 20)."""
+    return settings.recorder_process and settings.database_url is not None
+
+
+def _links_here(settings: Settings) -> bool:
+    return not _in_a_process(settings)
 
 
 def _circuit_state_of(guarded: BreakerUpstreamClient) -> Callable[[], str]:
     return lambda: guarded.state
 
 
-def _write_ahead_of(recorder: ExchangeRecorder | None) -> Callable[[Exchange], None] | None:
+def _write_ahead_of(recorder: Recording | None) -> Callable[[Exchange], None] | None:
     """What the proxy calls before a client's last byte: the recorder's write-ahead, if it records."""
     return recorder.write_ahead if recorder is not None else None
 
 
 def _recorder_or_counter(
-    recorder: ExchangeRecorder | None,
+    recorder: Recording | None,
     accounting: TokenAccounting,
     watch: LimitWatch,
     admissions: Admissions,
     pool: AccountPool,
 ) -> ExchangeObserver:
-    """The recorder, or without storage a counting observer building the same rows (without
-    bodies) for the token counters and the traffic limits, and handing Anthropic's rate-limit
-    headers to the watch."""
-    if recorder is not None:
+    """The recorder on this event loop (its rows feed the counters), or a counting observer
+    for the token counters, the traffic limits, the account pool and the limit watch: beside
+    the recorder process, or alone when storage is off."""
+    if isinstance(recorder, ExchangeRecorder):
         return recorder
     on_usage = admissions.on_usage if admissions.configured else None
-    return CountingObserver(
-        accounting, on_rate_limit=watch.on_rate_limit, on_usage=on_usage, on_account_output=pool.on_output
+    counter = CountingObserver(
+        accounting,
+        on_rate_limit=watch.on_rate_limit,
+        on_usage=on_usage,
+        on_account_output=pool.on_output,
     )
+    return counter if recorder is None else FanOut([recorder, counter])
 
 
 def _row_hook(
@@ -373,19 +411,18 @@ class Container(containers.DeclarativeContainer):
         journal=journal,
         quarantine=quarantine,
         on_row=providers.Callable(_row_hook, token_accounting, limit_watch, admissions, account_pool),
-        store_bodies=settings.provided.store_bodies,
-        queue_size=settings.provided.recorder_queue_size,
-        queue_bytes=settings.provided.recorder_queue_bytes,
-        batch_size=settings.provided.recorder_batch_size,
         write_ahead=write_ahead_log,
-        fsync_ms=settings.provided.recorder_fsync_ms,
-        thread_rule=settings.provided.thread_rule,
+        watch=limit_watch,
+        settings=settings,
     )
     recording = providers.Resource(
         recording_lifetime, engine=engine, recorder=recorder, retention_days=settings.provided.storage_retention_days
     )
     proxy_write_ahead = providers.Callable(_write_ahead_of, recording)
-    linker = providers.Resource(linker_lifetime, engine=engine, recording=recording)
+    # With the recorder process, the linker runs there.
+    linker = providers.Resource(
+        linker_lifetime, engine=engine, recording=recording, enabled=providers.Callable(_links_here, settings)
+    )
     database_probe = providers.Singleton(DatabaseProbe, engine=engine, recorder=recorder, quarantine=quarantine)
 
     # Observability.

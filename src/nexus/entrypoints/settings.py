@@ -67,6 +67,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     recorder_queue_bytes: int = 32 * 1024 * 1024
     recorder_batch_size: int = 500
     recorder_fsync_ms: int = 200
+    recorder_process: bool = True
     thread_rule: Literal["any_client", "original"] = "any_client"
     slow_query_threshold_ms: int = 5000
     debug_sql: bool = False

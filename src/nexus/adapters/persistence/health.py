@@ -8,9 +8,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nexus.adapters.persistence.db_errors import describe
-from nexus.application.ports.exchange_store import ExchangeQuarantine
+from nexus.adapters.recorder_process.process import RecorderProcess
+from nexus.application.ports.exchange_store import ExchangeQuarantine, Recording
 from nexus.application.ports.health import ProbeResult
-from nexus.application.recording.recorder import ExchangeRecorder
 
 PROBE_TIMEOUT_S = 2.0
 _QUARANTINE_SHOWN = 5
@@ -29,7 +29,7 @@ class DatabaseProbe:
         self,
         *,
         engine: AsyncEngine | None,
-        recorder: ExchangeRecorder | None,
+        recorder: Recording | None,
         quarantine: ExchangeQuarantine | None = None,
     ) -> None:
         self._engine = engine
@@ -42,6 +42,8 @@ class DatabaseProbe:
         detail: dict[str, object] = {}
         if self._recorder is not None:
             detail.update(stored=self._recorder.stored, journaled=self._recorder.journaled)
+        if isinstance(self._recorder, RecorderProcess):
+            detail["recorder_process"] = self._recorder.detail()
         if self._quarantine is not None:
             detail["quarantined"] = await asyncio.to_thread(self._quarantine_detail, self._quarantine)
         try:

@@ -44,6 +44,11 @@ def encode_record(exchange: Exchange) -> bytes:
     return LENGTH.pack(len(record)) + record
 
 
+def decode_record_body(body: bytes) -> Exchange:
+    """The exchange of a record ``encode_record`` made, without its length prefix."""
+    return _decode(body)
+
+
 class FileJournal:
     """Length-prefixed msgpack records in ``<dir>/<time>-<pid>.journal`` segments.
 

@@ -108,12 +108,15 @@ class Linker:
         self._wake.set()
 
 
-async def linker_lifetime(engine: AsyncEngine | None, recording: object) -> AsyncIterator[Linker | None]:
-    """A running linker while the app runs (None when storage is off).
+async def linker_lifetime(
+    engine: AsyncEngine | None, recording: object, *, enabled: bool = True
+) -> AsyncIterator[Linker | None]:
+    """A running linker while the app runs (None when storage is off, or when it runs
+    elsewhere: ``enabled`` false).
 
     ``recording`` is taken so the container starts the recorder, which migrates the schema, first.
     """
-    if engine is None or recording is None:
+    if engine is None or recording is None or not enabled:
         yield None
         return
     linker = Linker(engine)

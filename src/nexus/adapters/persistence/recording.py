@@ -12,15 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nexus.adapters.persistence.db_errors import describe
 from nexus.adapters.persistence.migrate import upgrade
 from nexus.adapters.persistence.partitions import maintain_partitions
-from nexus.application.recording.recorder import ExchangeRecorder
+from nexus.application.ports.exchange_store import Recording
 
 log = logging.getLogger(__name__)
 MAINTENANCE_INTERVAL_S = 6 * 3600
 
 
 async def recording_lifetime(
-    *, engine: AsyncEngine | None, recorder: ExchangeRecorder | None, retention_days: int | None = None
-) -> AsyncIterator[ExchangeRecorder | None]:
+    *, engine: AsyncEngine | None, recorder: Recording | None, retention_days: int | None = None
+) -> AsyncIterator[Recording | None]:
     """The recorder running while the app runs (None when storage is off).
 
     The schema is migrated at start-up when the database answers; if it does not, the proxy

@@ -37,12 +37,13 @@ def watch_statements(engine: AsyncEngine, *, slow_ms: int, log_all: bool) -> Non
         conn.info.setdefault(_STARTED, []).append(time.perf_counter())
 
     def after(conn: Any, _cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
-        executemany = bool(rest[-1])
-        started = conn.info[_STARTED].pop()
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        elapsed_ms = (time.perf_counter() - conn.info[_STARTED].pop()) * 1000
+        slow = slow_ms > 0 and elapsed_ms >= slow_ms
+        if not (slow or log_all):
+            return  # the common case, on every statement: no naming (two regexes) for nothing
         name = statement_name(statement)
-        rows = len(parameters) if executemany and parameters is not None else 1
-        if slow_ms > 0 and elapsed_ms >= slow_ms:
+        rows = len(parameters) if rest[-1] and parameters is not None else 1  # the last: executemany
+        if slow:
             log.warning(
                 "Slow SQL: %s took %.0f ms (SLOW_QUERY_THRESHOLD_MS=%d)",
                 name,

@@ -52,7 +52,10 @@ class WriteAheadLog:
 
     def append(self, exchange: Exchange) -> object | None:
         """The record written (a mark to ``settle``), or None when the disk refused it."""
-        record = encode_record(exchange)
+        return self.append_record(encode_record(exchange))
+
+    def append_record(self, record: bytes) -> object | None:
+        """``append`` of a record ``encode_record`` made (for a caller that needs its bytes too)."""
         try:
             segment = self._current or self._start()
             assert segment.fd is not None

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from nexus.adapters.webhook_process.frames import frame
+from nexus.adapters.pipe_frames import frame
 
 log = logging.getLogger(__name__)
 

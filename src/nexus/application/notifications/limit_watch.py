@@ -98,6 +98,10 @@ class LimitWatch:
         if row.account_id:
             self._note(row.account_id, row.domain, row.rate_limit)
 
+    def on_account(self, account_id: str, domain: str | None) -> None:
+        """An account served a request: its window is checked (configured limits need no header)."""
+        self._note(account_id, domain, None)
+
     def on_rate_limit(self, seen: RateLimitSeen) -> None:
         self._note(seen.account_id, seen.domain, seen.limit)
 

@@ -76,6 +76,31 @@ class WriteAhead(Protocol):
         ...
 
 
+class Recording(Protocol):
+    """What records exchanges while the app runs: the recorder on this event loop, or the
+    recorder process (both take ``write_ahead`` before the client's last byte, then ``observe``)."""
+
+    @property
+    def needs_response_body(self) -> bool: ...
+
+    @property
+    def stored(self) -> int: ...
+
+    @property
+    def journaled(self) -> int: ...
+
+    @property
+    def quarantined(self) -> int: ...
+
+    def write_ahead(self, exchange: Exchange) -> None: ...
+
+    def observe(self, exchange: Exchange) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class Quarantined(msgspec.Struct, frozen=True):
     """An exchange the store refused on its own, kept aside with why."""
 

@@ -102,6 +102,7 @@ class ExchangeRecorder:
         # Ids of exchanges journaled by ``observe`` before ``on_row`` heard of them (bounded).
         self._unheard: set[str] = set()
         self._overflowed = False  # the queue spilled to the journal: replay once caught up
+        self._replaying = asyncio.Lock()
         self.stored = 0
         self.journaled = 0
         self.quarantined = 0
@@ -156,7 +157,7 @@ class ExchangeRecorder:
             self._wal.close()
 
     async def _run(self) -> None:
-        await self._replay_journal()
+        await self.replay_journal()
         while True:
             batch = [self._dequeued(await self._queue.get())]
             if self._queue.qsize() < self._batch_size - 1 and self._linger_s:
@@ -174,7 +175,7 @@ class ExchangeRecorder:
                 if self._failures or (self._overflowed and caught_up):
                     self._failures = 0
                     self._overflowed = False
-                    await self._replay_journal()
+                    await self.replay_journal()
                 continue
             await self._back_off()
 
@@ -292,7 +293,7 @@ class ExchangeRecorder:
             self._journal.append(spilled)
             self.journaled += len(spilled)
             self._settle(spilled)
-        await self._replay_journal()
+        await self.replay_journal()
 
     def _take_all(self) -> list[Exchange]:
         taken: list[Exchange] = []
@@ -300,7 +301,13 @@ class ExchangeRecorder:
             taken.append(self._dequeued(self._queue.get_nowait()))
         return taken
 
-    async def _replay_journal(self) -> None:
+    async def replay_journal(self) -> None:
+        """Store what the journal holds now (segments of this process closed, or of processes
+        gone), oldest first; what the store does not take stays for a later attempt."""
+        async with self._replaying:  # one replay at a time: both would claim the same segments
+            await self._replay_segments()
+
+    async def _replay_segments(self) -> None:
         for segment in self._journal.segments():
             replayed = 0
             # Batch by batch: a segment written during a long outage may not fit in memory.

@@ -1,0 +1,1 @@
+"""The recorder in a process of its own (ADR 20)."""
