@@ -10,6 +10,7 @@ the end of stdin it stores what it has (or journals it) and exits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -43,6 +44,10 @@ from nexus.application.recording.recorder import ExchangeRecorder
 from nexus.entrypoints.logs import configure_logging
 
 ACK_INTERVAL_S = 0.005  # acknowledgements gathered a moment: one write for many
+# Below the proxy's priority: on a busy machine answering comes first, and the backlog waits
+# (acknowledged later, journaled past RECORDER_QUEUE_BYTES). Measured at c=32 on two cores:
+# the proxy kept 94-95 % of a core against 81 % at the same priority.
+NICENESS = 10
 
 
 class _Acknowledgements:
@@ -177,4 +182,6 @@ if __name__ == "__main__":
     # Ctrl-C reaches the whole process group: the proxy decides when this ends (its stdin).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):  # a container may forbid it: recording still works
+        os.nice(NICENESS)
     uvloop.run(main())
