@@ -5,7 +5,6 @@ the branch filter, and the context bar's colour at a seeded 75 % and 95 % of a 2
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with t
     start_proxy,
 )
 from tests.support.claude_code_session import MAIN_SYSTEM, Agent, start_subagent
-from tests.support.database import query
+from tests.support.database import wait_for_rows
 from tests.support.proxy_server import RunningProxy
 
 WORD = "lorem "  # the fake counts a token per four bytes: 100,000 words ~ 150 k tokens
@@ -69,14 +68,7 @@ def recorded(start_proxy: Callable[..., RunningProxy], database_url: str, tmp_pa
         )
         filled.append(sent.headers["x-request-id"])
     expected = len(main.request_ids) + sum(len(agent.request_ids) for agent in agents) + len(filled)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        rows = query(
-            database_url, "SELECT count(*) AS n FROM exchanges WHERE conversation_id IS NOT NULL AND NOT link_pending"
-        )
-        if rows[0]["n"] == expected:
-            break
-        time.sleep(0.05)
+    wait_for_rows(database_url, expected, where="conversation_id IS NOT NULL AND NOT link_pending")
     return Recorded(proxy, main, agents, *filled)
 
 

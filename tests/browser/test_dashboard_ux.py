@@ -7,7 +7,6 @@ history newest first; the lists as card rows on a phone, never wider than the sc
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,7 +28,7 @@ from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with t
 )
 from tests.integration.test_api_usage import insert_past_exchange, past
 from tests.support.claude_code_session import Agent, start_subagent
-from tests.support.database import query, rebuild_usage_hourly
+from tests.support.database import rebuild_usage_hourly, wait_for_rows
 from tests.support.proxy_server import RunningProxy
 
 FIRST_PROMPT = "Review the service configuration, please."
@@ -70,14 +69,7 @@ def recorded(start_proxy: Callable[..., RunningProxy], database_url: str, tmp_pa
         model="claude-sonnet-5", messages=[{"role": "user", "content": "How long is this?"}]
     ).headers["x-request-id"]
     threaded = len(main.request_ids) + sum(len(agent.request_ids) for agent in agents)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        linked = query(
-            database_url, "SELECT count(*) AS n FROM exchanges WHERE conversation_id IS NOT NULL AND NOT link_pending"
-        )
-        if linked[0]["n"] == threaded:
-            break
-        time.sleep(0.05)
+    wait_for_rows(database_url, threaded, where="conversation_id IS NOT NULL AND NOT link_pending")
     account = f"127.0.0.1:{proxy.port}"
     now = datetime.now(UTC)
     for days in (3, 9):

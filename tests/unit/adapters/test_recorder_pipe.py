@@ -7,7 +7,6 @@ import asyncio
 import msgspec
 
 from nexus.adapters.persistence.journal import encode_record
-from nexus.adapters.persistence.segment_files import LENGTH
 from nexus.adapters.pipe_frames import frame, read_frame
 from nexus.adapters.recorder_process.protocol import (
     EXCHANGE,
@@ -41,11 +40,14 @@ def exchange() -> Exchange:
     )
 
 
-def test_an_exchange_crosses_as_its_write_ahead_record_with_what_changed_after() -> None:
+async def test_an_exchange_crosses_as_its_write_ahead_record_with_what_changed_after() -> None:
     written = exchange()
     record = encode_record(written)  # what the write-ahead log holds
     finished = msgspec.structs.replace(written, status=499, outcome="client_cancelled", error="gone", duration_s=1.5)
-    payload = exchange_frame(41, finished, record[LENGTH.size :])
+    reader = asyncio.StreamReader()
+    reader.feed_data(exchange_frame(41, finished, record))
+    payload = await read_frame(reader)
+    assert payload is not None
     assert payload[:1] == EXCHANGE
     sequence, received = read_exchange(payload[1:])
     assert sequence == 41

@@ -25,7 +25,6 @@ from collections.abc import Callable
 import msgspec
 
 from nexus.adapters.persistence.journal import FileJournal, encode_record
-from nexus.adapters.persistence.segment_files import LENGTH
 from nexus.adapters.persistence.write_ahead import WriteAheadLog
 from nexus.adapters.pipe_frames import frame, read_frame
 from nexus.adapters.recorder_process.protocol import (
@@ -138,7 +137,7 @@ class RecorderProcess:
             self._to_journal(exchange, mark)
             return
         sequence = next(self._sequences)
-        data = frame(exchange_frame(sequence, exchange, record[LENGTH.size :]))
+        data = exchange_frame(sequence, exchange, record)
         self._pending[sequence] = (mark, data, exchange.account_id or exchange.domain, exchange.domain)
         self._pending_size += len(data)
         stdin.write(data)

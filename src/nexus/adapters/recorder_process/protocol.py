@@ -27,6 +27,8 @@ from typing import Any
 import msgspec
 
 from nexus.adapters.persistence.journal import decode_record_body
+from nexus.adapters.persistence.segment_files import LENGTH
+from nexus.adapters.pipe_frames import HEADER
 from nexus.application.exchange import Exchange
 from nexus.domain.conversation.threading import ThreadRule
 from nexus.domain.outcome import Outcome
@@ -86,9 +88,13 @@ _decode_counts = msgspec.msgpack.Decoder(Counts).decode
 _decode_log = msgspec.msgpack.Decoder(LogLine).decode
 
 
-def exchange_frame(sequence: int, exchange: Exchange, record_body: bytes) -> bytes:
+def exchange_frame(sequence: int, exchange: Exchange, record: bytes) -> bytes:
+    """The whole ``X`` frame (its length header included) for a write-ahead ``record`` as
+    ``encode_record`` made it: one copy of the record, however large its bodies."""
     final = _encode(Final(exchange.status, exchange.outcome, exchange.error, exchange.duration_s))
-    return EXCHANGE + _EXCHANGE_HEAD.pack(sequence, len(final)) + final + record_body
+    body = memoryview(record)[LENGTH.size :]  # the record without its own length prefix
+    head = EXCHANGE + _EXCHANGE_HEAD.pack(sequence, len(final))
+    return b"".join((HEADER.pack(len(head) + len(final) + len(body)), head, final, body))
 
 
 def read_exchange(payload: bytes) -> tuple[int, Exchange]:
