@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.browser.charts import chart_screenshot
 from tests.browser.conftest import SCREENSHOTS, screenshot
 from tests.browser.test_dashboard import KEY, sign_in
 from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with the integration tests
@@ -307,4 +308,4 @@ def test_the_usage_tables_fit_and_the_daily_history_is_newest_first(
     expect(quiet.nth(2)).to_contain_text("20 days without traffic (")
     if device == "phone":
         no_sideways_scroll(page)
-    screenshot(page, f"usage-tables-{device}")
+    chart_screenshot(page, f"usage-tables-{device}")
