@@ -183,7 +183,8 @@ def chart_screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
                 )
             )
             label = f"{name}/{place['name']}"
-            assert region.width > 0 and region.height > 0, f"{label}: the chart is in the screenshot"
+            assert region.width > 0, f"{label}: the chart is in the screenshot"
+            assert region.height > 0, f"{label}: the chart is in the screenshot"
             counts = region.getcolors(maxcolors=region.width * region.height) or []
             assert len(counts) > 1, f"{label}: one flat colour, nothing drawn"
             for colour in place["colours"]:

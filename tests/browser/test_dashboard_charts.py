@@ -4,7 +4,9 @@ without a reload (and without asking while its tab is hidden)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.charts import assert_draws_its_data, canvas, chart_screenshot, drawn, values_of
-from tests.browser.test_dashboard import Recorded, recorded, sign_in, watched  # noqa: F401 -- fixtures
+from tests.browser.test_dashboard import KEY, Recorded, recorded, sign_in, watched  # noqa: F401 -- fixtures
 from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with the integration tests
     credentials_dir,
     database_url,
@@ -23,6 +25,7 @@ from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with t
 )
 from tests.support.database import wait_for_rows
 from tests.support.fake_anthropic import DEFAULT_API_KEY
+from tests.support.proxy_server import RunningProxy
 from tests.support.usage_history import LABELS, per_bucket, seed_history, stored
 
 HISTORY = "history.example"
@@ -105,8 +108,9 @@ def test_each_overview_chart_draws_every_bucket_of_its_period(
         assert slices[NO_MODEL_ERRORS] == 1, slices
         for label in (NO_MODEL_CALLS, NO_MODEL_ERRORS):
             assert models["datasets"][0]["painted"][models["labels"].index(label)] > 0, f"{period}: {label} drawn"
-        expect(page.locator("[data-figure=models] [data-note=no-model]")).to_be_visible()
-        expect(page.locator("[data-figure=models] [data-note=no-model]")).to_contain_text("endpoints other than Messages")
+        note = page.locator("[data-figure=models] [data-note=no-model]")
+        expect(note).to_be_visible()
+        expect(note).to_contain_text("endpoints other than Messages")
         if device == "phone":
             assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1, "no sideways scrolling"
         chart_screenshot(page, f"overview-{period}-{device}")
@@ -178,3 +182,37 @@ def test_the_overview_takes_in_new_traffic_without_a_reload_and_waits_while_hidd
     watched.wait_for_function(DRAWS_REQUESTS, arg=stored_before + 2, timeout=10_000)
     assert watched.evaluate("window.__notReloaded") is True
     chart_screenshot(watched, "overview-refreshed")
+
+
+def test_one_request_in_one_bucket_still_draws_a_mark_one_can_see(
+    start_proxy: Callable[..., RunningProxy],  # noqa: F811
+    database_url: str,  # noqa: F811
+    tmp_path: Path,
+    wide: Page,
+) -> None:
+    """A single non-zero bucket among zero-filled ones (a line through one point draws nothing
+    unless it has a dot; a bar one bucket wide among sixty must still show)."""
+    proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "data"), DASHBOARD_API_KEY=KEY)
+    sdk(proxy.url).messages.create(
+        model="claude-sonnet-5", max_tokens=16, messages=[{"role": "user", "content": "Just this one, please."}]
+    )
+    assert len(wait_for_rows(database_url, 1)) == 1
+    sign_in(wide, f"{proxy.url}/dashboard")
+    for period in LABELS:
+        wide.goto(f"{proxy.url}/dashboard/?period={period}")
+        requests, tokens = drawn(wide, canvas(wide, "requests")), drawn(wide, canvas(wide, "tokens"))
+        assert len(requests["labels"]) > 1, f"{period}: the period's buckets, zero-filled"
+        counts = values_of(requests["datasets"][0])
+        assert sorted(counts)[-2:] == [0, 1], f"{period}: one bucket holds the request, the others none"
+        busy = counts.index(1)
+        assert requests["datasets"][0]["elements"][busy]["height"] >= 2, f"{period}: the bar stands clear of the axis"
+        assert requests["datasets"][0]["painted"][0] > 0, f"{period}: the bar's colour is on the plot"
+        [input_tokens] = [dataset for dataset in tokens["datasets"] if dataset["label"] == "Input"]
+        assert [index for index, value in enumerate(values_of(input_tokens)) if value] == [busy]
+        point = input_tokens["elements"][busy]
+        assert point["radius"] > 0, f"{period}: a dot where no line reaches"
+        assert point["above"] > 0, f"{period}: above the axis"
+        assert input_tokens["painted"][0] > 0, f"{period}: the dot's colour is on the plot"
+        assert_draws_its_data(requests, f"{period} one request")
+        assert_draws_its_data(tokens, f"{period} one request's tokens")
+        chart_screenshot(wide, f"overview-one-request-{period}")
