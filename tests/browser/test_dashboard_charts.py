@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.charts import assert_draws_its_data, canvas, chart_screenshot, drawn, values_of
+from tests.browser.conftest import no_sideways_scroll
 from tests.browser.test_dashboard import KEY, Recorded, recorded, sign_in, watched  # noqa: F401 -- fixtures
 from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with the integration tests
     credentials_dir,
@@ -143,8 +144,7 @@ def test_the_usage_charts_draw_the_hours_and_days_of_an_account(
         assert_draws_its_data(hourly, f"usage hourly {days} d")
         assert_draws_its_data(daily, f"usage daily {days} d")
         if device == "phone":
-            width, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
-            assert width <= inner, f"{days} d: the page is {width} px wide on a {inner} px screen"
+            no_sideways_scroll(page)
         chart_screenshot(page, f"usage-account-history-{days}d-{device}")
 
 
