@@ -1,11 +1,13 @@
 """The request page in a browser (issue 18): the upstream attempts before the answer, and why a
-request has no conversation, at 1440x900 and on a phone, with screenshots."""
+request has no conversation (a side call, a request with no body to read: never "waiting" for the
+linker unless it is queued), at 1440x900 and on a phone, with screenshots."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -20,7 +22,7 @@ from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with t
     start_proxy,
 )
 from tests.support.database import wait_for_rows
-from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.proxy_server import RunningProxy
 
 BODY = {"model": "claude-sonnet-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
@@ -48,7 +50,12 @@ def test_the_request_page_shows_retries_and_why_a_side_call_is_not_threaded(
         system="Summarize this coding conversation in under 50 characters.",
         extra_headers={"x-claude-code-session-id": "11111111-2222-4333-8444-555555555555"},
     ).headers["x-request-id"]
-    wait_for_rows(database_url, 2)
+    empty = httpx.post(
+        f"{proxy.url}/v1/messages",
+        content=b"",
+        headers={"x-api-key": DEFAULT_API_KEY, "anthropic-version": "2023-06-01"},
+    ).headers["x-request-id"]
+    wait_for_rows(database_url, 3)
     sign_in(page, f"{proxy.url}/dashboard")
 
     page.goto(f"{proxy.url}/dashboard/requests/{retried}")
@@ -64,4 +71,13 @@ def test_the_request_page_shows_retries_and_why_a_side_call_is_not_threaded(
     expect(page.locator("[data-fact=unthreaded]")).to_contain_text("a side call of Claude Code")
     expect(page.locator("#attempts-heading")).to_have_count(0)
     screenshot(page, f"request-unthreaded-{device}")
+    no_sideways_scroll(page)
+
+    # A request that will never be threaded says why, not that it waits for the linker.
+    page.goto(f"{proxy.url}/dashboard/requests/{empty}")
+    note = page.locator("[data-fact=unthreaded]")
+    expect(note).to_contain_text("there was no Messages request body to read")
+    expect(note).not_to_contain_text("waiting")
+    expect(note).not_to_contain_text("not linked yet")
+    screenshot(page, f"request-unthreaded-empty-{device}")
     no_sideways_scroll(page)

@@ -23,7 +23,7 @@ from nexus.entrypoints.dashboard.render.stream_timeline import TIMELINE_HEAD, TI
 from tests.integration.conftest import sdk
 from tests.support.claude_code_session import Agent
 from tests.support.dashboard import sign_in
-from tests.support.database import query, response_raw, wait_for_rows
+from tests.support.database import linker_held, query, response_raw, wait_for_rows
 from tests.support.fake_anthropic import DEFAULT_API_KEY
 from tests.support.proxy_server import RunningProxy
 
@@ -464,6 +464,38 @@ def test_an_error_and_a_plain_response(browser: httpx.Client, traffic: Traffic) 
     assert fact(other, "stream") == "no"
     assert "Not a streamed request" in other
     assert '<a href="/dashboard/requests?domain=team-b.example.com">' in other, "back to the list, same domain"
+
+
+def test_the_request_page_says_waiting_for_the_linker_only_while_it_is_queued(
+    proxy: RunningProxy, browser: httpx.Client, database_url: str
+) -> None:
+    client = sdk(proxy.url)
+    with linker_held(database_url):
+        queued = client.messages.with_raw_response.create(
+            model="claude-sonnet-5", max_tokens=16, messages=[{"role": "user", "content": "Thread me later."}]
+        ).headers["x-request-id"]
+        empty = httpx.post(
+            f"{proxy.url}/v1/messages",
+            content=b"",
+            headers={"x-api-key": DEFAULT_API_KEY, "anthropic-version": "2023-06-01"},
+        ).headers["x-request-id"]
+        rows = {str(row["id"]): row for row in wait_for_rows(database_url, 2)}
+        assert rows[queued]["link_pending"], "queued while the linker cannot run"
+        assert rows[queued]["conversation_id"] is None
+        assert not rows[empty]["link_pending"], "never queued"
+
+        waiting = ok_page(browser.get(f"/dashboard/requests/{queued}"))
+        assert "not linked yet: waiting for the linker" in fact(waiting, "conversation")
+        never = fact(ok_page_status(browser.get(f"/dashboard/requests/{empty}"), 200), "conversation")
+        assert "not threaded: there was no Messages request body to read" in never
+        assert "waiting" not in never
+        assert "not linked yet" not in never
+
+    linked = wait_for_rows(database_url, 1, where=f"id = '{queued}' AND conversation_id IS NOT NULL", timeout=30)
+    assert linked, "the linker threads it once it can run"
+    threaded = ok_page(browser.get(f"/dashboard/requests/{queued}"))
+    assert f"/dashboard/conversations/{linked[0]['conversation_id']}" in threaded
+    assert 'data-fact="unthreaded"' not in threaded
 
 
 def test_what_a_client_sent_never_runs_as_html(browser: httpx.Client, traffic: Traffic) -> None:

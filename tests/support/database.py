@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import zlib
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import asyncpg
 
+from nexus.adapters.persistence.linking import LINK_LOCK_KEY
 from nexus.domain.body_codec import compose, part_digests
 
 T = TypeVar("T")
@@ -37,6 +40,31 @@ def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
 
 def query(url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
     return run_coroutine(_query(url, sql, *args))
+
+
+@contextmanager
+def linker_held(url: str) -> Iterator[None]:
+    """Hold the linker's advisory lock (the one every process's linker takes to run): requests
+    recorded meanwhile stay queued (``link_pending``) and unthreaded until it is let go. The
+    connection lives on a loop of its own thread, as the lock lives only as long as it."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="linker-held", daemon=True)
+    thread.start()
+
+    def run(coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=30)
+
+    try:
+        connection = run(asyncpg.connect(url))
+        try:
+            run(connection.execute("SELECT pg_advisory_lock($1)", LINK_LOCK_KEY))
+            yield
+        finally:
+            run(connection.close())  # the session's end lets the lock go
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
 
 
 def rebuild_usage_hourly(url: str) -> None:

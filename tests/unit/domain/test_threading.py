@@ -33,11 +33,23 @@ def test_which_requests_are_threaded(
         ("quota", "/v1/messages", SESSION, "any_client", "quota probe"),
         ("query_evaluation", "/v1/messages", SESSION, "any_client", "a side call of Claude Code"),
         ("query_evaluation", "/v1/messages", None, "original", "THREAD_RULE=original"),
-        ("inference", "/v1/messages", SESSION, "original", "not linked yet"),
+        (None, "/v1/messages", None, "any_client", "no Messages request body"),
+        ("query_evaluation", "/v1/messages", None, "any_client", "under another THREAD_RULE"),
+        ("inference", "/v1/messages", SESSION, "original", "under another THREAD_RULE"),
     ],
 )
 def test_the_request_page_says_why_a_request_has_no_conversation(
     request_type: str | None, path: str, session_id: str | None, rule: str, said: str
 ) -> None:
-    reason = why_not_threaded(request_type, path=path, session_id=session_id, user_agent=None, rule=rule)  # type: ignore[arg-type]
+    reason = why_not_threaded(
+        request_type, path=path, session_id=session_id, user_agent=None, rule=rule, link_pending=False
+    )  # type: ignore[arg-type]
     assert said in reason
+    assert "waiting" not in reason, "none of these is queued"
+
+
+def test_only_a_queued_request_is_said_to_wait_for_the_linker() -> None:
+    reason = why_not_threaded(
+        "inference", path="/v1/messages", session_id=SESSION, user_agent=None, rule="any_client", link_pending=True
+    )
+    assert reason.startswith("not linked yet: waiting for the linker")

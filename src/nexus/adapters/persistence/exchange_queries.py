@@ -86,6 +86,7 @@ _DETAIL_COLUMNS = (
     exchanges.c.response_body,
     exchanges.c.response_raw_size,
     exchanges.c.upstream_attempts,
+    exchanges.c.link_pending,
 )
 
 
@@ -398,6 +399,7 @@ def _detail(row: AnyRow, body: bytes | None) -> RequestDetail:
         response_body=row.response_body,
         response_raw_size=row.response_raw_size,
         upstream_attempts=msgspec.convert(row.upstream_attempts or [], list[UpstreamAttempt]),
+        link_pending=row.link_pending,
     )
 
 

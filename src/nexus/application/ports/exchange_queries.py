@@ -123,6 +123,9 @@ class RequestDetail(RequestSummary, frozen=True, kw_only=True):
     response_raw_size: int | None
     # Retries and pool failovers before the answer, oldest first; empty when the first attempt answered.
     upstream_attempts: list[UpstreamAttempt] = msgspec.field(default_factory=list)
+    # Queued for the linker: recorded with conversation facts and not threaded yet (or queued
+    # again after a late parent). False for a request that is not threaded at all.
+    link_pending: bool = False
 
 
 class StoredBody(msgspec.Struct, frozen=True):

@@ -111,5 +111,10 @@ def _why_not_threaded(detail: RequestDetail, rule: ThreadRule) -> str | None:
     if detail.conversation_id is not None:
         return None
     return why_not_threaded(
-        detail.request_type, path=detail.path, session_id=detail.session_id, user_agent=detail.user_agent, rule=rule
+        detail.request_type,
+        path=detail.path,
+        session_id=detail.session_id,
+        user_agent=detail.user_agent,
+        rule=rule,
+        link_pending=detail.link_pending,
     )
