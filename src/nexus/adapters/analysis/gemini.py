@@ -42,7 +42,9 @@ class GeminiAnalyzer:
         self._client = genai.Client(api_key=api_key, http_options=options)
 
     async def analyze(self, turns: list[Turn], brief: str, *, schema: dict[str, Any]) -> AnalyzerAnswer:
-        contents = [
+        # Typed as the SDK's own union: with Pillow installed its list also admits PIL images,
+        # and a list[Content] is not a list of that union to the type checker.
+        contents: list[types.ContentUnion] = [
             types.Content(role="model" if turn.role == "assistant" else "user", parts=[types.Part(text=turn.text)])
             for turn in turns
         ]
