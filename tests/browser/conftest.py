@@ -161,3 +161,9 @@ def wide(page: Page) -> Iterator[Page]:
 def phone(phone_page: Page) -> Iterator[Page]:
     """``phone_page`` (390x844, touch), watched."""
     yield from watch(phone_page)
+
+
+@pytest.fixture(params=["desktop", "phone"])
+def viewed(request: pytest.FixtureRequest) -> tuple[str, Page]:
+    """The test once at each size: ``("desktop", wide)``, then ``("phone", phone)``."""
+    return request.param, request.getfixturevalue("wide" if request.param == "desktop" else "phone")

@@ -28,6 +28,7 @@ from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with t
     start_proxy,
 )
 from tests.integration.test_api_usage import insert_past_exchange, past
+from tests.integration.test_sdk_threading import sdk_conversation
 from tests.support.claude_code_session import Agent, start_subagent
 from tests.support.database import rebuild_usage_hourly, wait_for_rows
 from tests.support.proxy_server import RunningProxy
@@ -391,3 +392,72 @@ def test_the_prompts_page_reads_on_a_phone(
     assert font >= 12, f"readable: {font} px"
     no_sideways_scroll(phone)
     screenshot(phone, "prompt-template-phone")
+
+
+# --- an SDK application's conversation, the API docs --------------------------------------------
+
+SDK_PROMPTS = ("What is a B-tree?", "And a B+ tree?", "Which one does PostgreSQL use?")
+
+
+def test_an_sdk_conversation_is_threaded_and_read_like_claude_codes(
+    start_proxy: Callable[..., RunningProxy],  # noqa: F811
+    database_url: str,  # noqa: F811
+    tmp_path: Path,
+    viewed: tuple[str, Page],
+) -> None:
+    device, page = viewed
+    proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "data"), DASHBOARD_API_KEY=KEY)
+    ids = sdk_conversation(proxy, system="You are a database tutor.")  # one system block, the whole history
+    rows = wait_for_rows(database_url, 3, where="NOT link_pending")
+    [conversation] = {row["conversation_id"] for row in rows}
+    assert conversation is not None, "the three calls are one thread"
+    sign_in(page, f"{proxy.url}/dashboard")
+    page.goto(f"{proxy.url}/dashboard/conversations")
+    listed = page.locator(f"tr[data-conversation-id='{conversation}']")
+    expect(listed.locator(".conversation-title a")).to_have_text(SDK_PROMPTS[0])
+    if device == "phone":
+        assert_card_row(page, listed, model="models")
+        no_sideways_scroll(page)
+    listed.locator(".conversation-title a").click()
+    expect(page).to_have_url(re.compile(rf"/dashboard/conversations/{conversation}"))
+
+    # One turn per SDK call, each node labelled with its own prompt, the transcript beside.
+    for request_id, prompt in zip(ids, SDK_PROMPTS, strict=True):
+        expect(page.locator(f"a.graph-link[data-step='{request_id}'] .node-label")).to_have_text(prompt)
+    turns = page.locator("details.transcript-turn")
+    expect(turns).to_have_count(3)
+    last = turns.nth(2)
+    last.locator("> summary").click()
+    expect(last).to_have_attribute("open", "")
+    expect(last.locator(".turn-user-text")).to_contain_text(SDK_PROMPTS[2])
+    expect(last.locator(f"a[href='/dashboard/requests/{ids[2]}']")).to_be_visible()
+    if device == "phone":
+        no_sideways_scroll(page)
+    page.evaluate("() => window.scrollTo(0, 0)")  # else the sticky top bar lands mid-page in a full-page shot
+    screenshot(page, f"conversation-sdk-{device}")
+
+    page.goto(f"{proxy.url}/dashboard/requests/{ids[1]}")
+    expect(page.locator("dd[data-fact=conversation] a").first).to_have_attribute(
+        "href", re.compile(rf"/dashboard/conversations/{conversation}")
+    )
+    expect(page.locator("[data-fact=unthreaded]")).to_have_count(0)
+
+
+def test_the_dashboard_links_the_api_docs(
+    start_proxy: Callable[..., RunningProxy],  # noqa: F811
+    database_url: str,  # noqa: F811
+    tmp_path: Path,
+    viewed: tuple[str, Page],
+) -> None:
+    device, page = viewed
+    proxy = start_proxy(DATABASE_URL=database_url, NEXUS_DATA_DIR=str(tmp_path / "data"), DASHBOARD_API_KEY=KEY)
+    sign_in(page, f"{proxy.url}/dashboard")
+    link = page.get_by_role("link", name="API docs")
+    expect(link).to_be_visible()  # in the top bar at either size
+    assert box(link)["x"] + box(link)["width"] <= page.evaluate("window.innerWidth"), "on the screen"
+    link.click()
+    expect(page).to_have_url(f"{proxy.url}/docs")
+    expect(page.locator("body")).to_contain_text("/api/requests", timeout=10_000)  # the docs drew the API
+    if device == "phone":
+        no_sideways_scroll(page)
+    screenshot(page, f"api-docs-{device}")

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import no_sideways_scroll, screenshot
@@ -26,11 +25,6 @@ from tests.support.fake_anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.support.proxy_server import RunningProxy
 
 BODY = {"model": "claude-sonnet-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture(params=["desktop", "phone"])
-def viewed(request: pytest.FixtureRequest) -> tuple[str, Page]:
-    return request.param, request.getfixturevalue("wide" if request.param == "desktop" else "phone")
 
 
 def test_the_request_page_shows_retries_and_why_a_side_call_is_not_threaded(
