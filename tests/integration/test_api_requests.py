@@ -201,6 +201,26 @@ def test_requests_are_listed_newest_first_filtered_and_paged(api_proxy: RunningP
     assert get(api_proxy, f"/api/requests/{ids[4]}").json()["error"] == "=HYPERLINK(1)"
 
 
+def test_q_finds_the_text_of_a_prompt_that_no_answer_holds(api_proxy: RunningProxy, database_url: str) -> None:
+    client = sdk(api_proxy.url)
+    history = [
+        {"role": "user", "content": "Which towns are on the coast?"},
+        {"role": "assistant", "content": "Stone Town, for one."},
+        {"role": "user", "content": "Then please summarise the last quarterly sales figures for Zanzibar"},
+    ]
+    # The fake's answer quotes the prompt's first eight words: the ninth is in the prompt alone.
+    raw = client.messages.with_raw_response.create(model="claude-sonnet-5", max_tokens=64, messages=history)  # type: ignore[arg-type]
+    request_id = raw.headers["x-request-id"]
+    [row] = wait_for_rows(database_url, 1)
+    assert "zanzibar" not in json.dumps(row["response_body"]).lower(), "not in the stored answer"
+    assert row["prompt_text"] == "Then please summarise the last quarterly sales figures for Zanzibar"
+
+    assert listed(api_proxy, q="ZANZIBAR") == [request_id], "case-insensitive, in the prompt"
+    assert listed(api_proxy, q="sales figures for") == [request_id]
+    assert listed(api_proxy, q="on the coast") == [], "the last user message only, not the history"
+    assert listed(api_proxy, q="Timbuktu") == []
+
+
 def _csv_text(value: Any) -> str:
     if value is None:
         return ""
