@@ -61,6 +61,10 @@ def test_serving_reads_dotenv_and_flags_override_it(fake: FakeAnthropic, tmp_pat
         ({"DASHBOARD_API_KEY": "k" * 20}, "sign in with the key in DASHBOARD_API_KEY"),
         ({"DASHBOARD_GENERATE_KEY": "true"}, "Dashboard key (generated now, kept in"),
         ({"NEXUS_ROLE": "dashboard", "INTERNAL_API_KEY": "k" * 20}, "sign in with the key in INTERNAL_API_KEY"),
+        (
+            {},
+            "No dashboard key: set DASHBOARD_API_KEY, or DASHBOARD_GENERATE_KEY=true to have one generated and kept in",
+        ),
     ],
 )
 def test_every_start_says_where_the_dashboard_key_is(
@@ -77,6 +81,10 @@ def test_every_start_says_where_the_dashboard_key_is(
         output = proxy.stop()
     assert said in output
     assert "k" * 20 not in output
+    if not env:
+        assert f"kept in {tmp_path / 'data' / 'dashboard-api-key'}" in output, "where a generated key would be"
+        assert f"the dashboard at http://127.0.0.1:{proxy.port}/dashboard/ only says how to set one" in output
+        assert not (tmp_path / "data" / "dashboard-api-key").exists(), "no key is made unasked"
     if "NEXUS_ROLE" in env:
         assert "upstream" not in output, "the dashboard role never calls Anthropic"
     if "DASHBOARD_GENERATE_KEY" in env:
@@ -256,3 +264,44 @@ def test_refresh_now_uses_the_token_endpoint_and_saves(fake: FakeAnthropic, tmp_
     )
     assert failed.returncode == 1
     assert "invalid_client" in failed.stderr
+
+
+def test_credentials_commands_print_their_result_and_nothing_on_stderr(fake: FakeAnthropic, tmp_path: Path) -> None:
+    """A one-off command says what it did on stdout; no JSON log lines, no storage warnings
+    (storage is on here, with JSON logs, as a production environment file would have it)."""
+    directory = tmp_path / "credentials"
+    directory.mkdir()
+    credential(directory, "team.example", {"type": "api_key", "api_key": "sk-ant-api03-test-key"})
+    fake.refresh_tokens["sk-ant-ort01-quiet"] = "sk-ant-oat01-quiet"
+    credential(
+        directory,
+        "oauth.example",
+        {
+            "type": "oauth",
+            "oauth": {"accessToken": "sk-ant-oat01-quiet", "refreshToken": "sk-ant-ort01-quiet", "expiresAt": 1},
+        },
+    )
+    claude_dir = tmp_path / "claude-config"
+    claude_dir.mkdir()
+    login = {"accessToken": "sk-ant-oat01-cc", "refreshToken": "sk-ant-ort01-cc", "expiresAt": 1769753311584}
+    (claude_dir / ".credentials.json").write_text(json.dumps({"claudeAiOauth": login}))
+    env = {
+        "LOG_FORMAT": "json",
+        "STORAGE_ENABLED": "true",
+        "NEXUS_DATA_DIR": str(tmp_path / "data"),
+        "CLAUDE_OAUTH_TOKEN_URL": f"{fake.url}/v1/oauth/token",
+        "CLAUDE_CONFIG_DIR": str(claude_dir),
+    }
+    commands = {
+        ("list",): "team.example",
+        ("generate-client-key", "team.example"): "cnp_live_",
+        ("import-claude-code", "new.example"): "new.example",
+        ("refresh", "oauth.example"): "Refreshed oauth.example",
+    }
+    for args, said in commands.items():
+        result = run_cli("credentials", *args, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert said in result.stdout, (args, result.stdout)
+        assert result.stderr == "", f"{args}: nothing but the result ({result.stderr!r})"
+        assert not any(line.startswith("{") for line in result.stdout.splitlines()), f"{args}: no JSON log line"
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir()), "no database started for it"

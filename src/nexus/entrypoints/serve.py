@@ -65,7 +65,13 @@ def _announce_dashboard(settings: Settings) -> None:
             flush=True,
         )
     elif keys.api_key is None:
-        log.warning("No DASHBOARD_API_KEY: the dashboard at %s only says how to set one", url)
+        # Said at every start, as the other cases are: where a key would be kept, and how to get one.
+        log.warning(
+            "No dashboard key: set DASHBOARD_API_KEY, or DASHBOARD_GENERATE_KEY=true to have one generated and "
+            "kept in %s; until then the dashboard at %s only says how to set one",
+            Path(settings.nexus_data_dir) / KEY_FILE,
+            url,
+        )
     elif settings.management_api_key:
         source = "DASHBOARD_API_KEY" if settings.dashboard_api_key else "INTERNAL_API_KEY"
         log.info("Dashboard at %s: sign in with the key in %s", url, source)

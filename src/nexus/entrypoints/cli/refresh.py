@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import msgspec
 
 from nexus.domain.credentials import CredentialFileInvalid
 from nexus.domain.errors import AuthenticationFailed
@@ -13,7 +14,9 @@ from nexus.entrypoints.settings import Settings
 
 async def refresh_now(settings: Settings, name: str) -> int:
     """Refresh ``name``'s token and return its new expiry (epoch ms)."""
-    container = build_container(settings)
+    # A refresh reads and writes the credential files only (their lock coordinates it with
+    # running proxies): the database is not opened, so it cannot warn about storage either.
+    container = build_container(msgspec.structs.replace(settings, storage_enabled=False))
     opened = container.init_resources()
     if opened is not None:
         await opened
