@@ -34,9 +34,8 @@ from nexus.adapters.system import SystemClock, Uuid4Ids
 from nexus.adapters.telemetry.observers import build_observer, telemetry_lifetime
 from nexus.adapters.telemetry.otel import build_telemetry, telemetry_configured
 from nexus.adapters.test_samples import TestSampleWriter
-from nexus.adapters.upstream.aiohttp_transport import open_aiohttp_transport
+from nexus.adapters.upstream.aiohttp_upstream import AiohttpUpstreamClient, open_upstream_session, proxy_for
 from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_breaker
-from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
 from nexus.adapters.webhook_process.process import WebhookProcess
 from nexus.application.account_pool import AccountPool
 from nexus.application.exchange import Exchange
@@ -255,17 +254,16 @@ class Container(containers.DeclarativeContainer):
     ids = providers.Singleton(Uuid4Ids)
     lifecycle = providers.Singleton(Lifecycle)
 
-    # Upstream: retries around a circuit breaker around the httpx client (ADR 0002, 0005).
-    upstream_transport = providers.Resource(
-        open_aiohttp_transport,
-        max_connections=settings.provided.upstream_max_connections,
-        base_url=settings.provided.claude_api_base_url,
+    # Upstream: retries around a circuit breaker around the aiohttp client (ADR 0002, 0005, 0021).
+    upstream_session = providers.Resource(
+        open_upstream_session, max_connections=settings.provided.upstream_max_connections
     )
     http_upstream = providers.Singleton(
-        HttpxUpstreamClient,
-        transport=upstream_transport,
+        AiohttpUpstreamClient,
+        session=upstream_session,
         base_url=settings.provided.claude_api_base_url,
         timeout_s=settings.provided.upstream_timeout_s,
+        proxy=providers.Callable(proxy_for, settings.provided.claude_api_base_url),
     )
     breaker = providers.Singleton(
         new_breaker,
