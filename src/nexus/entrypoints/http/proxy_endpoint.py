@@ -62,6 +62,15 @@ class ProxyEndpoint:
         )
         try:
             await self._serve(scope, receive, send, tracker)
+        except Exception:
+            if tracker.record.status:  # the answer had begun: the server drops the connection
+                raise
+            # A fault of ours before any answer: the client gets Anthropic's format, as every
+            # other route's unexpected errors do, and the exchange says what happened.
+            log.exception("Unexpected error on %s %s", scope["method"], tracker.record.path)
+            error = ProxyError("Internal error in the proxy; see its log")
+            tracker.reject(error)
+            await send_proxy_error(send, error, tracker.rid)
         finally:
             self._observer.observe(tracker.finish())
 
