@@ -21,9 +21,7 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.integration
 
 SECRET = "sk-ant-api03-never-logged"
-WAITING_ON_A_LOCK = (
-    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-)
+WAITING_ON_A_LOCK = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
 SLOW = text("SELECT pg_sleep(:seconds), :secret AS secret FROM pg_class LIMIT 1")
 
 
