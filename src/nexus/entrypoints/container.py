@@ -277,12 +277,10 @@ class Container(containers.DeclarativeContainer):
         max_retries=settings.provided.upstream_max_retries,
         budget_s=settings.provided.upstream_retry_budget_seconds,
     )
+    # Read when an attempt is noted on an exchange (retries, failovers), never on the success path.
+    circuit_state = providers.Singleton(_circuit_state_of, guarded_upstream)
     upstream = providers.Singleton(
-        RetryingUpstream,
-        inner=guarded_upstream,
-        policy=retry_policy,
-        clock=clock,
-        circuit_state=providers.Callable(_circuit_state_of, guarded_upstream),
+        RetryingUpstream, inner=guarded_upstream, policy=retry_policy, clock=clock, circuit_state=circuit_state
     )
 
     # Credentials.
@@ -397,7 +395,11 @@ class Container(containers.DeclarativeContainer):
         "traffic-limit-sharing",
     )
     forward_request = providers.Singleton(
-        ForwardRequest, resolve_credential=resolve_credential, upstream=upstream, admissions=admissions
+        ForwardRequest,
+        resolve_credential=resolve_credential,
+        upstream=upstream,
+        admissions=admissions,
+        circuit_state=circuit_state,
     )
     telemetry_poster = providers.Resource(running, providers.Singleton(_telemetry_poster, settings=settings))
     test_samples = providers.Resource(running, providers.Singleton(_sample_writer, settings=settings))

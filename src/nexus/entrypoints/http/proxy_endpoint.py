@@ -132,6 +132,9 @@ class ProxyEndpoint:
         except ProxyError as exc:
             if exc.status >= 500:
                 log.warning("%s %s failed before upstream answered: %s", request.method, request.path, exc.message)
+            if attempts := tracker.record.upstream_attempts:
+                # Refused by the circuit or out of retries: the account its last attempt went with.
+                tracker.record.account_id = attempts[-1].account_id
             tracker.reject(exc)
             await send_proxy_error(send, exc, tracker.rid)
             return
