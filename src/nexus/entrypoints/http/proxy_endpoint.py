@@ -62,6 +62,8 @@ class ProxyEndpoint:
         )
         try:
             await self._serve(scope, receive, send, tracker)
+        except ClientGone:  # left while a streamed body was being read: no one to answer
+            tracker.record.outcome = "client_cancelled"
         except Exception:
             if tracker.record.status:  # the answer had begun: the server drops the connection
                 raise
