@@ -10,13 +10,20 @@ On one linear axis a series a hundredth of another's size lies along the axis, u
 larger ones' dots (output tokens beside cache reads): its marks are checked by geometry
 (above the axis, a dot where no line reaches it), its pixels only when it is big enough to
 stand clear of the axis (``VISIBLE_SHARE`` of the chart's largest value).
+
+``chart_screenshot(page, name)`` saves a screenshot of a page with charts and checks the
+saved PNG itself: every chart's region in it shows its series' colours.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from playwright.sync_api import Locator, Page
+
+from tests.browser.conftest import screenshot
 
 VISIBLE_SHARE = 0.05  # of a plot some 240 px high: 12 px
 
@@ -114,3 +121,82 @@ def assert_draws_its_data(found: dict[str, Any], name: str) -> None:
                     assert element["radius"] > 0, f"{label}: point {index} ({value}) stands alone, undrawn"
         if found["type"] != "doughnut" and max(values, default=0) >= VISIBLE_SHARE * largest:
             assert dataset["painted"][0] > 0, f"{label}: no pixel of its colour above the axis"
+
+
+# Where each chart is on the page (CSS pixels from the document's top left, as a full-page
+# screenshot lays it out) and the colours it should show: each series' colour for bars and
+# lines, each slice's for a doughnut, normalised to #rrggbb by a canvas's own fillStyle.
+_PLACES = """
+() => {
+  const ctx = document.createElement("canvas").getContext("2d");
+  const hex = (colour) => { ctx.fillStyle = "#000000"; ctx.fillStyle = colour; return ctx.fillStyle; };
+  return Array.from(document.querySelectorAll("canvas"), (canvas) => {
+    const chart = window.Chart && Chart.getChart(canvas);
+    if (!chart) { return null; }
+    const rect = canvas.getBoundingClientRect();
+    const round = chart.config.type === "doughnut";
+    const values = chart.data.datasets.map((dataset) => dataset.data.map((value) => value || 0));
+    const largest = Math.max(0, ...values.flat());
+    const colours = [];
+    chart.data.datasets.forEach((dataset, index) => {
+      if (round) {
+        values[index].forEach((value, slice) => { if (value) { colours.push(hex(dataset.backgroundColor[slice])); } });
+      } else if (largest && Math.max(0, ...values[index]) >= %(share)s * largest) {
+        colours.push(hex(chart.config.type === "line" ? dataset.borderColor : dataset.backgroundColor));
+      }
+    });
+    return {
+      name: canvas.dataset.chartName || canvas.id || "chart",
+      x: rect.left + window.scrollX, y: rect.top + window.scrollY, width: rect.width, height: rect.height,
+      colours: colours,
+    };
+  }).filter((place) => place !== null);
+}
+""".replace("%(share)s", str(VISIBLE_SHARE))
+# A screenshot's fills are the canvas's own colours; antialiased edges blend into the
+# background and are not counted.
+SCREENSHOT_TOLERANCE = 10
+
+
+def chart_screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """``screenshot(page, name)`` of a page with charts, then the saved PNG itself checked:
+    each chart's region in it (its bounding box times the device pixel ratio) is not one flat
+    colour, and holds pixels of each colour that chart should show. A screenshot taken before a
+    chart drew, or of a chart drawn empty or hidden under something else, fails here."""
+    page.wait_for_function("() => !window.Chart || Array.from(document.querySelectorAll('canvas'))"
+                           ".every((c) => !Chart.getChart(c) || Chart.getChart(c).chartArea)")  # fmt: skip
+    places: list[dict[str, Any]] = page.evaluate(_PLACES)
+    assert places, f"{name}: a page with charts"
+    scroll = page.evaluate("[window.scrollX, window.scrollY]")
+    path = screenshot(page, name, full_page=full_page)
+    ratio = float(page.evaluate("window.devicePixelRatio"))
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+        for place in places:
+            x, y = (place["x"], place["y"]) if full_page else (place["x"] - scroll[0], place["y"] - scroll[1])
+            region = rgb.crop(
+                (
+                    max(0, round(x * ratio)),
+                    max(0, round(y * ratio)),
+                    min(rgb.width, round((x + place["width"]) * ratio)),
+                    min(rgb.height, round((y + place["height"]) * ratio)),
+                )
+            )
+            label = f"{name}/{place['name']}"
+            assert region.width > 0, f"{label}: the chart is in the screenshot"
+            assert region.height > 0, f"{label}: the chart is in the screenshot"
+            counts = region.getcolors(maxcolors=region.width * region.height) or []
+            assert len(counts) > 1, f"{label}: one flat colour, nothing drawn"
+            for colour in place["colours"]:
+                assert _pixels_of(counts, colour) > 0, f"{label}: no pixel of {colour} in the saved PNG"
+    return path
+
+
+def _pixels_of(counts: list[tuple[int, Any]], colour: str) -> int:
+    """How many pixels of the region are ``colour`` (#rrggbb), within the tolerance."""
+    want = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return sum(
+        count
+        for count, pixel in counts
+        if all(abs(int(have) - wanted) <= SCREENSHOT_TOLERANCE for have, wanted in zip(pixel, want, strict=True))
+    )

@@ -53,6 +53,15 @@ def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
     return path
 
 
+def no_sideways_scroll(page: Page) -> None:
+    """The page is no wider than the screen: nothing to scroll sideways to."""
+    width, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+    # A mobile viewport zooms out to a page wider than the screen, and innerWidth grows with it:
+    # the screen's own width is the bound too.
+    screen = page.viewport_size["width"] if page.viewport_size else inner
+    assert width <= min(inner, screen), f"the page is {width} px wide on a {screen} px screen"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in item.path.parents:

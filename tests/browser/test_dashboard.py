@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.charts import assert_draws_its_data, canvas, drawn
+from tests.browser.charts import assert_draws_its_data, canvas, chart_screenshot, drawn
 from tests.browser.conftest import screenshot, watch
 from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with the integration tests
     credentials_dir,
@@ -133,7 +133,7 @@ def test_every_page_renders_recorded_traffic(
     expect(page.locator("canvas[data-chart]")).to_have_count(4)
     for name in ("requests", "tokens", "models", "types"):
         assert_draws_its_data(drawn(page, canvas(page, name)), f"overview {name}")
-    screenshot(page, f"overview-{device}")
+    chart_screenshot(page, f"overview-{device}")
 
     page.goto(f"{recorded.url}/requests?domain=127.0.0.1%3A{recorded.proxy.port}")
     expect(page.locator("table tbody tr")).to_have_count(6)
@@ -159,7 +159,7 @@ def test_every_page_renders_recorded_traffic(
     expect(page.locator("h1")).to_contain_text("Usage")
     for name in ("daily", "hourly"):
         assert_draws_its_data(drawn(page, canvas(page, name)), f"usage {name}")
-    screenshot(page, f"usage-{device}")
+    chart_screenshot(page, f"usage-{device}")
 
     page.goto(f"{recorded.url}/live")
     expect(page.locator("[data-connection]")).to_have_class(re.compile("connected"))
@@ -238,4 +238,4 @@ def test_the_dark_theme_applies_and_is_remembered(recorded: Recorded, watched: P
     watched.reload()
     assert watched.evaluate("document.documentElement.dataset.theme") == "dark"
     assert watched.evaluate("getComputedStyle(document.body).backgroundColor") == background != "rgb(246, 247, 249)"
-    screenshot(watched, "overview-dark")
+    chart_screenshot(watched, "overview-dark")

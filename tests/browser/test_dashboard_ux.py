@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, screenshot
+from tests.browser.charts import chart_screenshot
+from tests.browser.conftest import SCREENSHOTS, no_sideways_scroll, screenshot
 from tests.browser.test_dashboard import KEY, sign_in
 from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with the integration tests
     credentials_dir,
@@ -80,11 +81,6 @@ def recorded(start_proxy: Callable[..., RunningProxy], database_url: str, tmp_pa
     return Recorded(proxy, main, agents, models, count)
 
 
-def no_sideways_scroll(page: Page) -> None:
-    width, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
-    assert width <= inner, f"the page is {width} px wide on a {inner} px screen"
-
-
 def box(locator: Locator) -> dict[str, float]:
     found = locator.bounding_box()
     assert found is not None, "drawn"
@@ -95,6 +91,19 @@ def in_view(page: Page, locator: Locator) -> bool:
     """Whether it shows: below the sticky top bar and above the bottom of the screen."""
     drawn, height = box(locator), page.viewport_size["height"] if page.viewport_size else 0
     return box(page.locator(".topbar"))["y"] + box(page.locator(".topbar"))["height"] <= drawn["y"] < height
+
+
+def assert_card_row(page: Page, card: Locator, model: str = "model") -> None:
+    """A list row as a card on a phone: state, model and cost on its first line, in that
+    order, the cost at the right and in view, the table's headings kept for screen readers only."""
+    state, name, cost = (box(card.locator(f"[data-col={c}]")) for c in ("state", model, "cost"))
+    assert abs(state["y"] - name["y"]) < 8, "one line"
+    assert abs(state["y"] - cost["y"]) < 8, "one line"
+    assert state["x"] < name["x"] < cost["x"]
+    assert cost["x"] + cost["width"] >= box(card)["x"] + box(card)["width"] - 8, "the cost at the right"
+    assert cost["x"] + cost["width"] <= page.evaluate("window.innerWidth"), "the cost on the screen"
+    expect(card.locator("[data-col=cost]")).to_be_visible()
+    assert box(card.locator("xpath=ancestor::table[1]/thead"))["height"] <= 1, "the headings for screen readers only"
 
 
 # --- the conversation page ----------------------------------------------------------------------
@@ -212,17 +221,11 @@ def test_the_request_list_shows_path_branch_previews_and_finds_prompts(
         expect(row(page, main[3]).locator("[data-col=time] time")).to_have_attribute("title", re.compile(r" UTC$"))
     if device == "phone":
         # A card per row: state, model and cost on its first line, the preview under them.
-        state, model, cost = (box(last.locator(f"[data-col={c}]")) for c in ("state", "model", "cost"))
+        assert_card_row(page, last)
+        state = box(last.locator("[data-col=state]"))
         preview, time_cell = box(last.locator("[data-col=preview]")), box(last.locator("[data-col=time]"))
-        assert abs(state["y"] - model["y"]) < 8, "one line"
-        assert abs(state["y"] - cost["y"]) < 8, "one line"
-        assert state["x"] < model["x"] < cost["x"]
-        assert cost["x"] + cost["width"] >= box(last)["x"] + box(last)["width"] - 8, "the cost at the right"
         assert preview["y"] >= state["y"] + state["height"] - 1, "the preview under them"
         assert time_cell["y"] >= preview["y"], "then the rest"
-        assert box(page.locator("table.requests-table thead"))["height"] <= 1, (
-            "the headings kept for screen readers only"
-        )
         no_sideways_scroll(page)
 
     # The search finds prompt text (the answers never say "everywhere").
@@ -248,10 +251,8 @@ def test_the_conversation_list_leads_with_state_models_and_cost(
     assert COST.match(cost), cost
     expect(first.locator(".conversation-title a")).to_have_text(FIRST_PROMPT)
     if device == "phone":
-        state, model, price = (box(first.locator(f"[data-col={c}]")) for c in ("state", "models", "cost"))
-        title = box(first.locator(".conversation-title"))
-        assert abs(state["y"] - model["y"]) < 8, "one line, first"
-        assert abs(state["y"] - price["y"]) < 8, "one line, first"
+        assert_card_row(page, first, model="models")
+        state, title = box(first.locator("[data-col=state]")), box(first.locator(".conversation-title"))
         assert title["y"] >= state["y"] + state["height"] - 1, "then the title"
         no_sideways_scroll(page)
     screenshot(page, f"conversations-list-{device}")
@@ -260,18 +261,49 @@ def test_the_conversation_list_leads_with_state_models_and_cost(
 # --- one cost rounding, the usage page ----------------------------------------------------------
 
 
-def test_a_cost_reads_the_same_on_every_page(recorded: Recorded, wide: Page) -> None:
-    sign_in(wide, recorded.url)
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_cost_reads_the_same_on_every_page(recorded: Recorded, wide: Page, phone: Page, device: str) -> None:
+    page = wide if device == "desktop" else phone
+    sign_in(page, recorded.url)
     request_id = recorded.main.request_ids[3]
-    wide.goto(f"{recorded.url}/requests")
-    listed = row(wide, request_id).locator("[data-col=cost]").inner_text()
-    wide.goto(f"{recorded.url}/live")
-    live = wide.locator(f"#live-rows tr:has(a[href$='{request_id}']) td.num").nth(1).inner_text()
-    wide.goto(f"{recorded.url}/requests/{request_id}")
-    detail = wide.locator("dd[data-fact=cost]").inner_text()
-    assert COST.match(listed), listed
-    assert live == listed, "Live and the list"
-    assert detail.startswith(listed), "the request page"
+    shown = {}
+    for name, path, cell in (
+        ("list", "/requests", f"tr[data-request-id='{request_id}'] [data-col=cost]"),
+        ("live", "/live", f"#live-rows tr[data-request-id='{request_id}'] [data-col=cost]"),
+        ("detail", f"/requests/{request_id}", "dd[data-fact=cost]"),
+    ):
+        page.goto(f"{recorded.url}{path}")
+        expect(page.locator(cell)).to_be_visible()  # not hidden on a narrow screen
+        shown[name] = page.locator(cell).inner_text()
+    assert COST.match(shown["list"]), shown
+    assert shown["live"] == shown["list"], "Live and the list"
+    assert shown["detail"].startswith(shown["list"]), "the request page"
+    if device == "phone":
+        no_sideways_scroll(page)
+    screenshot(page, f"request-cost-{device}")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_live_view_leads_with_state_model_and_cost(
+    recorded: Recorded, wide: Page, phone: Page, device: str
+) -> None:
+    page = wide if device == "desktop" else phone
+    sign_in(page, recorded.url)
+    page.goto(f"{recorded.url}/live")
+    expect(page.locator("[data-connection]")).to_have_class(re.compile("connected"))
+    recorded.main.say("One more while Live is open.")
+    arrived = page.locator(f"#live-rows tr[data-request-id='{recorded.main.request_ids[-1]}']")
+    expect(arrived).to_be_visible(timeout=5000)
+    for card in (page.locator(f"#live-rows tr[data-request-id='{recorded.main.request_ids[3]}']"), arrived):
+        expect(card.locator("[data-col=state] .badge")).to_have_text("complete")
+        expect(card.locator("[data-col=model]")).to_have_text("claude-sonnet-5")
+        cost = card.locator("[data-col=cost]").inner_text()
+        assert COST.match(cost), cost
+        if device == "phone":
+            assert_card_row(page, card)
+    if device == "phone":
+        no_sideways_scroll(page)
+    screenshot(page, f"live-cards-{device}")
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -307,4 +339,55 @@ def test_the_usage_tables_fit_and_the_daily_history_is_newest_first(
     expect(quiet.nth(2)).to_contain_text("20 days without traffic (")
     if device == "phone":
         no_sideways_scroll(page)
-    screenshot(page, f"usage-tables-{device}")
+    chart_screenshot(page, f"usage-tables-{device}")
+
+
+# --- the Prompts page ---------------------------------------------------------------------------
+
+LONG_PROMPT = """\
+description: Review a change to the service's configuration files, every setting named and explained
+arguments:
+  - name: language
+    required: true
+    description: The language the change is written in
+  - name: repository_with_a_long_name
+template: |
+  Review this {{ language }} change. https://example.com/a/very/long/path/that/does/not/break/anywhere/at/all/0123456789
+"""
+
+
+def test_the_prompts_page_reads_on_a_phone(
+    start_proxy: Callable[..., RunningProxy],  # noqa: F811
+    tmp_path: Path,
+    phone: Page,
+) -> None:
+    folder = tmp_path / "prompts"
+    folder.mkdir()
+    (folder / "review-the-service-configuration-change.yaml").write_text(LONG_PROMPT)
+    (folder / "broken.yaml").write_text("template: [unclosed\n")
+    proxy = start_proxy(MCP_ENABLED="true", MCP_PROMPTS_DIR=str(folder), DASHBOARD_API_KEY=KEY)
+    sign_in(phone, f"{proxy.url}/dashboard")
+    phone.goto(f"{proxy.url}/dashboard/prompts")
+    listed = phone.locator("table[data-table=prompts] tbody tr")
+    expect(listed).to_have_count(2)
+    expect(listed.filter(has_text="invalid:")).to_have_count(1)
+    description = phone.get_by_text("every setting named and explained")
+    expect(description).to_be_visible()
+    assert box(description)["x"] + box(description)["width"] <= 390, "the description on the screen"
+    no_sideways_scroll(phone)
+    screenshot(phone, "prompts-phone")
+
+    phone.locator("table[data-table=prompts] a", has_text="review-the-service-configuration-change").click()
+    template = phone.locator("[data-fact=template]")
+    expect(template).to_contain_text("Review this {{ language }} change.")
+    # The template is read as it is (white space kept) and stays on the screen: a long line
+    # wraps rather than widening the page.
+    drawn = box(template)
+    assert drawn["x"] >= 0
+    assert drawn["x"] + drawn["width"] <= 390, "the template on the screen"
+    scroll, client = template.evaluate("t => [t.scrollWidth, t.clientWidth]")
+    assert scroll <= client, "the whole line shown, not behind a sideways scroll"
+    font = float(template.evaluate("t => parseFloat(getComputedStyle(t).fontSize)"))
+    assert font >= 12, f"readable: {font} px"
+    no_sideways_scroll(phone)
+    screenshot(phone, "prompt-template-phone")

@@ -10,7 +10,7 @@ import anthropic
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import no_sideways_scroll, screenshot
 from tests.browser.test_dashboard import KEY, sign_in
 from tests.integration.conftest import (  # noqa: F401 -- fixtures shared with the integration tests
     credentials_dir,
@@ -65,8 +65,7 @@ def test_the_request_page_shows_retries_and_why_a_side_call_is_not_threaded(
     expect(page.locator("[data-fact=unthreaded]")).to_contain_text("a side call of Claude Code")
     expect(page.locator("#attempts-heading")).to_have_count(0)
     screenshot(page, f"request-unthreaded-{device}")
-    width, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
-    assert width <= inner, f"the page is {width} px wide on a {inner} px screen"
+    no_sideways_scroll(page)
 
 
 def test_the_request_page_shows_a_request_the_open_circuit_refused(
@@ -104,5 +103,4 @@ def test_the_request_page_shows_a_request_the_open_circuit_refused(
     expect(attempts.nth(0).locator("td[data-circuit]")).to_have_text("open")
     expect(page.locator("[data-fact=upstream-attempts]")).to_have_text("1, circuit open after the last")
     screenshot(page, f"request-circuit-open-{device}")
-    width, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
-    assert width <= inner, f"the page is {width} px wide on a {inner} px screen"
+    no_sideways_scroll(page)

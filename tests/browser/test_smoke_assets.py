@@ -27,6 +27,7 @@ import pytest
 from playwright.sync_api import ConsoleMessage, Page
 
 import nexus
+from tests.browser.charts import chart_screenshot
 from tests.browser.conftest import DESKTOP_VIEWPORT, screenshot
 
 VENDOR = Path(nexus.__file__).resolve().parent / "entrypoints" / "dashboard" / "static" / "vendor"
@@ -248,7 +249,7 @@ def test_assets_load_and_work_under_a_strict_csp(page: Page, site: str) -> None:
     # With includeIndicatorStyles off, htmx added no <style> of its own.
     assert page.evaluate("document.querySelectorAll('style').length") == 0
 
-    screenshot(page, "smoke-assets-desktop")
+    chart_screenshot(page, "smoke-assets-desktop")
     assert violations(page) == []
     assert console.messages == []
 
@@ -262,7 +263,7 @@ def test_the_phone_viewport_draws_the_chart_within_the_screen(phone_page: Page, 
     assert 0 < chart["width"] <= 390
     assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390, "the page scrolls sideways"
 
-    screenshot(phone_page, "smoke-assets-phone")
+    chart_screenshot(phone_page, "smoke-assets-phone")
     assert violations(phone_page) == []
     assert console.messages == []
 
