@@ -42,7 +42,7 @@ class GeminiAnalyzer:
         self._client = genai.Client(api_key=api_key, http_options=options)
 
     async def analyze(self, turns: list[Turn], brief: str, *, schema: dict[str, Any]) -> AnalyzerAnswer:
-        contents = [
+        contents: list[types.ContentUnion] = [
             types.Content(role="model" if turn.role == "assistant" else "user", parts=[types.Part(text=turn.text)])
             for turn in turns
         ]
