@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import anthropic
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import no_sideways_scroll, screenshot
@@ -74,4 +76,42 @@ def test_the_request_page_shows_retries_and_why_a_side_call_is_not_threaded(
     expect(note).not_to_contain_text("waiting")
     expect(note).not_to_contain_text("not linked yet")
     screenshot(page, f"request-unthreaded-empty-{device}")
+    no_sideways_scroll(page)
+
+
+def test_the_request_page_shows_a_request_the_open_circuit_refused(
+    viewed: tuple[str, Page],
+    fake: FakeAnthropic,  # noqa: F811
+    start_proxy: Callable[..., RunningProxy],  # noqa: F811
+    database_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    device, page = viewed
+    proxy = start_proxy(
+        DATABASE_URL=database_url,
+        NEXUS_DATA_DIR=str(tmp_path / "data"),
+        DASHBOARD_API_KEY=KEY,
+        UPSTREAM_MAX_RETRIES="0",
+        CIRCUIT_BREAKER_FAILURES="1",
+    )
+    fake.fail_next(500)
+    client = sdk(proxy.url)
+    opened = client.messages.with_raw_response.create  # type: ignore[call-overload]
+    with pytest.raises(anthropic.InternalServerError):
+        opened(**BODY)
+    with pytest.raises(anthropic.InternalServerError) as refused:
+        opened(**BODY)
+    assert refused.value.status_code == 503
+    refused_id = refused.value.response.headers["x-request-id"]
+    wait_for_rows(database_url, 2)
+    sign_in(page, f"{proxy.url}/dashboard")
+
+    page.goto(f"{proxy.url}/dashboard/requests/{refused_id}")
+    attempts = page.locator("table.attempts tbody tr")
+    expect(attempts).to_have_count(1)
+    expect(attempts.nth(0)).to_contain_text("not sent")
+    expect(attempts.nth(0)).to_contain_text("circuit open: not sent")
+    expect(attempts.nth(0).locator("td[data-circuit]")).to_have_text("open")
+    expect(page.locator("[data-fact=upstream-attempts]")).to_have_text("1, circuit open after the last")
+    screenshot(page, f"request-circuit-open-{device}")
     no_sideways_scroll(page)

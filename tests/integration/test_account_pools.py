@@ -173,9 +173,15 @@ def test_a_failover_is_recorded_as_an_attempt_of_the_exchange(
     assert send(proxy, "moving").status_code == 200
     first = served_by(fake)
     fake.rejected_tokens.add(TOKENS[first])
+    fake.fail_next(529, headers={"retry-after": "0"})  # the account failed over to is overloaded once
     moved = send(proxy, "moving")
     assert moved.status_code == 200
     second = served_by(fake)
+    assert [r.bearer_token for r in fake.requests if r.path == "/v1/messages"][-3:] == [
+        TOKENS[first],
+        TOKENS[second],
+        TOKENS[second],
+    ]
 
     url = f"{proxy.url}/api/requests/{moved.headers['x-request-id']}"
     deadline = time.monotonic() + 10
@@ -185,9 +191,71 @@ def test_a_failover_is_recorded_as_an_attempt_of_the_exchange(
         detail = httpx.get(url, headers={"x-api-key": "k"})
     body = detail.json()
     assert body["account_id"] == f"acc_{second[-1]}"
-    [attempt] = body["upstream_attempts"]
-    assert (attempt["status"], attempt["account_id"]) == (429, f"acc_{first[-1]}")
-    assert f"failed over to acc_{second[-1]}" in attempt["reason"]
+    failover, retried = body["upstream_attempts"]
+    assert (failover["number"], failover["status"], failover["account_id"], failover["circuit"]) == (
+        1,
+        429,
+        f"acc_{first[-1]}",
+        "closed",
+    )
+    assert f"failed over to acc_{second[-1]}" in failover["reason"]
+    assert (retried["number"], retried["status"], retried["account_id"], retried["circuit"]) == (
+        2,
+        529,
+        f"acc_{second[-1]}",
+        "closed",
+    ), "the retry after the failover names the account it went with, numbered after the failover"
+    assert (failover["sent"], failover["answered"], retried["sent"], retried["answered"]) == (True, False, True, False)
+
+    client = sign_in(proxy.url, "k")
+    try:
+        page = client.get(f"/dashboard/requests/{moved.headers['x-request-id']}").text
+    finally:
+        client.close()
+    rows = re.findall(r'<tr data-attempt="(\d)">(.*?)</tr>', page)
+    assert [number for number, _ in rows] == ["1", "2"]
+    assert f"<code>acc_{first[-1]}</code>" in rows[0][1]
+    assert f"<code>acc_{second[-1]}</code>" in rows[1][1]
+    assert all(row.endswith('<td data-circuit="closed">closed</td>') for _, row in rows)
+    assert "3, circuit closed after the last" in page
+
+
+def test_a_half_open_probe_that_fails_over_is_one_attempt(
+    fake: FakeAnthropic,
+    credentials_dir: Path,
+    start_proxy: Callable[..., RunningProxy],
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    """The probe's 429 closes the circuit and is not the answer: one entry, the failover's."""
+    oauth_pool(fake, credentials_dir, {name: TOKENS[name] for name in ("acct-a", "acct-b")})
+    proxy = start_proxy(
+        DATABASE_URL=database_url,
+        NEXUS_DATA_DIR=str(tmp_path / "data"),
+        DASHBOARD_API_KEY="k",
+        UPSTREAM_MAX_RETRIES="0",
+        CIRCUIT_BREAKER_FAILURES="1",
+        CIRCUIT_BREAKER_RESET_SECONDS="0.5",
+    )
+    fake.fail_next(500)
+    assert send(proxy, "probing").status_code == 500  # the circuit opens
+    first = served_by(fake)
+    fake.rejected_tokens.add(TOKENS[first])
+    time.sleep(0.6)
+    moved = send(proxy, "probing")
+    assert moved.status_code == 200
+    assert served_by(fake) != first
+
+    url = f"{proxy.url}/api/requests/{moved.headers['x-request-id']}"
+    deadline = time.monotonic() + 10
+    detail = httpx.get(url, headers={"x-api-key": "k"})
+    while detail.status_code == 404 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        detail = httpx.get(url, headers={"x-api-key": "k"})
+    assert [
+        (a["number"], a["status"], a["account_id"], a["circuit"], a["answered"])
+        for a in detail.json()["upstream_attempts"]
+    ] == [(1, 429, f"acc_{first[-1]}", "closed", False)]
 
 
 @pytest.mark.parametrize("storage", [True, False], ids=["recorded", "counted-without-storage"])

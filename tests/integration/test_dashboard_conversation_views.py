@@ -19,6 +19,7 @@ from tests.integration.conftest import sdk
 from tests.integration.test_api_conversations import KEY, Review, chat, review, tree, wait_until_linked
 from tests.support.claude_code_session import MAIN_SYSTEM
 from tests.support.dashboard import sign_in
+from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.proxy_server import RunningProxy
 
 pytestmark = pytest.mark.integration
@@ -195,6 +196,41 @@ def test_the_context_bar_is_measured_against_the_models_window(
     fill = re.search(r'<rect class="context-fill" x="0" y="0" width="([0-9.]+)"', page)
     assert fill, "the bar is drawn"
     assert float(fill.group(1)) == pytest.approx(min(percent, 100), abs=0.01)
+
+
+def test_the_context_bar_turns_yellow_at_exactly_70_and_red_at_exactly_90_percent(
+    fake: FakeAnthropic, api_proxy: RunningProxy, browser: httpx.Client
+) -> None:
+    """One token either side of each threshold of a 200 k window, prompts sized with the fake's
+    own count_tokens (the count its answers report)."""
+    counter = sdk(fake.url)
+
+    def prompt(size: int) -> dict[str, Any]:
+        return {
+            "model": "claude-haiku-4-5",
+            "system": MAIN_SYSTEM,
+            "messages": [{"role": "user", "content": "x" * size}],
+        }
+
+    def count(size: int) -> int:
+        return counter.messages.count_tokens(**prompt(size)).input_tokens  # type: ignore[arg-type]
+
+    base = count(1000)
+    for tokens, level in ((139_999, "ok"), (140_000, "warn"), (179_999, "warn"), (180_000, "full")):
+        size = 1000 + 4 * (tokens - base)  # a token per four bytes: each four more bytes, one more token
+        assert count(size) == tokens
+        sent = sdk(api_proxy.url).messages.with_raw_response.create(**prompt(size), max_tokens=16)  # type: ignore[arg-type]
+        request_id = sent.headers["x-request-id"]
+        wait_until_linked(api_proxy, {request_id: [request_id]}, timeout=5.0)
+        [node] = tree(api_proxy, request_id)["nodes"]
+        assert prompt_size(node) == tokens
+
+        page = browser.get(f"/dashboard/conversations/{request_id}", params={"view": "analytics"}).text
+
+        assert f'class="context-meter context-{level}"' in page, (tokens, level)
+        assert f'data-context-level="{level}"' in page, (tokens, level)
+        assert f'data-context-percent="{100 * tokens / 200_000:.1f}"' in page
+        assert f"{number(tokens)} of 200,000 tokens" in page
 
 
 def test_bad_views_and_unlinked_conversations(api_proxy: RunningProxy, browser: httpx.Client) -> None:

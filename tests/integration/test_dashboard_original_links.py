@@ -75,6 +75,18 @@ def test_each_old_url_moves_to_the_page_that_shows_the_same(dashboard: RunningPr
     assert usage == "/dashboard/usage?account=acc_team&domain=team-a.example.com"
     assert browser.get(usage).status_code == 200
 
+    messages = moved(browser, f"/dashboard/conversation/{conversation.upper()}/messages")
+    assert messages == f"/dashboard/conversations/{conversation}#transcript", "the transcript, on the tree view"
+    transcript = browser.get(messages)
+    assert transcript.status_code == 200
+    assert 'id="transcript"' in transcript.text
+    assert "And the rollback?" in transcript.text
+
+    assert moved(browser, "/dashboard/usage/chart") == "/dashboard/usage"
+    chart = moved(browser, "/dashboard/usage/chart", domain="team-a.example.com", days="7")
+    assert chart == "/dashboard/usage?domain=team-a.example.com&days=7"
+    assert browser.get(chart).status_code == 200
+
     assert moved(browser, "/dashboard/prompts/team-review") == "/dashboard/prompts?name=review_change"
     assert "Review this change." in browser.get("/dashboard/prompts?name=review_change").text
     assert moved(browser, "/dashboard/prompts/nothing-here") == "/dashboard/prompts?name=nothing-here"
@@ -87,6 +99,7 @@ def test_each_old_url_moves_to_the_page_that_shows_the_same(dashboard: RunningPr
 def test_bad_ids_get_a_page_that_says_so(browser: httpx.Client) -> None:
     for path, what in (
         ("/dashboard/conversation/not-a-uuid", "not a conversation id"),
+        ("/dashboard/conversation/not-a-uuid/messages", "not a conversation id"),
         ("/dashboard/request/12345", "not a request id"),
         (f"/dashboard/prompts/{'x' * 300}", "not a prompt name"),
     ):
@@ -124,6 +137,8 @@ def test_no_old_url_leads_off_the_dashboard(browser: httpx.Client) -> None:
         ("/dashboard/token-usage", {"accountId": "https://evil.example/"}),
         ("/dashboard/conversation/00000000-0000-0000-0000-000000000000", {"branch": "//evil.example"}),
         ("/dashboard/prompts/%2F%2Fevil.example", {}),
+        ("/dashboard/usage/chart", {"domain": "//evil.example/x"}),
+        ("/dashboard/conversation/%2F%2Fevil.example/messages", {}),
         ("/dashboard/conversation/..%2F..%2Fapi", {}),  # a decoded slash matches no route: 404
     ):
         response = browser.get(path, params=params)

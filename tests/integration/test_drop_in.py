@@ -150,9 +150,9 @@ def test_internal_api_key_stands_in_for_the_dashboard_key_in_every_header(
 # --- CORS on /v1 ---------------------------------------------------------------------------------
 
 
-def preflight(proxy: RunningProxy, origin: str) -> httpx.Response:
+def preflight(proxy: RunningProxy, origin: str, path: str = "/v1/messages") -> httpx.Response:
     return httpx.options(
-        f"{proxy.url}/v1/messages",
+        f"{proxy.url}{path}",
         headers={
             "origin": origin,
             "access-control-request-method": "POST",
@@ -177,6 +177,20 @@ def test_a_preflight_from_an_allowed_origin_is_answered_here_and_never_forwarded
     assert refused.status_code == 204
     assert "access-control-allow-origin" not in refused.headers
     assert fake.requests == [], "no preflight reaches Anthropic"
+
+
+def test_a_preflight_on_another_v1_path_is_answered_the_same_way(
+    fake: FakeAnthropic, start_proxy: Callable[..., RunningProxy]
+) -> None:
+    proxy = start_proxy(CORS_ALLOWED_ORIGINS=PAGE)
+    for path in ("/v1/messages/count_tokens", "/v1/models"):
+        answer = preflight(proxy, PAGE, path)
+        assert answer.status_code == 204, path
+        assert answer.headers["access-control-allow-origin"] == PAGE, path
+        assert "anthropic-version" in answer.headers["access-control-allow-headers"], path
+        refused = preflight(proxy, "https://evil.example", path)
+        assert "access-control-allow-origin" not in refused.headers, path
+    assert fake.requests == [], "no preflight reaches Anthropic, whatever the path"
 
 
 def test_answers_to_an_allowed_origin_carry_cors_headers_streams_included(
@@ -261,6 +275,7 @@ def test_the_command_warns_of_the_originals_settings_and_logs_debug_details_as_t
         "NODE_ENV": "production",
         "DB_HOST": "db.internal",
         "AI_ANALYSIS_ENABLE_SUMMARY": "true",
+        "AI_ANALYSIS_TRUNCATE_FIRST_N_TOKENS": "1000",  # the name the original really read
         "SPARK_ENABLED": "",  # empty: not set
         "LOG_FORMAT": "text",
         "DEBUG": "true",
@@ -282,6 +297,8 @@ def test_the_command_warns_of_the_originals_settings_and_logs_debug_details_as_t
     assert "DB_HOST is a setting of the original" in output
     assert "set DATABASE_URL" in output
     assert "AI_ANALYSIS_ENABLE_SUMMARY is a setting of the original" in output
+    assert "AI_ANALYSIS_TRUNCATE_FIRST_N_TOKENS is a setting of the original" in output
+    assert "never cut a message by it" in output
     assert "SPARK_ENABLED" not in output
     assert "ENABLE_CLIENT_AUTH is not set: the client_api_key of team.example is demanded" in output
     assert "set CLIENT_SETUP_DIR=client-setup" in output

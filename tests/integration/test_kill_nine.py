@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 import time
@@ -10,11 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
-import asyncpg
 import pytest
 
 from tests.integration.conftest import sdk
-from tests.support.database import query, run_coroutine
+from tests.support.database import InsertStall, query
 from tests.support.fake_anthropic import SCENARIO_HEADER, FakeAnthropic
 from tests.support.processes import ProxyProcess
 from tests.support.waiting import wait_for
@@ -75,37 +73,6 @@ class Traffic:
             message = stream.get_final_message()  # raises unless the stream ended with message_stop
             assert message.stop_reason
             return stream.response.headers["x-request-id"]
-
-
-class InsertStall:
-    """While on, a transaction holds ``exchanges`` in SHARE mode: the recorder's inserts wait,
-    so a backlog builds up in the proxy's memory, as with a slow disk or a busy database."""
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._released = threading.Event()
-        self._locked = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=run_coroutine, args=(self._hold(),), daemon=True)
-        self._thread.start()
-        assert self._locked.wait(10), "the lock was not taken"
-
-    def release(self) -> None:
-        self._released.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    async def _hold(self) -> None:
-        connection = await asyncpg.connect(self._url)
-        try:
-            async with connection.transaction():
-                await connection.execute("LOCK TABLE exchanges IN SHARE MODE")
-                self._locked.set()
-                await asyncio.to_thread(self._released.wait)
-        finally:
-            await connection.close()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -193,3 +194,115 @@ def test_each_retried_attempt_is_recorded_and_shown(
     assert "Upstream attempts" in page
     assert page.count('data-attempt="') == 2
     assert "answered 529" in page
+
+
+def _detail_and_page(proxy: RunningProxy, key: str, request_id: str) -> tuple[dict[str, object], str]:
+    detail = httpx.get(f"{proxy.url}/api/requests/{request_id}", headers={"x-api-key": key})
+    assert detail.status_code == 200, detail.text
+    client = sign_in(proxy.url, key)
+    try:
+        page = client.get(f"/dashboard/requests/{request_id}").text
+    finally:
+        client.close()
+    return detail.json(), page
+
+
+def _attempt_rows(page: str) -> list[str]:
+    """The request page's attempts table, one text per row (tags dropped)."""
+    body = page.split('data-table="attempts"', 1)[1].split("</table>", 1)[0]
+    return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in body.split("<tr data-attempt=")[1:]]
+
+
+def test_the_circuit_state_is_recorded_when_it_opens_refuses_and_probes(
+    fake: FakeAnthropic, start_proxy: Callable[..., RunningProxy], database_url: str, tmp_path: Path
+) -> None:
+    key = "dashboard-key-for-the-circuit"
+    proxy = start_proxy(
+        DATABASE_URL=database_url,
+        NEXUS_DATA_DIR=str(tmp_path / "data"),
+        DASHBOARD_API_KEY=key,
+        UPSTREAM_MAX_RETRIES="1",
+        CIRCUIT_BREAKER_FAILURES="2",
+        CIRCUIT_BREAKER_RESET_SECONDS="1",
+    )
+
+    def post() -> httpx.Response:
+        return httpx.post(f"{proxy.url}/v1/messages", json=BODY, headers=HEADERS)
+
+    fake.fail_next(500, 529, headers={"retry-after": "0"})
+    opened = post()  # the retry's 529 is the second failure in a row: it opens the circuit
+    assert opened.status_code == 529
+    seen = len(fake.requests)
+    refused = post()
+    assert refused.status_code == 503
+    assert len(fake.requests) == seen
+    time.sleep(1.1)
+    fake.fail_next(503, headers={"retry-after": "0"})
+    failed_probe = post()  # the probe fails: open again, and its retry is refused
+    assert failed_probe.status_code == 503
+    time.sleep(1.1)
+    probe = post()
+    assert probe.status_code == 200
+    plain = post()
+    assert plain.status_code == 200
+    ids = [r.headers["x-request-id"] for r in (opened, refused, failed_probe, probe, plain)]
+    rows = {str(row["id"]): row for row in wait_for_rows(database_url, 5)}
+    assert set(ids) <= rows.keys()
+
+    def stored(request_id: str) -> list[tuple[object, ...]]:
+        attempts = json.loads(rows[request_id]["upstream_attempts"] or "[]")
+        return [(a["number"], a["status"], a["reason"], a["circuit"], a["sent"], a["answered"]) for a in attempts]
+
+    assert stored(ids[0]) == [
+        (1, 500, "answered 500", "closed", True, False),
+        (2, 529, "answered 529 (relayed)", "open", True, True),
+    ]
+    assert stored(ids[1]) == [(1, None, "circuit open: not sent", "open", False, False)]
+    assert rows[ids[1]]["status"] == 503
+    assert stored(ids[2]) == [
+        (1, 503, "answered 503", "open", True, False),
+        (2, None, "circuit open: not sent", "open", False, False),
+    ]
+    assert stored(ids[3]) == [(1, 200, "half-open probe answered 200", "closed", True, True)]
+    assert stored(ids[4]) == [], "circuit closed and the first attempt answered: nothing recorded"
+    account = rows[ids[4]]["account_id"]
+    assert account, "the exchange names its credential"
+    for request_id in ids[:4]:
+        attempts = json.loads(rows[request_id]["upstream_attempts"])
+        assert {a["account_id"] for a in attempts} == {account}, "each attempt names the credential it went with"
+    assert rows[ids[1]]["account_id"] == account, "a refused exchange names the credential of its attempt"
+
+    detail, page = _detail_and_page(proxy, key, ids[1])
+    assert detail["upstream_attempts"] == [
+        {
+            "number": 1,
+            "status": None,
+            "reason": "circuit open: not sent",
+            "wait_s": 0.0,
+            "account_id": account,
+            "circuit": "open",
+            "sent": False,
+            "answered": False,
+        }
+    ]
+    assert _attempt_rows(page) == [f'"1" data-sent="false"> 1 not sent circuit open: not sent 0 ms {account} open']
+    assert "1, circuit open after the last" in page
+    assert "The circuit breaker refused 1 attempt: not sent upstream (status 503)." in page
+
+    detail, page = _detail_and_page(proxy, key, ids[3])
+    assert [(a["status"], a["circuit"], a["answered"]) for a in detail["upstream_attempts"]] == [(200, "closed", True)]
+    assert _attempt_rows(page) == [
+        f'"1" data-answered="true"> 1 200 the answer half-open probe answered 200 0 ms {account} closed'
+    ]
+    assert "1, circuit closed after the last" in page
+
+    _, page = _detail_and_page(proxy, key, ids[0])
+    assert "2, circuit open after the last" in page
+    _, page = _detail_and_page(proxy, key, ids[4])
+    assert 'data-table="attempts"' not in page
+    assert "1, circuit closed" in page, "no entries: one attempt, circuit closed, by convention"
+
+    schema = httpx.get(f"{proxy.url}/docs/openapi.json", headers={"x-api-key": key}).json()
+    properties = schema["components"]["schemas"]["UpstreamAttempt"]["properties"]
+    assert {"account_id", "circuit", "sent", "answered"} <= properties.keys()
+    assert "not called" in properties["sent"]["description"]

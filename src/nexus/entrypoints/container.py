@@ -34,9 +34,8 @@ from nexus.adapters.system import SystemClock, Uuid4Ids
 from nexus.adapters.telemetry.observers import build_observer, telemetry_lifetime
 from nexus.adapters.telemetry.otel import build_telemetry, telemetry_configured
 from nexus.adapters.test_samples import TestSampleWriter
-from nexus.adapters.upstream.aiohttp_transport import open_aiohttp_transport
+from nexus.adapters.upstream.aiohttp_upstream import AiohttpUpstreamClient, open_upstream_session, proxy_for
 from nexus.adapters.upstream.circuit_breaker import BreakerUpstreamClient, new_breaker
-from nexus.adapters.upstream.httpx_upstream import HttpxUpstreamClient
 from nexus.adapters.webhook_process.process import WebhookProcess
 from nexus.application.account_pool import AccountPool
 from nexus.application.exchange import Exchange
@@ -255,17 +254,16 @@ class Container(containers.DeclarativeContainer):
     ids = providers.Singleton(Uuid4Ids)
     lifecycle = providers.Singleton(Lifecycle)
 
-    # Upstream: retries around a circuit breaker around the httpx client (ADR 0002, 0005).
-    upstream_transport = providers.Resource(
-        open_aiohttp_transport,
-        max_connections=settings.provided.upstream_max_connections,
-        base_url=settings.provided.claude_api_base_url,
+    # Upstream: retries around a circuit breaker around the aiohttp client (ADR 0002, 0005, 0021).
+    upstream_session = providers.Resource(
+        open_upstream_session, max_connections=settings.provided.upstream_max_connections
     )
     http_upstream = providers.Singleton(
-        HttpxUpstreamClient,
-        transport=upstream_transport,
+        AiohttpUpstreamClient,
+        session=upstream_session,
         base_url=settings.provided.claude_api_base_url,
         timeout_s=settings.provided.upstream_timeout_s,
+        proxy=providers.Callable(proxy_for, settings.provided.claude_api_base_url),
     )
     breaker = providers.Singleton(
         new_breaker,
@@ -279,12 +277,10 @@ class Container(containers.DeclarativeContainer):
         max_retries=settings.provided.upstream_max_retries,
         budget_s=settings.provided.upstream_retry_budget_seconds,
     )
+    # Read when an attempt is noted on an exchange (retries, failovers), never on the success path.
+    circuit_state = providers.Singleton(_circuit_state_of, guarded_upstream)
     upstream = providers.Singleton(
-        RetryingUpstream,
-        inner=guarded_upstream,
-        policy=retry_policy,
-        clock=clock,
-        circuit_state=providers.Callable(_circuit_state_of, guarded_upstream),
+        RetryingUpstream, inner=guarded_upstream, policy=retry_policy, clock=clock, circuit_state=circuit_state
     )
 
     # Credentials.
@@ -399,7 +395,11 @@ class Container(containers.DeclarativeContainer):
         "traffic-limit-sharing",
     )
     forward_request = providers.Singleton(
-        ForwardRequest, resolve_credential=resolve_credential, upstream=upstream, admissions=admissions
+        ForwardRequest,
+        resolve_credential=resolve_credential,
+        upstream=upstream,
+        admissions=admissions,
+        circuit_state=circuit_state,
     )
     telemetry_poster = providers.Resource(running, providers.Singleton(_telemetry_poster, settings=settings))
     test_samples = providers.Resource(running, providers.Singleton(_sample_writer, settings=settings))

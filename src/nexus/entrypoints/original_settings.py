@@ -8,6 +8,10 @@ from collections.abc import Mapping
 _USE_DATABASE_URL = "set DATABASE_URL (postgresql://user:password@host:port/name) instead"
 _RATE_LIMITS = "limits here are per minute: RATE_LIMIT_* / DOMAIN_RATE_LIMIT_* / KEY_RATE_LIMIT_*_PER_MINUTE"
 _NOT_NEEDED = "not needed here"
+_PER_MESSAGE_CUT = (
+    "the original read it but never cut a message by it; AI_HEAD_MESSAGES, AI_TAIL_MESSAGES and"
+    " AI_MAX_PROMPT_TOKENS bound the prompt here"
+)
 
 UNSUPPORTED: dict[str, str] = {
     "NODE_ENV": "errors never expose internals here, whatever the environment",
@@ -57,8 +61,10 @@ UNSUPPORTED: dict[str, str] = {
     "AI_ESTIMATED_CHARS_PER_TOKEN": _NOT_NEEDED,
     "AI_ANALYSIS_PROMPT_VERSION": _NOT_NEEDED,
     "AI_ANALYSIS_INPUT_TRUNCATION_TARGET_TOKENS": "AI_MAX_PROMPT_TOKENS",
-    "AI_ANALYSIS_INPUT_TRUNCATION_FIRST_N": "AI_HEAD_MESSAGES",
-    "AI_ANALYSIS_INPUT_TRUNCATION_LAST_M": "AI_TAIL_MESSAGES",
+    # The original's per-message token cut (the first N and last M tokens of a long message):
+    # its config read these names, but its truncation code never used them.
+    "AI_ANALYSIS_TRUNCATE_FIRST_N_TOKENS": _PER_MESSAGE_CUT,
+    "AI_ANALYSIS_TRUNCATE_LAST_M_TOKENS": _PER_MESSAGE_CUT,
     "PROXY_API_URL": "the dashboard reads the database itself (DASHBOARD_DATABASE_URL or DATABASE_URL)",
     "DASHBOARD_CACHE_TTL": "pages read current data",
     "DASHBOARD_PORT": "PORT, with NEXUS_ROLE=dashboard (default 3001)",

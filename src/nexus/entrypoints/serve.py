@@ -14,7 +14,7 @@ from uvicorn.supervisors import Multiprocess
 
 from nexus import __version__
 from nexus.entrypoints.dashboard.keys import KEY_FILE, resolve_keys
-from nexus.entrypoints.http.app import create_app
+from nexus.entrypoints.http.app import served_app
 from nexus.entrypoints.settings import Settings
 from nexus.entrypoints.startup_notes import startup_warnings
 from nexus.entrypoints.storage_setup import resolve_storage
@@ -45,7 +45,7 @@ def server_config(settings: Settings, app: Any = None, **overrides: Any) -> uvic
         "timeout_graceful_shutdown": settings.shutdown_drain_seconds,
     }
     options.update(overrides)
-    return uvicorn.Config(app if app is not None else create_app(settings), **options)
+    return uvicorn.Config(app if app is not None else served_app(settings), **options)
 
 
 def _announce_dashboard(settings: Settings) -> None:

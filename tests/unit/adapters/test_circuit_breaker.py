@@ -7,6 +7,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pybreaker
 import pytest
 
@@ -16,6 +17,7 @@ from nexus.application.ports import UpstreamRequest
 from nexus.application.retrying_upstream import RetryingUpstream
 from nexus.domain.errors import UpstreamCircuitOpen, UpstreamTimeout, UpstreamUnavailable
 from nexus.domain.retry_policy import RetryPolicy
+from nexus.domain.upstream_attempts import UpstreamAttempt
 from tests.fakes import FixedClock
 from tests.unit.scripted_upstream import ScriptedResponse, ScriptedUpstream
 
@@ -255,3 +257,63 @@ async def test_retries_pass_through_the_breaker_and_stop_when_it_opens(time: Bre
     assert upstream.calls == 2, "each attempt counted; the open circuit ended the retry loop"
     assert len(waits) == 2
     assert all(response.closed for response in upstream.responses)
+
+
+def retrying_over(breaker: BreakerUpstreamClient, reads: list[str], *, max_retries: int = 1) -> RetryingUpstream:
+    """Retries around the breaker, as the container builds them; ``reads`` lists every read
+    of the circuit's state by the retries."""
+
+    def circuit_state() -> str:
+        reads.append(breaker.state)
+        return breaker.state
+
+    clock = FixedClock()
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+
+    return RetryingUpstream(
+        inner=breaker,
+        policy=RetryPolicy(max_retries=max_retries),
+        clock=clock,
+        sleep=sleep,
+        circuit_state=circuit_state,
+    )
+
+
+def noted(attempts: list[UpstreamAttempt]) -> list[tuple[object, ...]]:
+    return [(a.number, a.status, a.reason, a.account_id, a.circuit, a.sent, a.answered) for a in attempts]
+
+
+async def test_the_attempts_of_an_exchange_show_the_circuit_opening_and_refusing() -> None:
+    sut = retrying_over(guarded(ScriptedUpstream(ScriptedResponse(529), ScriptedResponse(500)), fail_max=2), [])
+    opened: list[UpstreamAttempt] = []
+    request = msgspec.structs.replace(REQUEST, attempts=opened, account_id="acc_a")
+    assert (await sut.send(request)).status == 500
+    assert noted(opened) == [
+        (1, 529, "answered 529", "acc_a", "closed", True, False),
+        (2, 500, "answered 500 (relayed)", "acc_a", "open", True, True),
+    ]
+    refused: list[UpstreamAttempt] = []
+    with pytest.raises(UpstreamCircuitOpen):
+        await sut.send(msgspec.structs.replace(REQUEST, attempts=refused, account_id="acc_a"))
+    assert noted(refused) == [(1, None, "circuit open: not sent", "acc_a", "open", False, False)]
+
+
+async def test_a_half_open_probe_is_noted_and_the_closed_circuit_is_not_even_read() -> None:
+    breaker = guarded(ScriptedUpstream(UpstreamUnavailable("refused"), ok()), fail_max=1, reset_s=0.05)
+    reads: list[str] = []
+    sut = retrying_over(breaker, reads)
+    opened: list[UpstreamAttempt] = []
+    with pytest.raises(UpstreamCircuitOpen):
+        await sut.send(msgspec.structs.replace(REQUEST, attempts=opened))  # its retry is refused
+    assert [(a.status, a.circuit, a.sent) for a in opened] == [(None, "open", True), (None, "open", False)]
+    await asyncio.sleep(0.06)  # pybreaker's own clock: past the reset timeout
+    probe: list[UpstreamAttempt] = []
+    assert (await sut.send(msgspec.structs.replace(REQUEST, attempts=probe))).status == 200
+    assert noted(probe) == [(1, 200, "half-open probe answered 200", None, "closed", True, True)]
+    reads.clear()
+    plain: list[UpstreamAttempt] = []
+    for retrying in (sut, retrying_over(breaker, reads, max_retries=0)):  # the retry loop and the single attempt
+        assert (await retrying.send(msgspec.structs.replace(REQUEST, attempts=plain))).status == 200
+    assert (plain, reads) == ([], []), "an answer through the closed circuit records and reads nothing"

@@ -369,3 +369,20 @@ async def test_a_client_leaving_mid_upload_is_recorded_client_cancelled_and_not_
     await proxy.serve(scope(), next_client)
     assert [e.outcome for e in proxy.observer.exchanges] == ["client_cancelled", "complete"]
     assert next_client.start["status"] == 200, "one client leaving must not open the circuit for all"
+
+
+async def test_a_fault_of_the_proxys_own_before_any_answer_is_a_500_in_anthropics_format(
+    container: Container, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A bug, not an upstream fault: with Litestar no longer in front of the route (ADR 21),
+    # the endpoint itself must answer it as every other route's unexpected errors are.
+    proxy = await proxy_for(container, ScriptedUpstream(RuntimeError("a bug in the proxy")))
+    client = ScriptedClient(body(BODY))
+
+    await proxy.serve(scope(), client)
+
+    assert_anthropic_error(client, 500, "api_error")
+    assert b"a bug" not in b"".join(client.body_chunks), "the cause stays in the log"
+    assert "Unexpected error on POST /v1/messages" in caplog.text
+    exchange = proxy.observer.only
+    assert (exchange.outcome, exchange.status) == ("rejected", 500)

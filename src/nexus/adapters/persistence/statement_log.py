@@ -13,7 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("nexus.sql")
 
-_VERB = re.compile(r"^\s*(?:WITH\b.*?\)\s*)?(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|LOCK|COPY|\w+)", re.I | re.S)
+_VERB = re.compile(r"^\s*(\w+)")
+# After ``WITH``: parentheses and the verbs that can follow a CTE list, to find the first verb
+# outside every parenthesis (a CTE's body has verbs, ANDs and closing parentheses of its own).
+_CTE_TOKEN = re.compile(r"\(|\)|\b(SELECT|INSERT|UPDATE|DELETE|MERGE)\b", re.I)
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|TABLE|JOIN)\s+(?:ONLY\s+)?(?:IF\s+(?:NOT\s+)?EXISTS\s+)?([\w.\"]+)", re.I)
 _STARTED = "nexus_statement_started"
 
@@ -21,9 +24,23 @@ _STARTED = "nexus_statement_started"
 def statement_name(statement: str) -> str:
     """``INSERT exchanges``, ``SELECT exchanges``: what ran, without anything it carried."""
     verb = _VERB.match(statement)
-    table = _TABLE.search(statement)
     name = verb.group(1).upper() if verb else "SQL"
+    if name == "WITH":
+        name = _verb_after_ctes(statement, verb.end() if verb else 0)
+    table = _TABLE.search(statement)
     return f"{name} {table.group(1).strip(chr(34))}" if table else name
+
+
+def _verb_after_ctes(statement: str, start: int) -> str:
+    depth = 0
+    for token in _CTE_TOKEN.finditer(statement, start):
+        if token.group() == "(":
+            depth += 1
+        elif token.group() == ")":
+            depth -= 1
+        elif depth == 0:
+            return token.group(1).upper()
+    return "WITH"
 
 
 def watch_statements(engine: AsyncEngine, *, slow_ms: int, log_all: bool) -> None:

@@ -13,6 +13,7 @@ import pybreaker
 from nexus.application.ports import UpstreamClient, UpstreamRequest, UpstreamResponse
 from nexus.application.ports.health import ProbeResult
 from nexus.domain.errors import UpstreamCircuitOpen
+from nexus.domain.upstream_attempts import UpstreamAttempt, next_number
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ class BreakerUpstreamClient:
     success, closing the circuit on a probe upstream never answered, and its half-open state
     lets every concurrent call through. So admission and the single probe are decided here,
     and an outcome is settled through ``breaker.call`` after the answer, synchronously.
+
+    A refusal is noted on the request's ``attempts`` ("circuit open: not sent"), and so is a
+    probe's answer; a call through the closed circuit notes nothing.
     """
 
     def __init__(self, *, inner: UpstreamClient, breaker: pybreaker.CircuitBreaker) -> None:
@@ -81,7 +85,11 @@ class BreakerUpstreamClient:
         return ProbeResult(healthy=state != "open", detail={"base_url": self._breaker.name, "circuit": state})
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
-        probe = self._admit()
+        try:
+            probe = self._admit()
+        except UpstreamCircuitOpen:
+            self._note(request, None, f"circuit {self.state}: not sent", sent=False)
+            raise
         try:
             response = await self._inner.send(request)
         except asyncio.CancelledError:
@@ -93,7 +101,29 @@ class BreakerUpstreamClient:
             if probe:
                 self._probing = False
         self._settle(_FailedResponse(response) if response.status >= 500 else None)
+        if probe and response.status < 500:
+            # The circuit was half-open when the probe went, so the exchange shows it. Its answer
+            # is final (only 5xx are retried, and the retries note those), unless it is a pool's
+            # 429 that fails over: the failover's entry then takes this one's place.
+            self._note(request, response.status, f"half-open probe answered {response.status}", sent=True)
         return response
+
+    def _note(self, request: UpstreamRequest, status: int | None, reason: str, *, sent: bool) -> None:
+        """An attempt the circuit refused or probed with, on the exchange's attempts; never on
+        the path of a closed circuit, which records nothing (nexus.domain.upstream_attempts)."""
+        if (attempts := request.attempts) is not None:
+            attempts.append(
+                UpstreamAttempt(
+                    number=next_number(attempts),
+                    status=status,
+                    reason=reason,
+                    wait_s=0.0,
+                    account_id=request.account_id,
+                    circuit=self.state,
+                    sent=sent,
+                    answered=sent,  # a refusal got no answer; a probe's answer is the client's
+                )
+            )
 
     def _admit(self) -> bool:
         """Let the call through (True when it is the half-open probe) or refuse it."""

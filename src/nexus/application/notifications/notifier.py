@@ -80,7 +80,11 @@ class SlackNotifier(QueuedWorker["Exchange | Problem | LimitAlert"]):
     # -- fed by traffic (the event loop, after the response) ----------------------------------
 
     def observe(self, exchange: Exchange) -> None:
-        self._enqueue(exchange)
+        # Most exchanges of a tool loop are no error and repeat the user's words: tested here,
+        # they never cost a trip through the queue (measured: the queue's task switches and
+        # target lookups were 3 % of the proxy's CPU at c=32 for exchanges that sent nothing).
+        if is_error(exchange.status, exchange.outcome) or self._new_text(exchange) is not None:
+            self._enqueue(exchange)
 
     def report(self, problem: Problem) -> None:
         """A problem seen elsewhere (the recorder, the circuit breaker)."""
@@ -128,15 +132,19 @@ class SlackNotifier(QueuedWorker["Exchange | Problem | LimitAlert"]):
         self._windows[key] = (now, 0)
         return held
 
-    def _turn_of(self, exchange: Exchange) -> Conversation | None:
-        # The cheap test first: in a tool loop the user's words repeat, and most exchanges
-        # end here without their response being read.
+    def _new_text(self, exchange: Exchange) -> str | None:
+        """The last user text of a Messages call when it differs from its domain's last one."""
         if exchange.path != MESSAGES_PATH or exchange.method != "POST":
             return None
         text = last_user_text(exchange.request_body)
-        domain = exchange.domain or "unknown"
-        if not text or self._last_text.get(domain) == text:
+        return text if text and self._last_text.get(exchange.domain or "unknown") != text else None
+
+    def _turn_of(self, exchange: Exchange) -> Conversation | None:
+        # The cheap test first (again: an exchange queued behind one of the same turn passed it
+        # before that one was announced): most exchanges end here without their response read.
+        if (text := self._new_text(exchange)) is None:
             return None
+        domain = exchange.domain or "unknown"
         measured = measure(exchange)
         if measured.request_type != "inference" or measured.response is None:
             return None

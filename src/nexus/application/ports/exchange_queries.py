@@ -121,7 +121,8 @@ class RequestDetail(RequestSummary, frozen=True, kw_only=True):
     request_body_size: int | None
     response_body: Any
     response_raw_size: int | None
-    # Retries and pool failovers before the answer, oldest first; empty when the first attempt answered.
+    # Retries, pool failovers and the circuit's refusals and probes, oldest first; empty when the
+    # first attempt answered with the circuit closed, or the request never went upstream.
     upstream_attempts: list[UpstreamAttempt] = msgspec.field(default_factory=list)
     # Queued for the linker: recorded with conversation facts and not threaded yet (or queued
     # again after a late parent). False for a request that is not threaded at all.

@@ -17,8 +17,11 @@ class UpstreamRequest(msgspec.Struct, frozen=True, kw_only=True):
     target: str
     headers: list[tuple[bytes, bytes]]
     body: bytes | AsyncIterable[bytes] | None
-    # Attempts that did not become the answer are appended here (retries, failovers).
+    # The exchange's attempts worth recording are appended here (retries, failovers, the
+    # circuit's refusals and probes): see nexus.domain.upstream_attempts.
     attempts: list[UpstreamAttempt] | None = None
+    # The credential's non-secret name, for those entries (a reference, nothing computed).
+    account_id: str | None = None
 
 
 @runtime_checkable

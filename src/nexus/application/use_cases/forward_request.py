@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 
 from nexus.application.limits.admissions import Admissions
@@ -14,7 +14,7 @@ from nexus.domain.headers import upstream_request_headers
 from nexus.domain.key_rate_limits import parse_key_rate_limit, retry_after_s
 from nexus.domain.proxy_request import ProxyRequest
 from nexus.domain.rate_limits import parse_unified_rate_limit
-from nexus.domain.upstream_attempts import UpstreamAttempt
+from nexus.domain.upstream_attempts import UpstreamAttempt, next_number
 from nexus.domain.upstream_auth import ClientAuth, UpstreamAuth, read_client_auth
 
 
@@ -37,10 +37,16 @@ class ForwardRequest:
     """
 
     def __init__(
-        self, *, resolve_credential: ResolveCredential, upstream: UpstreamClient, admissions: Admissions | None = None
+        self,
+        *,
+        resolve_credential: ResolveCredential,
+        upstream: UpstreamClient,
+        admissions: Admissions | None = None,
+        circuit_state: Callable[[], str] | None = None,
     ) -> None:
         self._resolve_credential = resolve_credential
         self._upstream = upstream
+        self._circuit_state = circuit_state  # read for a failover's entry only
         self._admissions = admissions if admissions is not None and admissions.configured else None
 
     async def execute(
@@ -50,7 +56,8 @@ class ForwardRequest:
         *,
         attempts: list[UpstreamAttempt] | None = None,
     ) -> Forwarded:
-        """``attempts`` receives the upstream attempts that did not become the answer."""
+        """``attempts`` receives the upstream attempts worth recording (retries, failovers, the
+        circuit's refusals and probes; nexus.domain.upstream_attempts)."""
         client = read_client_auth(request.headers)
         auth = await self._resolve_credential.execute(request.host, client, headers=request.headers)
         admission = await self._admit(request, client, auth)
@@ -83,13 +90,18 @@ class ForwardRequest:
             return refused, auth
         await refused.aclose()
         if attempts is not None:
+            if attempts and attempts[-1].answered:
+                # The breaker took this 429 for the answer (a half-open probe's): it is not one now.
+                attempts.pop()
+            circuit = self._circuit_state() if self._circuit_state is not None else None
             attempts.append(
                 UpstreamAttempt(
-                    number=len(attempts) + 1,
+                    number=next_number(attempts),
                     status=429,
                     reason=f"answered 429: the pool's account rests, failed over to {other.account_id}",
                     wait_s=0.0,
                     account_id=auth.account_id,
+                    circuit=circuit,
                 )
             )
         return await self._send(request, other, None, attempts), other
@@ -104,7 +116,14 @@ class ForwardRequest:
         headers = upstream_request_headers(request.headers, auth, keep_content_length=request.body is None)
         body = request.body if request.body is not None else body_stream
         response = await self._upstream.send(
-            UpstreamRequest(method=request.method, target=request.target, headers=headers, body=body, attempts=attempts)
+            UpstreamRequest(
+                method=request.method,
+                target=request.target,
+                headers=headers,
+                body=body,
+                attempts=attempts,
+                account_id=auth.account_id,
+            )
         )
         if auth.pooled and (pool := self._resolve_credential.pool) is not None:
             unified = parse_unified_rate_limit(response.headers)

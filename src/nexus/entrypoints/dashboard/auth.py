@@ -13,6 +13,7 @@ from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 
 from nexus.domain.credentials import secrets_match
+from nexus.entrypoints.http.api.auth import carries_dashboard_key
 
 SESSION_HOURS = 12
 BASE = "/dashboard"
@@ -30,10 +31,16 @@ def signed_in(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
 
 
 async def require_login(request: Request[Any, Any, Any]) -> Any:
-    """Before every page: the setup page without a key, the login form without a session."""
-    if not dashboard_key(request):
+    """Before every page: the setup page without a key, the login form without a session.
+
+    A request carrying the key itself (``X-Dashboard-Key``, as the original's pages accepted,
+    ``X-API-Key`` or ``Authorization: Bearer``) is let in for itself alone: scripts reading a
+    page need no login round trip, and no session is created for them. A wrong key is no
+    session either: the login form, as without one."""
+    expected = dashboard_key(request)
+    if not expected:
         return Template("setup.html", context={"page": "setup"}, status_code=503)
-    if signed_in(request):
+    if signed_in(request) or carries_dashboard_key(request, expected):
         return None
     # The query comes back too: an old link's ``?accountId=`` or ``?view=`` survives signing in.
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -22,9 +22,11 @@ from nexus.entrypoints.dashboard.pages.conversations import conversation_page, c
 from nexus.entrypoints.dashboard.pages.live import live_events, live_page
 from nexus.entrypoints.dashboard.pages.original_links import (
     original_conversation,
+    original_conversation_messages,
     original_prompt,
     original_request,
     original_token_usage,
+    original_usage_chart,
 )
 from nexus.entrypoints.dashboard.pages.overview import overview_page
 from nexus.entrypoints.dashboard.pages.prompts import prompts_page, sync_prompts
@@ -52,8 +54,10 @@ PAGE_HANDLERS: list[ControllerRouterHandler] = [
     analysis_fragment,
     request_analysis,
     original_conversation,
+    original_conversation_messages,
     original_request,
     original_token_usage,
+    original_usage_chart,
     original_prompt,
 ]
 

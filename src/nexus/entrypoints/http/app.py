@@ -26,6 +26,7 @@ from nexus.entrypoints.http.errors import http_exception_handler, unexpected_exc
 from nexus.entrypoints.http.health import HealthController
 from nexus.entrypoints.http.proxy_cors import ProxyCors
 from nexus.entrypoints.http.proxy_endpoint import ProxyEndpoint
+from nexus.entrypoints.http.proxy_first import PROXY_MOUNT, ProxyFirst
 from nexus.entrypoints.http.side_calls import SIDE_CALL_HANDLERS
 from nexus.entrypoints.logs import configure_logging
 from nexus.entrypoints.mcp.route import McpRoute
@@ -53,18 +54,22 @@ class _ProxyRoute:
             write_ahead=await resolve(self._container.proxy_write_ahead),
         )
 
-    def handler(self) -> Any:
-        cors = self.cors
+    async def serve(self, scope: Any, receive: Any, send: Any) -> None:
+        assert self.endpoint is not None, "the proxy route serves only inside the app's lifespan"
+        if scope["method"] == "OPTIONS":
+            await self.cors.preflight(scope, send)
+            return
+        if self.cors.active:
+            send = self.cors.wrap(scope, send)
+        await self.endpoint(scope, receive, send)
 
-        @asgi("/v1", is_mount=True, copy_scope=False)
+    def handler(self) -> Any:
+        """The route inside Litestar: what the app's own tests (and a bare ``create_app``) use;
+        ``served_app`` reaches ``serve`` without Litestar's router in between."""
+
+        @asgi(PROXY_MOUNT, is_mount=True, copy_scope=False)
         async def proxy_v1(scope: Any, receive: Any, send: Any) -> None:
-            assert self.endpoint is not None, "the proxy route serves only inside the app's lifespan"
-            if scope["method"] == "OPTIONS":
-                await cors.preflight(scope, send)
-                return
-            if cors.active:
-                send = cors.wrap(scope, send)
-            await self.endpoint(scope, receive, send)
+            await self.serve(scope, receive, send)
 
         return proxy_v1
 
@@ -92,8 +97,19 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     ``--role all`` (the default) serves the proxy and the dashboard, ``proxy`` only the proxy,
     ``dashboard`` only the dashboard (a process of its own, see ``create_dashboard_app``).
     """
+    return _assemble(settings, container)[0]
+
+
+def served_app(settings: Settings, container: Container | None = None) -> Any:
+    """The ASGI app the server runs: ``create_app``'s, with ``/v1`` requests handed to the
+    proxy route ahead of Litestar (``ProxyFirst``, ADR 21)."""
+    app, proxy = _assemble(settings, container)
+    return app if proxy is None else ProxyFirst(app, proxy.serve)
+
+
+def _assemble(settings: Settings, container: Container | None) -> tuple[Litestar, _ProxyRoute | None]:
     if settings.nexus_role == "dashboard":
-        return create_dashboard_app(settings)
+        return create_dashboard_app(settings), None
     container = container or build_container(settings)
     keys = resolve_keys(
         api_key=settings.management_api_key,
@@ -150,7 +166,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
                 )
             )
         )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             proxy.handler(),
             HealthController,
@@ -175,10 +191,11 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         openapi_config=openapi_config(),
         logging_config=None,
     )
+    return app, proxy
 
 
-def app_from_environment() -> Litestar:
+def app_from_environment() -> Any:
     """The factory each worker process calls (``--workers N``): settings from its environment."""
     settings = load_settings(os.environ)
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return served_app(settings)

@@ -62,6 +62,17 @@ class ProxyEndpoint:
         )
         try:
             await self._serve(scope, receive, send, tracker)
+        except ClientGone:  # left while a streamed body was being read: no one to answer
+            tracker.record.outcome = "client_cancelled"
+        except Exception:
+            if tracker.record.status:  # the answer had begun: the server drops the connection
+                raise
+            # A fault of ours before any answer: the client gets Anthropic's format, as every
+            # other route's unexpected errors do, and the exchange says what happened.
+            log.exception("Unexpected error on %s %s", scope["method"], tracker.record.path)
+            error = ProxyError("Internal error in the proxy; see its log")
+            tracker.reject(error)
+            await send_proxy_error(send, error, tracker.rid)
         finally:
             self._observer.observe(tracker.finish())
 
@@ -123,6 +134,9 @@ class ProxyEndpoint:
         except ProxyError as exc:
             if exc.status >= 500:
                 log.warning("%s %s failed before upstream answered: %s", request.method, request.path, exc.message)
+            if attempts := tracker.record.upstream_attempts:
+                # Refused by the circuit or out of retries: the account its last attempt went with.
+                tracker.record.account_id = attempts[-1].account_id
             tracker.reject(exc)
             await send_proxy_error(send, exc, tracker.rid)
             return

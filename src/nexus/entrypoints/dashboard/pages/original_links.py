@@ -53,6 +53,20 @@ async def original_conversation(
     return _moved(f"/dashboard/conversations/{parsed}", query)
 
 
+@get("/conversation/{conversation_id:str}/messages", name="original-conversation-messages")
+async def original_conversation_messages(
+    dashboard_queries: NamedDependency[DashboardQueries], conversation_id: Annotated[str, PathParameter()]
+) -> Redirect | Template:
+    """The original's message list of a conversation: here its transcript, on the tree view of
+    the conversation page (the transcript covers every branch, so no ``branch`` is kept)."""
+    parsed = identifier(conversation_id)
+    if parsed is None:
+        return await _bad_link(
+            dashboard_queries, "This is not a conversation id: conversation ids are UUIDs.", "/dashboard/conversations"
+        )
+    return _moved(f"/dashboard/conversations/{parsed}", {}, fragment="transcript")
+
+
 @get("/request/{request_id:str}", name="original-request")
 async def original_request(
     dashboard_queries: NamedDependency[DashboardQueries], request_id: Annotated[str, PathParameter()]
@@ -75,6 +89,13 @@ async def original_token_usage(
     return _moved("/dashboard/usage", query)
 
 
+@get("/usage/chart", name="original-usage-chart")
+async def original_usage_chart(domain: Text = None, days: Text = None) -> Redirect:
+    """The original's hourly chart fragment of its Domain Stats page: here the usage page, which
+    draws the same hours and reads the same ``domain`` and ``days``."""
+    return _moved("/dashboard/usage", {"domain": text(domain, limit=MAX_PARAM), "days": text(days, limit=8)})
+
+
 @get("/prompts/{prompt_id:str}", name="original-prompt")
 async def original_prompt(
     dashboard_queries: NamedDependency[DashboardQueries],
@@ -91,9 +112,10 @@ async def original_prompt(
     return _moved("/dashboard/prompts", {"name": found})
 
 
-def _moved(path: str, query: dict[str, str | None]) -> Redirect:
+def _moved(path: str, query: dict[str, str | None], *, fragment: str = "") -> Redirect:
     shown = {name: value for name, value in query.items() if value}
-    return Redirect(f"{path}?{urlencode(shown)}" if shown else path, status_code=MOVED)
+    target = f"{path}?{urlencode(shown)}" if shown else path
+    return Redirect(f"{target}#{fragment}" if fragment else target, status_code=MOVED)
 
 
 async def _bad_link(queries: DashboardQueries, problem: str, elsewhere: str) -> Template:
