@@ -5,16 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
+from sqlalchemy import event
 
 from nexus.adapters.persistence.database import open_engine
 from nexus.adapters.persistence.exchange_store import SqlAlchemyExchangeStore
+from nexus.adapters.persistence.link_work import SqlLinkWork
 from nexus.adapters.persistence.linking import sql_link_work
 from nexus.adapters.persistence.migrate import upgrade
 from nexus.application.exchange import Exchange
 from nexus.application.linking.run import LinkCounts, link_pending
+from nexus.application.ports.conversation_history import Node, Position
 from nexus.application.recording.row import build_row
 from tests.support.database import query
 
@@ -120,3 +126,52 @@ def test_identical_conversations_in_two_domains_stay_apart(database_url: str) ->
     assert rows[team_a[1].request_id]["parent_request_id"] == uuid.UUID(team_a[0].request_id)
     assert rows[team_b[1].request_id]["parent_request_id"] == uuid.UUID(team_b[0].request_id)
     assert len(query(database_url, "SELECT * FROM conversations")) == 2
+
+
+def test_finding_a_sub_agent_s_launch_reads_the_agent_calls_index_not_the_domain_s_window(database_url: str) -> None:
+    """The plan PostgreSQL caches for a statement run often (a generic plan) must not AND the
+    agent_calls index with (domain, ts): that reads every row of the domain's 24 hours, for
+    every request with one user message. Measured at 2.2 ms a request with 20,000 rows."""
+    history = [exchange(T0 + i * 1_000, [user(f"Question {i}")], f"Answer {i}") for i in range(2_000)]
+    asyncio.run(store_and_link(database_url, history))
+    spawner = history[1_000].request_id
+    launch = [{"id": "toolu_1", "name": "Task", "position": 1, "prompt_key": "k" * 64}]
+    query(database_url, f"UPDATE exchanges SET agent_calls = '{json.dumps(launch)}' WHERE id = '{spawner}'")
+    query(database_url, "ANALYZE exchanges")
+    before = Position(ts=datetime.fromtimestamp((T0 + 3_000_000) / 1000, UTC), id=uuid.uuid4())
+    since = before.ts - timedelta(hours=24)
+
+    async def spawners_and_plan() -> tuple[list[Node], list[tuple[str, float]]]:
+        statements: list[tuple[str, Any]] = []
+        async with open_engine(database_url) as engine:
+
+            def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+                statements.append((statement, parameters))
+
+            event.listen(engine.sync_engine, "before_cursor_execute", seen)
+            async with engine.connect() as connection:
+                found = await SqlLinkWork(connection).spawners("team.example", "k" * 64, since, before)
+        [(statement, parameters)] = statements
+        raw = await asyncpg.connect(database_url)
+        try:
+            await raw.execute("SET plan_cache_mode = force_generic_plan")
+            await raw.execute(f"PREPARE spawners AS {statement}")
+            literals = [await raw.fetchval("SELECT quote_literal($1::text)", str(value)) for value in parameters]
+            explained = await raw.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE spawners({', '.join(literals)})")
+            [plan] = json.loads(explained)
+        finally:
+            await raw.close()
+        return found, list(_scans(plan["Plan"]))
+
+    found, scans = asyncio.run(spawners_and_plan())
+
+    assert [node.id for node in found] == [uuid.UUID(spawner)]
+    assert scans, "the plan reads no index"
+    assert max(rows for _, rows in scans) <= 10, scans
+
+
+def _scans(node: dict[str, Any]) -> Iterator[tuple[str, float]]:
+    if "Index Name" in node:
+        yield node["Index Name"], node["Actual Rows"]
+    for child in node.get("Plans", []):
+        yield from _scans(child)

@@ -55,14 +55,16 @@ class SqlLinkWork:
 
     async def spawners(self, domain: str | None, prompt_key: str, since: datetime, before: Position) -> list[Node]:
         probe = msgspec.json.encode([{"prompt_key": prompt_key}]).decode()
-        # Matches are few: find them all through the agent_calls index, then order. Left to
-        # itself the planner walks the domain's (domain, ts) index back over the whole window.
+        # Matches are few: find them all through the agent_calls index alone, then filter and
+        # order. Any other condition inside the CTE lets the plan PostgreSQL caches for this
+        # statement AND the index with (domain, ts), which reads every row of the domain's
+        # window: measured at 2.2 ms per new conversation with 20,000 rows in the window.
         result = await self._execute(
             text(
-                f"WITH matches AS MATERIALIZED (SELECT {_NODE} FROM exchanges"
-                f" WHERE agent_calls @> CAST(:probe AS jsonb) AND {_domain(domain)} AND ts >= :since"
-                f" AND {_LINKED} AND {_BEFORE})"
-                " SELECT * FROM matches ORDER BY ts DESC, id DESC LIMIT 20"
+                f"WITH matches AS MATERIALIZED (SELECT {_NODE}, domain, link_pending FROM exchanges"
+                " WHERE agent_calls @> CAST(:probe AS jsonb))"
+                f" SELECT {_NODE} FROM matches WHERE {_domain(domain)} AND ts >= :since AND {_LINKED} AND {_BEFORE}"
+                " ORDER BY ts DESC, id DESC LIMIT 20"
             ),
             {"probe": probe, "domain": domain, "since": since, "ts": before.ts, "id": before.id},
         )
