@@ -43,6 +43,7 @@ class SqlLinkWork:
         self._connection = connection
         self.touched: set[uuid.UUID] = set()  # conversations whose summary must be refreshed
         self.linked = 0
+        self._newest_linked: dict[str | None, Position | None] = {}  # by domain, as this unit began
 
     async def with_message_hash(self, domain: str | None, message_hash: str, before: Position) -> list[Node]:
         return await self._nodes(
@@ -189,14 +190,21 @@ class SqlLinkWork:
         self.linked += 1
 
     async def linked_after(self, subject: Subject) -> bool:
-        result = await self._execute(
-            text(
-                f"SELECT EXISTS (SELECT 1 FROM exchanges WHERE {_domain(subject.domain)} AND ts >= :ts"
-                f" AND (ts, id) > (:ts, :id) AND {_LINKED})"
-            ),
-            {"domain": subject.domain, "ts": subject.ts, "id": subject.id},
-        )
-        return bool(result.scalar_one())
+        # Asked for every new row, so answered from the domain's newest linked row, read once
+        # per unit of work: the rows linked since are this batch's, all before the subject
+        # (it is taken in order), and a batch ends as soon as it puts rows back on the queue.
+        if subject.domain not in self._newest_linked:
+            result = await self._execute(
+                text(
+                    f"SELECT ts, id FROM exchanges WHERE {_domain(subject.domain)} AND {_LINKED}"
+                    " ORDER BY ts DESC, id DESC LIMIT 1"
+                ),
+                {"domain": subject.domain},
+            )
+            row = result.first()
+            self._newest_linked[subject.domain] = None if row is None else Position(ts=row.ts, id=row.id)
+        newest = self._newest_linked[subject.domain]
+        return newest is not None and newest > subject.position
 
     async def requeue_dependents(self, subject: Subject, link: Link) -> int:
         facts = subject.facts

@@ -45,6 +45,7 @@ async def sql_link_work(engine: AsyncEngine, *, wait: bool = False) -> AsyncIter
         elif not await connection.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": LINK_LOCK_KEY}):
             yield None
             return
+        await connection.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
         work = SqlLinkWork(connection)
         yield work
         if work.touched:
