@@ -27,3 +27,34 @@ async def read_frame(reader: asyncio.StreamReader, max_size: int = MAX_FRAME) ->
         return await reader.readexactly(size)
     except asyncio.IncompleteReadError:
         return None
+
+
+class Outbox:
+    """Frames for a child's stdin, written together at the end of the event loop's turn.
+
+    Under load several exchanges end in one turn; one ``write`` (one system call, one wake-up
+    of the child) then carries all their frames instead of one each. Nothing waits: the flush
+    is the loop's next callback.
+    """
+
+    def __init__(self) -> None:
+        self._frames: list[bytes] = []
+        self._writer: asyncio.StreamWriter | None = None
+        self.size = 0  # bytes held, not yet handed to the pipe
+
+    def send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        if not self._frames:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._writer = writer
+        self._frames.append(data)
+        self.size += len(data)
+
+    def flush(self) -> None:
+        frames, writer = self._frames, self._writer
+        self.discard()
+        if frames and writer is not None and not writer.is_closing():
+            writer.writelines(frames)
+
+    def discard(self) -> None:
+        """Forget what is held (its writer is gone; the caller sends it again another way)."""
+        self._frames, self._writer, self.size = [], None, 0

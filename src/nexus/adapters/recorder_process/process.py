@@ -26,7 +26,7 @@ import msgspec
 
 from nexus.adapters.persistence.journal import FileJournal, encode_record
 from nexus.adapters.persistence.write_ahead import WriteAheadLog
-from nexus.adapters.pipe_frames import frame, read_frame
+from nexus.adapters.pipe_frames import Outbox, frame, read_frame
 from nexus.adapters.recorder_process.protocol import (
     COUNTS,
     LOG,
@@ -87,6 +87,7 @@ class RecorderProcess:
         self._pending_size = 0
         self._journal_open = False  # the pipe was full: exchanges went to our own journal
         self._child: asyncio.subprocess.Process | None = None
+        self._outbox = Outbox()  # frames for the child's stdin, written once per loop turn
         self._reader: asyncio.Task[None] | None = None
         self._syncs: asyncio.Task[None] | None = None
         self._stopping = False
@@ -140,7 +141,7 @@ class RecorderProcess:
         data = exchange_frame(sequence, exchange, record)
         self._pending[sequence] = (mark, data, exchange.account_id or exchange.domain, exchange.domain)
         self._pending_size += len(data)
-        stdin.write(data)
+        self._outbox.send(stdin, data)
 
     def _to_journal(self, exchange: Exchange, mark: object | None) -> None:
         """The child is behind (or being restarted): the exchange waits in our journal."""
@@ -166,6 +167,7 @@ class RecorderProcess:
             *self._command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=PIPE_LIMIT
         )
         assert child.stdin is not None
+        self._outbox.discard()  # held for a child that is gone: all of it is in _pending, sent below
         child.stdin.write(self._config)
         for _, data, _, _ in self._pending.values():  # what a child before this one did not acknowledge
             child.stdin.write(data)
@@ -222,7 +224,7 @@ class RecorderProcess:
         if self._journal_open and self._pending_size <= self._pending_limit // 2 and (stdin := self._stdin()):
             self._journal.close()  # and with it the segment's lock: the child may replay it now
             self._journal_open = False
-            stdin.write(frame(REPLAY))
+            self._outbox.send(stdin, frame(REPLAY))
 
     async def stop(self) -> None:
         """Let the child store (or journal) what it has, then close the log: what is still
@@ -236,6 +238,7 @@ class RecorderProcess:
         self._written.clear()
         child = self._child
         if child is not None and child.stdin is not None:
+            self._outbox.flush()
             child.stdin.close()
             try:
                 await asyncio.wait_for(child.wait(), STOP_S)

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from nexus.adapters.pipe_frames import frame
+from nexus.adapters.pipe_frames import Outbox, frame
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class WebhookProcess:
         self._name = name
         self._buffer_bytes = buffer_bytes
         self._child: asyncio.subprocess.Process | None = None
+        self._outbox = Outbox()  # bodies for the child's stdin, written once per loop turn
         self._reports: asyncio.Task[None] | None = None
         self.sent = 0
         self.failed = 0
@@ -56,10 +57,11 @@ class WebhookProcess:
 
     def offer(self, payload: dict[str, Any]) -> None:
         stdin = self._child.stdin if self._child is not None else None
-        if stdin is None or stdin.is_closing() or stdin.transport.get_write_buffer_size() > self._buffer_bytes:
+        unsent = stdin.transport.get_write_buffer_size() + self._outbox.size if stdin is not None else 0
+        if stdin is None or stdin.is_closing() or unsent > self._buffer_bytes:
             self.dropped += 1
             return
-        stdin.write(frame(msgspec.json.encode(payload)))
+        self._outbox.send(stdin, frame(msgspec.json.encode(payload)))
         self.offered += 1
 
     @property
@@ -73,6 +75,7 @@ class WebhookProcess:
             return
         self._child = None
         if child.stdin is not None:
+            self._outbox.flush()
             child.stdin.close()
         try:
             await asyncio.wait_for(child.wait(), STOP_S)
