@@ -268,7 +268,7 @@ RUN_HEADER = (
 
 REC_HEADER = (
     f"{'body':<7}{'stream':<7}{'c':>4}{'off req/s':>11}{'on req/s':>10}{'on/off':>8}"
-    f"{'sent':>9}{'answered':>10}{'stored':>9}{'catch-up s':>12}  check"
+    f"{'sent':>9}{'answered':>10}{'stored':>9}{'catch-up s':>12}{'linked s':>10}  check"
 )
 
 
@@ -289,7 +289,7 @@ def recording_lines(runs: list[dict[str, Any]], target: str = "proxy+rec") -> li
         if recorded:
             line += (
                 f"{recorded['sent']:>9,}{recorded['completed']:>10,}{recorded['stored']:>9,}"
-                f"{recorded['catch_up_s']:>12.1f}  {stored_check(recorded)[1]}"
+                f"{recorded['catch_up_s']:>12.1f}{recorded.get('linked_s', 0.0):>10.1f}  {stored_check(recorded)[1]}"
             )
         lines.append(line)
     return lines
