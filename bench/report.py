@@ -311,6 +311,22 @@ def on_off_lines(runs: list[dict[str, Any]], target: str) -> list[str]:
     return lines
 
 
+def notification_count_lines(counts: dict[str, Any]) -> list[str]:
+    """The notify target's delivery counters over all its runs, from its ``/health``."""
+    if "error" in counts:
+        return [f"  delivery counts unavailable: {counts['error']}"]
+    lines = []
+    for name in ("slack", "telemetry_endpoint"):
+        value = counts.get(name)
+        if isinstance(value, dict):
+            value = ", ".join(f"{key} {number:,}" for key, number in value.items() if isinstance(number, int))
+        elif name == "slack" and "sent" in counts:
+            value = ", ".join(f"{key} {counts[key]:,}" for key in ("sent", "failed", "dropped", "suppressed", "queued"))
+        if value is not None:
+            lines.append(f"  {name.replace('_', ' ')}: {value}")
+    return lines
+
+
 NOTIFY_HEADER = (
     f"{'body':<7}{'stream':<7}{'c':>4}{'off req/s':>11}{'on req/s':>10}{'on/off':>8}{'off p50':>10}{'on p50':>10}"
 )
@@ -334,8 +350,10 @@ def _wrk_tables(results: dict[str, Any]) -> list[str]:
         lines += [REC_HEADER, "-" * len(REC_HEADER), *in_loop]
     notified = on_off_lines(results["runs"], "proxy+ntf")
     if notified:
-        lines += ["", "notifications on (Slack webhook + telemetry endpoint, both answered by nginx) vs off"]
-        lines += [NOTIFY_HEADER, "-" * len(NOTIFY_HEADER), *notified]
+        counts = results.get("notifications", {})
+        what = "Slack webhook alone" if counts.get("slack_only") else "Slack webhook + telemetry endpoint"
+        lines += ["", f"notifications on ({what}, answered by a second nginx at nice 10) vs off"]
+        lines += [NOTIFY_HEADER, "-" * len(NOTIFY_HEADER), *notified, *notification_count_lines(counts)]
     limited = on_off_lines(results["runs"], "proxy+lim")
     if limited:
         lines += ["", "traffic limits on (every scope and measure, and the runaway guard; none reached) vs off"]

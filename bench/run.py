@@ -28,6 +28,7 @@ import contextlib
 import datetime
 import functools
 import itertools
+import json
 import os
 import platform
 import resource
@@ -61,6 +62,7 @@ SCENARIOS = (
     "recloop",
     "dashboard",
 )
+SLACK_ONLY = bool(os.environ.get("BENCH_NOTIFY_SLACK_ONLY"))  # the notify target without the telemetry endpoint
 DEFAULT_SCENARIOS = tuple(name for name in SCENARIOS if name != "recloop")  # recloop: asked for by name
 
 
@@ -196,15 +198,7 @@ def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any])
         ports = {"direct": nginx.port}
         proxies: dict[str, upstreams.ProxyService] = {}
         started = [f"nginx on :{nginx.port}"]
-        # proxy+ntf: recording off, Slack and the telemetry endpoint on (nginx answers both).
-        notify = {
-            "SLACK_WEBHOOK_URL": f"http://127.0.0.1:{nginx.port}/services/T/B/bench",
-            **(
-                {}
-                if os.environ.get("BENCH_NOTIFY_SLACK_ONLY")
-                else {"TELEMETRY_ENDPOINT": f"http://127.0.0.1:{nginx.port}/services/telemetry"}
-            ),
-        }
+        notify = notify_env(stack, workdir, started) if "proxy+ntf" in targets else {}
         # proxy+lim: every traffic limit and the runaway guard on, set too high to refuse anything.
         never = str(10**9)
         limits = {
@@ -250,9 +244,32 @@ def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any])
                 results["runs"].append(median_run(rounds[target]))
                 report.add_deltas(results["runs"])
                 say(report.run_line(results["runs"][-1]))
+        if "proxy+ntf" in proxies:
+            results["notifications"] = notification_counts(ports["proxy+ntf"]) | {"slack_only": SLACK_ONLY}
         for target, key in (("proxy", "after_wrk_mb"), ("proxy+rec", "after_wrk_rec_mb")):
             if target in proxies:
                 results["rss"][key] = round(upstreams.tree_rss_mb(proxies[target].pid), 1)
+
+
+def notify_env(stack: contextlib.ExitStack, workdir: Path, started: list[str]) -> dict[str, str]:
+    """proxy+ntf: recording off, Slack and the telemetry endpoint on. Their receivers stand for
+    other machines: a second nginx at low priority, so that answering thousands of POSTs a
+    second is not charged to the proxy (it would be, on these two shared cores)."""
+    receiver = stack.enter_context(running(lambda: upstreams.start_nginx(workdir, name="receiver", niceness=10)))
+    started.append(f"receiver nginx on :{receiver.port} (nice 10)")
+    env = {"SLACK_WEBHOOK_URL": f"http://127.0.0.1:{receiver.port}/services/T/B/bench"}
+    if not SLACK_ONLY:
+        env["TELEMETRY_ENDPOINT"] = f"http://127.0.0.1:{receiver.port}/services/telemetry"
+    return env
+
+
+def notification_counts(port: int) -> dict[str, Any]:
+    """What the notify target's ``/health`` says was sent, failed and dropped over all its runs."""
+    try:
+        health = json.loads(upstreams.http_get(port, "/health"))
+        return dict(health["checks"]["notifications"])
+    except (OSError, ValueError, KeyError) as exc:
+        return {"error": str(exc)}
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:

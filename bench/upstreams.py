@@ -52,6 +52,15 @@ def http_get_status(port: int, path: str, timeout: float = 1.0) -> int | None:
         conn.close()
 
 
+def http_get(port: int, path: str, timeout: float = 5.0) -> bytes:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
+
 def http_post(port: int, path: str, timeout: float = 5.0) -> bytes:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
@@ -177,15 +186,21 @@ http {{
 """
 
 
-def start_nginx(workdir: Path) -> Service:
+def start_nginx(workdir: Path, *, name: str = "nginx", niceness: int = 0) -> Service:
+    """nginx with the canned answers; a ``name`` of its own gives it its own directory (so two
+    can run), ``niceness`` a lower CPU priority."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise StartupError("nginx is not installed (make bench installs nginx-light)")
+    home = workdir if name == "nginx" else workdir / name
+    home.mkdir(exist_ok=True)
     port = free_port()
-    conf = workdir / "nginx.conf"
-    conf.write_text(nginx_config(workdir, port))
-    argv = [nginx, "-p", str(workdir), "-c", str(conf)]
-    service = Service("nginx", argv, port=port, log=workdir / "nginx.log", cwd=workdir, env=dict(os.environ))
+    conf = home / "nginx.conf"
+    conf.write_text(nginx_config(home, port))
+    argv = [nginx, "-p", str(home), "-c", str(conf)]
+    if niceness:
+        argv = [shutil.which("nice") or "/usr/bin/nice", "-n", str(niceness), *argv]
+    service = Service(name, argv, port=port, log=home / "nginx.log", cwd=home, env=dict(os.environ))
     service.wait_ready("/health")
     return service
 
