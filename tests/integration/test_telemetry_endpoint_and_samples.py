@@ -66,7 +66,7 @@ def test_each_request_is_posted_as_the_original_telemetry_json(
         detail = httpx.get(f"{proxy.url}/health").json()["checks"]["notifications"]["telemetry_endpoint"]
         return int(detail["sent"])
 
-    assert eventually(lambda: sent() == 2), "the child reports its counts once idle"
+    assert eventually(lambda: sent() == 2), "the child reports its counts within REPORT_S"
 
 
 def test_an_endpoint_that_is_down_costs_the_client_nothing(start_proxy: Callable[..., RunningProxy]) -> None:

@@ -59,3 +59,41 @@ def test_discarded_frames_are_never_written_and_a_closed_pipe_is_left_alone() ->
         return got
 
     assert asyncio.run(scenario()) == b""
+
+
+def test_with_a_delay_frames_of_several_turns_go_out_together_once_it_has_passed() -> None:
+    async def scenario() -> tuple[bytes, bytes]:
+        read_fd, writer = await _pipe()
+        outbox = Outbox(delay_s=0.05)
+        for body in (b"first", b"second"):
+            outbox.send(writer, frame(body))
+            await asyncio.sleep(0)  # another turn of the loop
+        early = _available(read_fd)
+        await asyncio.sleep(0.1)
+        later = _available(read_fd)
+        writer.close()
+        os.close(read_fd)
+        return early, later
+
+    early, later = asyncio.run(scenario())
+
+    assert early == b""
+    assert later == frame(b"first") + frame(b"second")
+
+
+def test_frames_past_the_size_limit_go_out_at_once() -> None:
+    async def scenario() -> tuple[bytes, int]:
+        read_fd, writer = await _pipe()
+        outbox = Outbox(delay_s=60.0, max_bytes=100)
+        outbox.send(writer, frame(b"x" * 60))
+        outbox.send(writer, frame(b"y" * 60))
+        await asyncio.sleep(0)
+        got, held = _available(read_fd), outbox.size
+        writer.close()
+        os.close(read_fd)
+        return got, held
+
+    got, held = asyncio.run(scenario())
+
+    assert got == frame(b"x" * 60) + frame(b"y" * 60)
+    assert held == 0

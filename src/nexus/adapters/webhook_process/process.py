@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 BUFFER_BYTES = 4 * 1024 * 1024
 STOP_S = 6.0  # the child's own last 5 s, and a moment to exit
 RESTART_DELAY_S = 1.0
+# Bodies are handed to the child at most this often: one write and one wake-up of the child
+# for all of them (pipe_frames.Outbox); a telemetry POST later by this much is no loss.
+SEND_EVERY_S = 0.05
 
 
 class WebhookProcess:
@@ -36,7 +39,7 @@ class WebhookProcess:
         self._name = name
         self._buffer_bytes = buffer_bytes
         self._child: asyncio.subprocess.Process | None = None
-        self._outbox = Outbox()  # bodies for the child's stdin, written once per loop turn
+        self._outbox = Outbox(delay_s=SEND_EVERY_S)  # bodies for the child's stdin, a few at a time
         self._reports: asyncio.Task[None] | None = None
         self.sent = 0
         self.failed = 0
