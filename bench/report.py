@@ -352,7 +352,7 @@ def _wrk_tables(results: dict[str, Any]) -> list[str]:
     if notified:
         counts = results.get("notifications", {})
         what = "Slack webhook alone" if counts.get("slack_only") else "Slack webhook + telemetry endpoint"
-        lines += ["", f"notifications on ({what}, answered by a second nginx at nice 10) vs off"]
+        lines += ["", f"notifications on ({what}, answered by a second nginx in idle time) vs off"]
         lines += [NOTIFY_HEADER, "-" * len(NOTIFY_HEADER), *notified, *notification_count_lines(counts)]
     limited = on_off_lines(results["runs"], "proxy+lim")
     if limited:

@@ -253,10 +253,10 @@ def wrk_matrix(args: argparse.Namespace, workdir: Path, results: dict[str, Any])
 
 def notify_env(stack: contextlib.ExitStack, workdir: Path, started: list[str]) -> dict[str, str]:
     """proxy+ntf: recording off, Slack and the telemetry endpoint on. Their receivers stand for
-    other machines: a second nginx at low priority, so that answering thousands of POSTs a
-    second is not charged to the proxy (it would be, on these two shared cores)."""
-    receiver = stack.enter_context(running(lambda: upstreams.start_nginx(workdir, name="receiver", niceness=10)))
-    started.append(f"receiver nginx on :{receiver.port} (nice 10)")
+    other machines: a second nginx in the CPU's idle time, so that answering thousands of
+    POSTs a second is not charged to the proxy (it would be, on these two shared cores)."""
+    receiver = stack.enter_context(running(lambda: upstreams.start_nginx(workdir, name="receiver", idle=True)))
+    started.append(f"receiver nginx on :{receiver.port} (SCHED_IDLE)")
     env = {"SLACK_WEBHOOK_URL": f"http://127.0.0.1:{receiver.port}/services/T/B/bench"}
     if not SLACK_ONLY:
         env["TELEMETRY_ENDPOINT"] = f"http://127.0.0.1:{receiver.port}/services/telemetry"

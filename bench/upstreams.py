@@ -186,9 +186,10 @@ http {{
 """
 
 
-def start_nginx(workdir: Path, *, name: str = "nginx", niceness: int = 0) -> Service:
+def start_nginx(workdir: Path, *, name: str = "nginx", idle: bool = False) -> Service:
     """nginx with the canned answers; a ``name`` of its own gives it its own directory (so two
-    can run), ``niceness`` a lower CPU priority."""
+    can run), ``idle`` runs it only in the CPU's idle time (``SCHED_IDLE``, as the webhook
+    child does)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise StartupError("nginx is not installed (make bench installs nginx-light)")
@@ -198,8 +199,8 @@ def start_nginx(workdir: Path, *, name: str = "nginx", niceness: int = 0) -> Ser
     conf = home / "nginx.conf"
     conf.write_text(nginx_config(home, port))
     argv = [nginx, "-p", str(home), "-c", str(conf)]
-    if niceness:
-        argv = [shutil.which("nice") or "/usr/bin/nice", "-n", str(niceness), *argv]
+    if idle:
+        argv = [shutil.which("chrt") or "/usr/bin/chrt", "--idle", "0", *argv]
     service = Service(name, argv, port=port, log=home / "nginx.log", cwd=home, env=dict(os.environ))
     service.wait_ready("/health")
     return service

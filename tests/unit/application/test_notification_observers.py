@@ -41,8 +41,18 @@ class Clock:
         return 0.0
 
 
-def exchange(*, path: str = "/v1/messages", status: int = 200, output_tokens: int = 5, text: str = "hi") -> Exchange:
-    body = {"model": "claude-sonnet-5", "max_tokens": 8, "messages": [{"role": "user", "content": text}]}
+def exchange(
+    *, path: str = "/v1/messages", status: int = 200, output_tokens: int = 5, text: str = "hi", turn: bool = False
+) -> Exchange:
+    """A Messages exchange; ``turn``: a conversation turn (two system blocks, as Claude Code's
+    main agent sends), else a side call."""
+    body: dict[str, Any] = {
+        "model": "claude-sonnet-5",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": text}],
+    }
+    if turn:
+        body["system"] = [{"type": "text", "text": "You are Claude Code."}, {"type": "text", "text": "Be brief."}]
     answer = {
         "type": "message",
         "model": "claude-sonnet-5",
@@ -84,9 +94,10 @@ def test_slack_queues_only_errors_and_messages_that_may_open_a_turn() -> None:
     slack = SlackNotifier(targets=Targets(), sender=Sender(), clock=Clock())
 
     slack.observe(exchange(path="/v1/models"))  # no error, no words: nothing to say
-    slack.observe(exchange(text="   "))  # no words of the user's
+    slack.observe(exchange(text="   ", turn=True))  # no words of the user's
+    slack.observe(exchange(text="what changed?"))  # new words, but a side call (a title, say)
     assert slack.queued == 0
 
     slack.observe(exchange(path="/v1/models", status=500))
-    slack.observe(exchange(text="what changed?"))
+    slack.observe(exchange(text="what changed?", turn=True))
     assert slack.queued == 2
