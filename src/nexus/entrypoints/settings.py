@@ -25,6 +25,14 @@ def mask_url_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:  # a port that is no number
+        return False
+
+
 _GEMINI_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -219,8 +227,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     def _check_urls(self) -> None:
         if self.slack_webhook_url is not None and not webhook_allowed(self.slack_webhook_url):
             raise ValueError("must be an https:// URL (http:// only to this machine) - at `$.slack_webhook_url`")
-        if self.telemetry_endpoint is not None and not self.telemetry_endpoint.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL - at `$.telemetry_endpoint`")
+        if self.telemetry_endpoint is not None and not _is_http_url(self.telemetry_endpoint):
+            raise ValueError("must be an http:// or https:// URL with a host - at `$.telemetry_endpoint`")
         if not self.claude_api_base_url.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL - at `$.claude_api_base_url`")
         if not webhook_allowed(self.mcp_github_api_url):

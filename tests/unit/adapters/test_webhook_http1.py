@@ -90,6 +90,18 @@ async def test_posts_share_one_kept_connection_and_carry_their_json_and_host() -
     assert [json.loads(body) for _, body in server.requests] == [{"n": n} for n in range(5)]
 
 
+async def test_a_user_and_password_in_the_url_go_as_basic_authorization_not_in_the_host() -> None:
+    async with RawServer(_always(OK)).running() as server:
+        poster = Http1Poster(f"http://collector:p%40ss@127.0.0.1:{server.port}/t", timeout_s=5)
+        said = await poster.post(b"{}")
+        await poster.close()
+
+    [(head, _)] = server.requests
+    assert said is None
+    assert b"Authorization: Basic Y29sbGVjdG9yOnBAc3M=\r\n" in head  # collector:p@ss
+    assert f"Host: 127.0.0.1:{server.port}\r\n".encode() in head
+
+
 async def test_a_kept_connection_the_server_drops_unanswered_is_replaced_and_the_post_sent_again() -> None:
     # The second request meets a server letting its idle connection go: closed, no answer.
     async with RawServer(lambda n: (b"", True) if n == 2 else (OK, False)).running() as server:

@@ -1,11 +1,12 @@
 """POSTs of JSON bodies to one URL over kept-alive HTTP/1.1 connections (ADR 23).
 
 The webhook child makes a POST per proxied request when a telemetry endpoint is set, on the
-same two cores as the proxy. Measured per POST with uvloop, one request at a time: aiohttp
-141-161 µs of CPU; this client, asyncio transports with httptools' parser (the one uvicorn
-uses), a fraction of that. It does only what the child needs: a fixed URL, no redirects, no
-proxies, no cookies; a response is read whole (its first bytes kept for the log) so that the
-connection can carry the next POST. A kept connection the server has closed meanwhile is
+same cores as the proxy. Measured alone, 5,000 POSTs one at a time to nginx on uvloop:
+aiohttp 105 µs of CPU each; this client, asyncio transports with httptools' parser (the one
+uvicorn uses), 27.5 µs. It does only what the child needs: a fixed URL (its user and
+password, if any, sent as Basic authorization, as aiohttp did), no redirects, no proxies, no
+cookies; a response is read whole (its first bytes kept for the log) so that the connection
+can carry the next POST. A kept connection the server has closed meanwhile is
 noticed on its first use (closed before any byte of an answer) and the POST is sent once
 more on a new one.
 """
@@ -13,9 +14,10 @@ more on a new one.
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
 from typing import cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httptools
 
@@ -114,9 +116,13 @@ class Http1Poster:
         self._ssl = (ssl_context or ssl.create_default_context()) if self._tls else None
         self._timeout_s = timeout_s
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host = parts.netloc.rpartition("@")[2]  # never credentials of the URL in a header
+        host = parts.netloc.rpartition("@")[2]
+        authorization = ""
+        if parts.username is not None:
+            user_password = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            authorization = f"Authorization: Basic {base64.b64encode(user_password).decode()}\r\n"
         self._head = (
-            f"POST {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: claude-nexus\r\n"
+            f"POST {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: claude-nexus\r\n{authorization}"
             "Content-Type: application/json\r\nContent-Length: "
         ).encode()
         self._idle: list[_Connection] = []
