@@ -47,6 +47,11 @@ log = logging.getLogger(__name__)
 STOP_S = 60.0  # the child's last batches, or its journal when the database is away
 RESTART_DELAY_S = 1.0
 PIPE_LIMIT = 1 << 31
+# Frames go to the child at most this often, in one write that wakes it once (Outbox): the
+# exchanges are in the write-ahead log already, so only the row's arrival waits. Measured at
+# c=32, four runs each, against handing them over every loop turn: the proxy's system time
+# 50 -> 42.5 us a request (31 with recording off), throughput +8 % (3,762 -> 4,081 req/s).
+SEND_EVERY_S = 0.005
 
 
 class RecorderProcess:
@@ -87,7 +92,7 @@ class RecorderProcess:
         self._pending_size = 0
         self._journal_open = False  # the pipe was full: exchanges went to our own journal
         self._child: asyncio.subprocess.Process | None = None
-        self._outbox = Outbox()  # frames for the child's stdin, written once per loop turn
+        self._outbox = Outbox(delay_s=SEND_EVERY_S)  # frames for the child's stdin, a few at a time
         self._reader: asyncio.Task[None] | None = None
         self._syncs: asyncio.Task[None] | None = None
         self._stopping = False
