@@ -188,8 +188,7 @@ http {{
 
 def start_nginx(workdir: Path, *, name: str = "nginx", idle: bool = False) -> Service:
     """nginx with the canned answers; a ``name`` of its own gives it its own directory (so two
-    can run), ``idle`` runs it only in the CPU's idle time (``SCHED_IDLE``, as the webhook
-    child does)."""
+    can run), ``idle`` runs it only in the CPU's idle time (``SCHED_IDLE``)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise StartupError("nginx is not installed (make bench installs nginx-light)")

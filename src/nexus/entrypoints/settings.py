@@ -28,9 +28,10 @@ def mask_url_password(url: str) -> str:
 def _is_http_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
-    except ValueError:  # a port that is no number
+        _ = parts.port  # raises ValueError for a port that is no number
+    except ValueError:
         return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 _GEMINI_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

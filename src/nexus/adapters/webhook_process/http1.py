@@ -6,9 +6,8 @@ aiohttp 105 µs of CPU each; this client, asyncio transports with httptools' par
 uvicorn uses), 27.5 µs. It does only what the child needs: a fixed URL (its user and
 password, if any, sent as Basic authorization, as aiohttp did), no redirects, no proxies, no
 cookies; a response is read whole (its first bytes kept for the log) so that the connection
-can carry the next POST. A kept connection the server has closed meanwhile is
-noticed on its first use (closed before any byte of an answer) and the POST is sent once
-more on a new one.
+can carry the next POST. A kept connection the server has closed meanwhile is noticed on
+its first use (closed before any byte of an answer), and the POST goes again on another one.
 """
 
 from __future__ import annotations
@@ -140,7 +139,7 @@ class Http1Poster:
                     status, said, keep = await connection.exchange(request)
             except _Stale:
                 if reused:
-                    continue  # the server let it go while it was idle: a new one, once
+                    continue  # the server let it go while it was idle: the next one, or a new one
                 return "the webhook cannot be reached (it closed the connection)"
             except PostFailed as exc:
                 if connection is not None:

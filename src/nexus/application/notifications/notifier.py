@@ -84,9 +84,10 @@ class SlackNotifier(QueuedWorker["Exchange | Problem | LimitAlert"]):
         # they never cost a trip through the queue (measured: the queue's task switches and
         # target lookups were 3 % of the proxy's CPU at c=32 for exchanges that sent nothing).
         # New words are announced only from an inference exchange, and that is decided here
-        # too, while the exchange's measurement is fresh (the telemetry summary has just made
-        # it): other requests carrying the user's words (a title or quota call) never queue.
-        # Measured: 11 us of the proxy's CPU per such request, at c=32, when they queued.
+        # too, while the exchange is fresh (one measurement, kept a moment, serves the
+        # telemetry summary as well): other requests carrying the user's words (a title or
+        # quota call) never queue. Measured: 11 us of the proxy's CPU per such request, at
+        # c=32, when they queued and were measured again off the queue.
         if is_error(exchange.status, exchange.outcome) or (
             self._new_text(exchange) is not None and _is_announced(measure(exchange))
         ):
