@@ -166,7 +166,7 @@ async def test_chunked_answers_and_answers_ended_by_the_close_are_read() -> None
 
 async def test_a_server_that_never_answers_times_out_and_the_next_post_gets_a_new_connection() -> None:
     async with RawServer(lambda n: (None, False) if n == 1 else (OK, False)).running() as server:
-        poster = Http1Poster(f"http://127.0.0.1:{server.port}/t", timeout_s=0.3)
+        poster = Http1Poster(f"http://127.0.0.1:{server.port}/t", timeout_s=1.0)
         silent = await poster.post(b"{}")
         answered = await poster.post(b"{}")
         await poster.close()
