@@ -311,20 +311,21 @@ def on_off_lines(runs: list[dict[str, Any]], target: str) -> list[str]:
     return lines
 
 
+SLACK_COUNTS = ("sent", "failed", "dropped", "suppressed", "queued")
+
+
 def notification_count_lines(counts: dict[str, Any]) -> list[str]:
-    """The notify target's delivery counters over all its runs, from its ``/health``."""
+    """The notify target's delivery counters over all its runs, from its ``/health``: Slack's
+    beside its ``"slack": "on"``, the telemetry endpoint's under its own key (or "off")."""
     if "error" in counts:
         return [f"  delivery counts unavailable: {counts['error']}"]
-    lines = []
-    for name in ("slack", "telemetry_endpoint"):
-        value = counts.get(name)
-        if isinstance(value, dict):
-            value = ", ".join(f"{key} {number:,}" for key, number in value.items() if isinstance(number, int))
-        elif name == "slack" and "sent" in counts:
-            value = ", ".join(f"{key} {counts[key]:,}" for key in ("sent", "failed", "dropped", "suppressed", "queued"))
-        if value is not None:
-            lines.append(f"  {name.replace('_', ' ')}: {value}")
-    return lines
+    slack = counts.get("slack")
+    if slack == "on":
+        slack = ", ".join(f"{key} {counts[key]:,}" for key in SLACK_COUNTS if key in counts)
+    telemetry = counts.get("telemetry_endpoint")
+    if isinstance(telemetry, dict):
+        telemetry = ", ".join(f"{key} {number:,}" for key, number in telemetry.items())
+    return [f"  slack: {slack}", f"  telemetry endpoint: {telemetry}"]
 
 
 NOTIFY_HEADER = (

@@ -89,7 +89,7 @@ class SlackNotifier(QueuedWorker["Exchange | Problem | LimitAlert"]):
         # quota call) never queue. Measured: 11 us of the proxy's CPU per such request, at
         # c=32, when they queued and were measured again off the queue.
         if is_error(exchange.status, exchange.outcome) or (
-            self._new_text(exchange) is not None and _is_announced(measure(exchange))
+            self._new_text(exchange) is not None and _announced_response(measure(exchange)) is not None
         ):
             self._enqueue(exchange)
 
@@ -153,12 +153,12 @@ class SlackNotifier(QueuedWorker["Exchange | Problem | LimitAlert"]):
             return None
         domain = exchange.domain or "unknown"
         measured = measure(exchange)
-        if not _is_announced(measured) or measured.response is None:  # (the second for mypy)
+        if (response := _announced_response(measured)) is None:
             return None
         if len(self._last_text) >= _MAX_DOMAINS:
             self._last_text.pop(next(iter(self._last_text)))
         self._last_text[domain] = text
-        reply, tools = reply_of(_message(measured.response, stream=exchange.stream))
+        reply, tools = reply_of(_message(response, stream=exchange.stream))
         usage = measured.facts.usage if measured.facts is not None else None
         return Conversation(
             domain=domain,
@@ -223,9 +223,10 @@ def _message(response: bytes, *, stream: bool) -> Any:
         return None
 
 
-def _is_announced(measured: Measured) -> bool:
-    """An exchange whose new user words make a conversation message: inference, answered."""
-    return measured.request_type == "inference" and measured.response is not None
+def _announced_response(measured: Measured) -> bytes | None:
+    """The response of an exchange whose new user words make a conversation message (an
+    answered inference call); None for any other."""
+    return measured.response if measured.request_type == "inference" else None
 
 
 class NotificationsProbe:
